@@ -1,0 +1,107 @@
+"""The `Broker` protocol every adapter implements, and the error taxonomy the loops act on.
+
+Error tree (what the broker loop does with each)::
+
+    BrokerError
+    ├── TransientError      network, timeout, 5xx, rate limit: cycle fails, health degraded, retried
+    │   └── InvalidNonce    transient: the nonce source jumps forward, the call is retried once
+    ├── InsufficientFunds   definitive: the order is recorded rejected, nothing re-sent
+    ├── OrderRejected       definitive: below minimum, bad symbol, bad amount; recorded rejected
+    ├── AuthError           permanent: health failed, this account stops, the others go on
+    └── MarketDataError     a malformed answer (NaN price, missing field): that cycle fails
+
+Adapters translate their library's exceptions into these in one place; nothing outside
+`brokers/` ever sees a ccxt or alpaca-py exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from nija.models import BalanceSnapshot, BrokerName, Candles, ExecutionReport, MarketRules, OrderRequest, Ticker
+
+__all__ = [
+    "AuthError",
+    "Broker",
+    "BrokerError",
+    "InsufficientFunds",
+    "InvalidNonce",
+    "MarketDataError",
+    "OrderRejected",
+    "TransientError",
+]
+
+
+class BrokerError(Exception):
+    """Base of every error an adapter raises."""
+
+
+class TransientError(BrokerError):
+    """Network, timeout, 5xx or rate limit: the cycle fails and is retried with backoff."""
+
+
+class InvalidNonce(TransientError):
+    """The venue saw a nonce out of order: jump the nonce forward and retry once."""
+
+
+class InsufficientFunds(BrokerError):
+    """The venue (or the paper ledger) refused an order for lack of balance. Definitive."""
+
+
+class OrderRejected(BrokerError):
+    """The order is invalid for this market (minimums, precision, unknown symbol). Definitive."""
+
+
+class AuthError(BrokerError):
+    """Credentials refused or lacking permission. Permanent: the account stops trading."""
+
+
+class MarketDataError(BrokerError):
+    """Market data is missing or malformed (NaN price, unknown symbol): the cycle fails."""
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """One account on one venue, used by exactly one thread.
+
+    | method                  | returns            | notes                                              |
+    |-------------------------|--------------------|----------------------------------------------------|
+    | `begin_cycle()`         | None               | once per cycle before anything else (paper: market |
+    |                         |                    | time moves one candle; live: refresh markets)      |
+    | `balance_snapshot()`    | BalanceSnapshot    | equity = free cash + holdings at mark price        |
+    | `holdings()`            | {base asset: qty}  | every non-zero base asset, excluding cash          |
+    | `symbols()`             | [symbol]           | the tradable universe, unified "BASE/QUOTE"        |
+    | `ticker(symbol)`        | Ticker             |                                                    |
+    | `ohlcv(symbol, limit)`  | Candles            | 5-minute candles, oldest first, closed ones        |
+    | `market_rules(symbol)`  | MarketRules        | minimums and precision steps                       |
+    | `place_order(request)`  | ExecutionReport    | market order carrying request.client_order_id      |
+    | `fetch_order(cid)`      | ExecutionReport?   | look up by client order id; None if the venue has  |
+    |                         |                    | never seen it                                      |
+    | `close()`               | None               | release sessions                                   |
+    """
+
+    name: BrokerName
+    account: str
+    cash_currency: str
+
+    def begin_cycle(self) -> None: ...
+
+    def balance_snapshot(self) -> BalanceSnapshot: ...
+
+    def holdings(self) -> Mapping[str, Decimal]: ...
+
+    def symbols(self) -> list[str]: ...
+
+    def ticker(self, symbol: str) -> Ticker: ...
+
+    def ohlcv(self, symbol: str, limit: int) -> Candles: ...
+
+    def market_rules(self, symbol: str) -> MarketRules: ...
+
+    def place_order(self, request: OrderRequest) -> ExecutionReport: ...
+
+    def fetch_order(self, client_order_id: str) -> ExecutionReport | None: ...
+
+    def close(self) -> None: ...

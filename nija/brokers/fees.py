@@ -1,0 +1,47 @@
+"""The one fee table: taker, maker and typical spread per broker, as fractions.
+
+Every part of NIJA that needs a fee reads it from here; the original kept four tables that
+disagreed (Kraken at 0.26 %, 0.36 %, 0.52 % and 0.67 % in different modules).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Final
+
+from nija.models import BrokerName
+
+__all__ = ["FEES", "FeeSchedule", "fee_schedule"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """Fees of one broker as fractions of notional (0.006 = 0.6 %)."""
+
+    taker: Decimal
+    maker: Decimal
+    spread: Decimal  # typical bid/ask spread, paid once per round trip
+
+    @property
+    def round_trip(self) -> Decimal:
+        """Cost of a market buy then a market sell: 2 × taker + spread."""
+        return 2 * self.taker + self.spread
+
+
+# Published base-tier schedules (Coinbase Advanced, Kraken Pro, OKX, Binance spot, Alpaca).
+FEES: Final = MappingProxyType(
+    {
+        BrokerName.COINBASE: FeeSchedule(Decimal("0.0060"), Decimal("0.0040"), Decimal("0.0020")),
+        BrokerName.KRAKEN: FeeSchedule(Decimal("0.0026"), Decimal("0.0016"), Decimal("0.0010")),
+        BrokerName.OKX: FeeSchedule(Decimal("0.0010"), Decimal("0.0008"), Decimal("0.0005")),
+        BrokerName.BINANCE: FeeSchedule(Decimal("0.0010"), Decimal("0.0010"), Decimal("0.0005")),
+        BrokerName.ALPACA: FeeSchedule(Decimal("0"), Decimal("0"), Decimal("0.0010")),
+    }
+)
+
+
+def fee_schedule(broker: BrokerName) -> FeeSchedule:
+    """Return the fee schedule of `broker`."""
+    return FEES[broker]

@@ -1,0 +1,203 @@
+"""PaperBroker: a simulated venue with real bookkeeping, on replayed or synthetic prices.
+
+Market orders fill at once at the current price ± half the broker's typical spread ± a fixed
+slippage, and pay that broker's taker fee. Like a venue it refuses orders below the market
+minimums, a buy that would spend cash it lacks, and a sell of more than is held. Its balances and
+order records live in the store (`paper_*` tables), so they survive a restart, and an order can
+be looked up by client order id afterwards, exactly as the live adapters do.
+
+All prices in one paper account are counted in its cash currency, whatever quote a replayed
+file names: a replay of ADA-BTC candles trades "ADA/BTC" against USD cash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from datetime import UTC, datetime
+from typing import Final
+
+from nija.brokers.base import InsufficientFunds, OrderRejected
+from nija.brokers.fees import FeeSchedule
+from nija.brokers.paper_market import MarketSource, paper_market_rules
+from nija.models import (
+    BalanceSnapshot,
+    BrokerName,
+    Candles,
+    ExecutionReport,
+    Fill,
+    MarketRules,
+    OrderRequest,
+    OrderStatus,
+    QuantityUnit,
+    Side,
+    Ticker,
+    round_down,
+    utc_now,
+)
+from nija.store import Store
+
+__all__ = ["PaperBroker"]
+
+_BPS: Final = Decimal("0.0001")
+_PRICE_PLACES: Final = Decimal("1e-12")
+
+
+class PaperBroker:
+    """One simulated account; used only by its own broker thread."""
+
+    def __init__(
+        self,
+        name: BrokerName,
+        account: str,
+        store: Store,
+        market: MarketSource,
+        fees: FeeSchedule,
+        *,
+        starting_cash: Decimal,
+        slippage_bps: Decimal = Decimal("5"),
+        cash_currency: str = "USD",
+    ) -> None:
+        self.name = name
+        self.account = account
+        self.cash_currency = cash_currency
+        self.market = market
+        self._store = store
+        self._fees = fees
+        self._slippage = slippage_bps * _BPS
+        # A restart finds the account already funded and keeps its balances.
+        store.seed_paper_account(name, account, {cash_currency: starting_cash})
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def begin_cycle(self) -> None:
+        """Move market time one candle forward; a broken price feed makes the venue unavailable.
+
+        A live venue with bad data fails its calls; the simulated one does the same, so a NaN
+        or non-positive close fails this broker's cycle instead of being traded on.
+        """
+        self.market.advance()
+        for symbol in self.market.symbols():
+            if len(self.market.ohlcv(symbol, 1)):  # symbols not listed yet in a replay are skipped
+                self.market.last_price(symbol)
+
+    def symbols(self) -> list[str]:
+        """Every symbol the market offers."""
+        return self.market.symbols()
+
+    def _balances(self) -> dict[str, Decimal]:
+        return self._store.paper_balances(self.name, self.account)
+
+    def holdings(self) -> Mapping[str, Decimal]:
+        """Base assets held (non-zero), by asset."""
+        return {asset: qty for asset, qty in self._balances().items() if asset != self.cash_currency and qty > 0}
+
+    def _symbol_of(self, asset: str) -> str:
+        for symbol in self.market.symbols():
+            if symbol.split("/")[0] == asset:
+                return symbol
+        raise OrderRejected(f"{self.name}: no market for held asset {asset}")
+
+    def balance_snapshot(self) -> BalanceSnapshot:
+        """Equity = cash + every holding at its last price."""
+        balances = self._balances()
+        cash = balances.get(self.cash_currency, Decimal(0))
+        locked = sum(
+            (qty * self.market.last_price(self._symbol_of(asset)) for asset, qty in self.holdings().items()),
+            Decimal(0),
+        )
+        return BalanceSnapshot.from_parts(available=cash, locked_in_positions=locked, taken_at=utc_now())
+
+    def ticker(self, symbol: str) -> Ticker:
+        """Bid and ask at half the broker's typical spread around the last price."""
+        last = self.market.last_price(symbol)
+        half = last * self._fees.spread / 2
+        return Ticker(
+            symbol=symbol,
+            bid=(last - half).quantize(_PRICE_PLACES),
+            ask=(last + half).quantize(_PRICE_PLACES),
+            last=last,
+            ts=self._market_time(),
+        )
+
+    def ohlcv(self, symbol: str, limit: int) -> Candles:
+        """The last `limit` candles of `symbol`."""
+        return self.market.ohlcv(symbol, limit)
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """Simulated minimums and precision for `symbol`."""
+        return paper_market_rules(symbol, self.market.last_price(symbol))
+
+    def fetch_order(self, client_order_id: str) -> ExecutionReport | None:
+        """The simulated venue's record of an order, or None if it never reached the venue."""
+        return self._store.paper_order(self.name, self.account, client_order_id)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _market_time(self) -> datetime:
+        return datetime.fromtimestamp(self.market.now_ms() / 1000, tz=UTC)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def place_order(self, request: OrderRequest) -> ExecutionReport:
+        """Fill a market order at once, or raise `OrderRejected` / `InsufficientFunds`."""
+        known = self.fetch_order(request.client_order_id)
+        if known is not None:  # a venue answers a repeated client order id with the original order
+            return known
+        rules = self.market_rules(request.symbol)
+        ticker = self.ticker(request.symbol)
+        balances = self._balances()
+        cash = balances.get(self.cash_currency, Decimal(0))
+        base = rules.base
+        held = balances.get(base, Decimal(0))
+
+        if request.side is Side.BUY:
+            price = (ticker.ask * (1 + self._slippage)).quantize(_PRICE_PLACES)
+            wanted = request.quantity / price if request.unit is QuantityUnit.QUOTE else request.quantity
+            qty = round_down(wanted, rules.amount_step)
+        else:
+            price = (ticker.bid * (1 - self._slippage)).quantize(_PRICE_PLACES)
+            qty = round_down(request.quantity, rules.amount_step)
+            if qty > held:
+                raise InsufficientFunds(f"{self.name}: sell {qty} {base} exceeds held {held}")
+        notional = qty * price
+        if qty <= 0 or qty < rules.min_amount or notional < rules.min_cost:
+            raise OrderRejected(
+                f"{self.name}: {request.symbol} order below market minimum"
+                f" (amount {qty} < {rules.min_amount} or cost {notional:.8f} < {rules.min_cost})"
+            )
+        fee = notional * self._fees.taker
+        if request.side is Side.BUY:
+            if notional + fee > cash:
+                raise InsufficientFunds(
+                    f"{self.name}: buy costs {notional + fee:.2f} {self.cash_currency}, only {cash:.2f} available"
+                )
+            new_balances = {self.cash_currency: cash - notional - fee, base: held + qty}
+        else:
+            new_balances = {self.cash_currency: cash + notional - fee, base: held - qty}
+
+        fill = Fill(
+            broker=self.name,
+            account=self.account,
+            symbol=request.symbol,
+            side=request.side,
+            trade_id=f"paper-{request.client_order_id}",
+            client_order_id=request.client_order_id,
+            qty=qty,
+            price=price,
+            fee=fee,
+            ts_exchange=self._market_time(),
+            ts_seen=utc_now(),
+        )
+        report = ExecutionReport(
+            client_order_id=request.client_order_id,
+            status=OrderStatus.FILLED,
+            exchange_order_id=f"paper-{request.client_order_id}",
+            filled_qty=qty,
+            avg_price=price,
+            fee=fee,
+            fills=(fill,),
+        )
+        self._store.paper_settle(self.name, self.account, new_balances, report)
+        return report

@@ -1,0 +1,196 @@
+"""Settings: every variable NIJA reads, typed and validated once at start (pydantic-settings).
+
+Values come from the environment, then `.env`. A bad value becomes one `ConfigError` line that
+names the variable, what is wrong and the accepted form; `app` prints it and exits 2.
+Secrets are `SecretStr`: they never print, and `secret_values()` feeds the log redactor.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from nija.models import BrokerName
+
+__all__ = ["ConfigError", "Credentials", "Settings", "load_settings"]
+
+DEFAULT_PAPER_BROKERS: Final = (BrokerName.KRAKEN, BrokerName.COINBASE)
+
+
+class ConfigError(Exception):
+    """A setting is malformed; the message is one line naming the variable."""
+
+
+class Credentials(dict[str, SecretStr]):
+    """Named secret parts of one account's API credentials (api_key, api_secret, …)."""
+
+
+# Master credentials by the original's variable names: (broker, part) -> variable.
+_CREDENTIAL_VARS: Final[dict[BrokerName, dict[str, str]]] = {
+    BrokerName.COINBASE: {"api_key": "COINBASE_API_KEY", "api_secret": "COINBASE_API_SECRET"},
+    BrokerName.KRAKEN: {"api_key": "KRAKEN_MASTER_API_KEY", "api_secret": "KRAKEN_MASTER_API_SECRET"},
+    BrokerName.OKX: {"api_key": "OKX_API_KEY", "api_secret": "OKX_API_SECRET", "passphrase": "OKX_PASSPHRASE"},
+    BrokerName.BINANCE: {"api_key": "BINANCE_API_KEY", "api_secret": "BINANCE_API_SECRET"},
+    BrokerName.ALPACA: {"api_key": "ALPACA_API_KEY", "api_secret": "ALPACA_API_SECRET"},
+}
+
+# What each constraint means to an operator, for the one-line error.
+_ACCEPTED: Final[dict[str, str]] = {
+    "NIJA_MODE": "paper or live",
+    "NIJA_LOG_FORMAT": "auto, json or console",
+    "NIJA_LOG_LEVEL": "debug, info, warning or error",
+    "MULTI_BROKER_INDEPENDENT": "true or false",
+    "ALPACA_PAPER": "true or false",
+    "NIJA_PAPER_BROKERS": "a comma list of coinbase, kraken, okx, binance, alpaca",
+}
+
+
+def _secret(alias: str) -> Any:
+    return Field(None, alias=alias)
+
+
+class Settings(BaseSettings):
+    """Process-wide settings: read once at start, frozen afterwards."""
+
+    # .env also holds per-user keys that account discovery reads, hence extra="ignore".
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, populate_by_name=False, case_sensitive=True
+    )
+
+    mode: Literal["paper", "live"] = Field("paper", alias="NIJA_MODE")  # paper unless opted in
+    multi_broker_independent: bool = Field(True, alias="MULTI_BROKER_INDEPENDENT")
+    minimum_funded_balance: Decimal = Field(Decimal("10.0"), alias="MINIMUM_FUNDED_BALANCE", ge=0)
+    max_concurrent_positions: int = Field(8, alias="MAX_CONCURRENT_POSITIONS", ge=1, le=100)
+    cycle_seconds: float = Field(150.0, alias="NIJA_CYCLE_SECONDS", gt=0, le=86_400)
+    status_summary_seconds: float = Field(1500.0, alias="NIJA_STATUS_SUMMARY_SECONDS", gt=0)
+    funding_recheck_seconds: float = Field(600.0, alias="NIJA_FUNDING_RECHECK_SECONDS", gt=0)
+    data_dir: Path = Field(Path("data"), alias="NIJA_DATA_DIR")
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="NIJA_LOG_FORMAT")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="NIJA_LOG_LEVEL")
+
+    # Paper trading and its offline market.
+    paper_brokers: Annotated[tuple[BrokerName, ...], NoDecode] = Field(
+        DEFAULT_PAPER_BROKERS, alias="NIJA_PAPER_BROKERS", min_length=1
+    )
+    paper_equity: Decimal = Field(Decimal("1000"), alias="NIJA_PAPER_EQUITY", gt=0)
+    paper_slippage_bps: Decimal = Field(Decimal("5"), alias="NIJA_PAPER_SLIPPAGE_BPS", ge=0, le=1000)
+    replay_dir: Path | None = Field(None, alias="NIJA_REPLAY_DIR")
+    synthetic_seed: int = Field(7, alias="NIJA_SYNTHETIC_SEED")
+    synthetic_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYNTHETIC_SYMBOLS")
+    # Per-broker replay folders (override NIJA_REPLAY_DIR for that broker's paper market).
+    coinbase_replay_dir: Path | None = Field(None, alias="NIJA_COINBASE_REPLAY_DIR")
+    kraken_replay_dir: Path | None = Field(None, alias="NIJA_KRAKEN_REPLAY_DIR")
+    okx_replay_dir: Path | None = Field(None, alias="NIJA_OKX_REPLAY_DIR")
+    binance_replay_dir: Path | None = Field(None, alias="NIJA_BINANCE_REPLAY_DIR")
+    alpaca_replay_dir: Path | None = Field(None, alias="NIJA_ALPACA_REPLAY_DIR")
+
+    # Master credentials (parsed and validated here; used by the live adapters).
+    coinbase_api_key: SecretStr | None = _secret("COINBASE_API_KEY")
+    coinbase_api_secret: SecretStr | None = _secret("COINBASE_API_SECRET")
+    kraken_master_api_key: SecretStr | None = _secret("KRAKEN_MASTER_API_KEY")
+    kraken_master_api_secret: SecretStr | None = _secret("KRAKEN_MASTER_API_SECRET")
+    okx_api_key: SecretStr | None = _secret("OKX_API_KEY")
+    okx_api_secret: SecretStr | None = _secret("OKX_API_SECRET")
+    okx_passphrase: SecretStr | None = _secret("OKX_PASSPHRASE")
+    binance_api_key: SecretStr | None = _secret("BINANCE_API_KEY")
+    binance_api_secret: SecretStr | None = _secret("BINANCE_API_SECRET")
+    alpaca_api_key: SecretStr | None = _secret("ALPACA_API_KEY")
+    alpaca_api_secret: SecretStr | None = _secret("ALPACA_API_SECRET")
+    alpaca_paper: bool = Field(True, alias="ALPACA_PAPER")
+
+    @field_validator("paper_brokers", mode="before")
+    @classmethod
+    def _split_brokers(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+        return raw
+
+    @field_validator("synthetic_symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            return tuple(part.strip().upper() for part in raw.split(",") if part.strip())
+        return raw
+
+    @field_validator("log_level", "log_format", "mode", mode="before")
+    @classmethod
+    def _lower(cls, raw: Any) -> Any:
+        return raw.strip().lower() if isinstance(raw, str) else raw
+
+    @field_validator(
+        *(name for name in (
+            "coinbase_api_key", "coinbase_api_secret", "kraken_master_api_key", "kraken_master_api_secret",
+            "okx_api_key", "okx_api_secret", "okx_passphrase", "binance_api_key", "binance_api_secret",
+            "alpaca_api_key", "alpaca_api_secret",
+        )),
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, raw: Any) -> Any:
+        # `.env.example` copies leave `KEY=` lines: an empty value means "not configured".
+        return None if isinstance(raw, str) and not raw.strip() else raw
+
+    @model_validator(mode="after")
+    def _complete_credentials(self) -> Settings:
+        for broker, parts in _CREDENTIAL_VARS.items():
+            given = {var for part, var in parts.items() if getattr(self, _field_of(var)) is not None}
+            if given and given != set(parts.values()):
+                missing = sorted(set(parts.values()) - given)
+                raise ValueError(
+                    f"{missing[0]}: missing, while {sorted(given)[0]} is set"
+                    f" (set every credential of {broker} or none)"
+                )
+        return self
+
+    def master_credentials(self, broker: BrokerName) -> Credentials | None:
+        """Return the master credentials of `broker`, or None when none are configured."""
+        parts = _CREDENTIAL_VARS[broker]
+        values = {part: getattr(self, _field_of(var)) for part, var in parts.items()}
+        if any(value is None for value in values.values()):
+            return None
+        return Credentials(values)
+
+    def configured_live_brokers(self) -> list[BrokerName]:
+        """Brokers with complete master credentials."""
+        return [broker for broker in BrokerName if self.master_credentials(broker) is not None]
+
+    def replay_dir_for(self, broker: BrokerName) -> Path | None:
+        """The replay folder of `broker`'s paper market: its own override, else NIJA_REPLAY_DIR."""
+        return getattr(self, f"{broker.value}_replay_dir") or self.replay_dir
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret value, for the log redactor."""
+        return [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
+        ]
+
+
+def _field_of(variable: str) -> str:
+    return variable.lower()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment and `.env`; raise `ConfigError` with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    variable = str(error["loc"][0]) if error["loc"] else ""
+    message = error["msg"].removeprefix("Value error, ")
+    if not variable:  # a model-level check already names its variable first
+        return f"config error: {message}"
+    value = error.get("input")
+    shown = "<secret>" if "KEY" in variable or "SECRET" in variable or "PASSPHRASE" in variable else repr(value)
+    accepted = _ACCEPTED.get(variable)
+    hint = f"; accepted: {accepted}" if accepted else ""
+    return f"config error: {variable}={shown}: {message}{hint}"

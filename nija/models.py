@@ -1,0 +1,350 @@
+"""Domain types shared by every layer: frozen, validated, Decimal for money and quantities.
+
+Nothing here does I/O. Enums for sides, units and statuses live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
+from typing import Final
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "BalanceSnapshot",
+    "BrokerHealth",
+    "BrokerName",
+    "Candles",
+    "ExecutionReport",
+    "Fill",
+    "HealthStatus",
+    "InvalidTransition",
+    "MarketRules",
+    "Order",
+    "OrderRequest",
+    "OrderStatus",
+    "Position",
+    "QuantityUnit",
+    "Side",
+    "Ticker",
+    "advance_order_status",
+    "client_order_id_for",
+    "round_down",
+    "utc_now",
+]
+
+# Equity identity tolerance: venues report cash and valuations with their own rounding.
+EQUITY_TOLERANCE: Final = Decimal("0.01")
+
+
+def client_order_id_for(*intent: object) -> str:
+    """Deterministic client order id for an intent: the same intent always gets the same id.
+
+    18 characters of [a-z0-9], which every venue accepts (OKX allows 32 alphanumerics, Kraken's
+    free-text id 18), so a re-run after a crash re-uses the id instead of sending a twin.
+    """
+    digest = hashlib.sha256("|".join(str(part) for part in intent).encode()).hexdigest()
+    return "nj" + digest[:16]
+
+
+def round_down(value: Decimal, step: Decimal) -> Decimal:
+    """Round `value` down to a multiple of `step`: never spend or sell more than asked."""
+    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def utc_now() -> datetime:
+    """Return the current time, UTC-aware (the only clock helper the daemon uses)."""
+    return datetime.now(UTC)
+
+
+class BrokerName(StrEnum):
+    """The venues NIJA trades on."""
+
+    COINBASE = "coinbase"
+    KRAKEN = "kraken"
+    OKX = "okx"
+    BINANCE = "binance"
+    ALPACA = "alpaca"
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class QuantityUnit(StrEnum):
+    """What an order quantity counts: the base asset (BTC) or the quote currency (USD)."""
+
+    BASE = "base"
+    QUOTE = "quote"
+
+
+class OrderStatus(StrEnum):
+    """Lifecycle of one order; moves only along `_ORDER_NEXT`."""
+
+    PENDING = "pending"  # intent stored, not yet sent
+    SUBMITTED = "submitted"  # venue accepted, not (fully) filled
+    PARTIAL = "partial"
+    FILLED = "filled"
+    REJECTED = "rejected"
+    CANCELED = "canceled"
+    UNKNOWN = "unknown"  # sent, answer ambiguous: must be reconciled by client order id
+
+
+class InvalidTransition(ValueError):
+    """An order or health state was asked to move along an edge that does not exist."""
+
+
+_ORDER_NEXT: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
+    OrderStatus.PENDING: frozenset(
+        {
+            OrderStatus.SUBMITTED,
+            OrderStatus.PARTIAL,
+            OrderStatus.FILLED,
+            OrderStatus.REJECTED,
+            OrderStatus.UNKNOWN,
+            OrderStatus.CANCELED,
+        }
+    ),
+    OrderStatus.UNKNOWN: frozenset(
+        {
+            OrderStatus.SUBMITTED,
+            OrderStatus.PARTIAL,
+            OrderStatus.FILLED,
+            OrderStatus.REJECTED,
+            OrderStatus.CANCELED,
+        }
+    ),
+    OrderStatus.SUBMITTED: frozenset({OrderStatus.PARTIAL, OrderStatus.FILLED, OrderStatus.CANCELED}),
+    OrderStatus.PARTIAL: frozenset({OrderStatus.PARTIAL, OrderStatus.FILLED, OrderStatus.CANCELED}),
+    # a venue fill can land after our cancel was sent
+    OrderStatus.CANCELED: frozenset({OrderStatus.FILLED, OrderStatus.PARTIAL}),
+}  # FILLED and REJECTED have no row: nothing follows them
+
+
+def advance_order_status(current: OrderStatus, new: OrderStatus) -> OrderStatus:
+    """Return `new` if the move from `current` is legal, else raise `InvalidTransition`."""
+    if new == current and current in (OrderStatus.FILLED, OrderStatus.REJECTED):
+        return current  # re-reading a final answer is not a move
+    if new not in _ORDER_NEXT.get(current, frozenset()):
+        raise InvalidTransition(f"order status {current} -> {new}")
+    return new
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrderRequest(_Frozen):
+    """What the strategy wants sent. The unit is explicit: the original mixed USD and base."""
+
+    broker: BrokerName
+    account: str
+    symbol: str
+    side: Side
+    quantity: Decimal = Field(gt=0)
+    unit: QuantityUnit
+    client_order_id: str = Field(min_length=1, max_length=36)
+    reason: str = ""
+    # The protective stop planned with an entry: NIJA-side state, never sent to the venue. It is
+    # stored with the intent so a fill found by reconciliation after a crash opens the same position.
+    stop_price: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _sells_are_base(self) -> OrderRequest:
+        # A sell is always sized from the base asset held (DESIGN invariant 3).
+        if self.side is Side.SELL and self.unit is not QuantityUnit.BASE:
+            raise ValueError("a sell must be sized in base units, was quote")
+        return self
+
+
+class Order(_Frozen):
+    """An order as the store knows it: the request plus what the venue said."""
+
+    request: OrderRequest
+    status: OrderStatus
+    exchange_order_id: str | None = None
+    filled_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Fill(_Frozen):
+    """An immutable fact: base quantity traded at a price; (broker, account, trade_id) is unique."""
+
+    broker: BrokerName
+    account: str
+    symbol: str
+    side: Side
+    trade_id: str
+    client_order_id: str
+    qty: Decimal = Field(gt=0)
+    price: Decimal = Field(gt=0)
+    fee: Decimal = Field(ge=0)  # in quote currency
+    ts_exchange: datetime  # venue (or market-replay) time
+    ts_seen: datetime  # when NIJA learned of it
+
+    @property
+    def quote_value(self) -> Decimal:
+        """Notional of the fill in quote currency, fees excluded."""
+        return self.qty * self.price
+
+
+class ExecutionReport(_Frozen):
+    """What a venue says about one order: its state and the fills so far."""
+
+    client_order_id: str
+    status: OrderStatus
+    exchange_order_id: str | None = None
+    filled_qty: Decimal = Decimal(0)  # base
+    avg_price: Decimal | None = None
+    fee: Decimal = Decimal(0)  # quote
+    fills: tuple[Fill, ...] = ()
+    error: str | None = None
+
+
+class Position(_Frozen):
+    """An open long position NIJA opened, with the exit state APEX needs between cycles.
+
+    Holdings NIJA did not open are never Positions: they are reported, never sold.
+    """
+
+    broker: BrokerName
+    account: str
+    symbol: str
+    qty: Decimal = Field(ge=0)  # base held now
+    initial_qty: Decimal = Field(gt=0)  # base bought at entry: the TP ladder sells fractions of it
+    entry_price: Decimal = Field(gt=0)
+    stop_price: Decimal = Field(ge=0)
+    risk_per_unit: Decimal = Field(gt=0)  # R = entry - initial stop
+    tp_stage: int = Field(default=0, ge=0, le=3)  # take-profit levels already taken
+    trailing_stop: Decimal | None = None
+    opened_at: datetime
+
+
+class BalanceSnapshot(_Frozen):
+    """Equity, not cash: total_equity = available + locked_in_positions (DESIGN invariant 2)."""
+
+    total_equity: Decimal
+    available: Decimal = Field(ge=0)
+    locked_in_positions: Decimal = Field(ge=0)
+    taken_at: datetime
+
+    @model_validator(mode="after")
+    def _identity(self) -> BalanceSnapshot:
+        gap = abs(self.total_equity - self.available - self.locked_in_positions)
+        if gap > EQUITY_TOLERANCE:
+            raise ValueError(
+                f"total_equity {self.total_equity} != available {self.available}"
+                f" + locked_in_positions {self.locked_in_positions}"
+            )
+        return self
+
+    @classmethod
+    def from_parts(cls, available: Decimal, locked_in_positions: Decimal, taken_at: datetime) -> BalanceSnapshot:
+        """Build a snapshot whose equity is the sum of its parts."""
+        return cls(
+            total_equity=available + locked_in_positions,
+            available=available,
+            locked_in_positions=locked_in_positions,
+            taken_at=taken_at,
+        )
+
+
+class MarketRules(_Frozen):
+    """A market's trading rules: minimums and the steps amounts and prices are rounded to."""
+
+    symbol: str
+    base: str
+    quote: str
+    min_amount: Decimal = Decimal(0)  # base units
+    min_cost: Decimal = Decimal(0)  # quote units
+    amount_step: Decimal = Field(gt=0)
+    price_step: Decimal = Field(gt=0)
+
+
+class Ticker(_Frozen):
+    """Best bid/ask and last trade for one symbol."""
+
+    symbol: str
+    bid: Decimal = Field(gt=0)
+    ask: Decimal = Field(gt=0)
+    last: Decimal = Field(gt=0)
+    ts: datetime
+
+    @field_validator("ask")
+    @classmethod
+    def _not_crossed(cls, ask: Decimal, info) -> Decimal:  # type: ignore[no-untyped-def]
+        bid = info.data.get("bid")
+        if bid is not None and ask < bid:
+            raise ValueError(f"ask {ask} below bid {bid}")
+        return ask
+
+
+class HealthStatus(StrEnum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+    UNFUNDED = "unfunded"
+    STOPPED = "stopped"
+
+
+class BrokerHealth(_Frozen):
+    """One account's health record, persisted every cycle and read by `nija.status`."""
+
+    broker: BrokerName
+    account: str
+    status: HealthStatus
+    funded: bool = False
+    cycles_total: int = 0
+    cycles_ok: int = 0
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    last_cycle_at: datetime | None = None
+    retry_at: datetime | None = None
+    auth_failed: bool = False
+
+    @property
+    def success_rate(self) -> float:
+        """Percentage of cycles that completed, 0 when none ran."""
+        return 100.0 * self.cycles_ok / self.cycles_total if self.cycles_total else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candles:
+    """OHLCV candles for one symbol, oldest first, as float64 arrays (indicator input).
+
+    `ts` is the candle open time in epoch milliseconds. Floats are right here: indicators are
+    statistics over prices, not money; amounts become Decimal before any order is built.
+    """
+
+    ts: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.close.shape[0])
+
+    def tail(self, n: int) -> Candles:
+        """Return the last `n` candles."""
+        return Candles(
+            self.ts[-n:], self.open[-n:], self.high[-n:], self.low[-n:], self.close[-n:], self.volume[-n:]
+        )
+
+    @classmethod
+    def from_rows(cls, rows: np.ndarray) -> Candles:
+        """Build from an (n, 6) array of timestamp, open, high, low, close, volume."""
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        return cls(*(np.ascontiguousarray(rows[:, i]) for i in range(6)))

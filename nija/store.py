@@ -1,0 +1,527 @@
+"""The store: SQLite in WAL mode, and the only module in NIJA that speaks SQL.
+
+One connection per thread (`threading.local`), short transactions, versioned migrations.
+Money and quantities are stored as TEXT and read back as `Decimal`, so nothing is ever rounded
+through a float. An order row is written before its request is sent (`insert_order`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from nija.models import (
+    BalanceSnapshot,
+    BrokerHealth,
+    BrokerName,
+    ExecutionReport,
+    Fill,
+    HealthStatus,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    QuantityUnit,
+    Side,
+    advance_order_status,
+    utc_now,
+)
+
+__all__ = ["DaemonRecord", "Store", "StoreUnavailable", "db_path"]
+
+DB_NAME: Final = "nija.db"
+
+# Each entry moves the schema from version i to i + 1. Never edit a shipped entry: append.
+_MIGRATIONS: Final[tuple[str, ...]] = (
+    """
+    CREATE TABLE orders (
+        client_order_id TEXT PRIMARY KEY,
+        broker TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL,
+        side TEXT NOT NULL, quantity TEXT NOT NULL, unit TEXT NOT NULL, reason TEXT NOT NULL,
+        stop_price TEXT, status TEXT NOT NULL, exchange_order_id TEXT,
+        filled_qty TEXT NOT NULL DEFAULT '0', avg_price TEXT, fee TEXT NOT NULL DEFAULT '0',
+        error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX orders_by_status ON orders (broker, account, status);
+    CREATE TABLE fills (
+        broker TEXT NOT NULL, account TEXT NOT NULL, trade_id TEXT NOT NULL,
+        client_order_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
+        qty TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL,
+        ts_exchange TEXT NOT NULL, ts_seen TEXT NOT NULL,
+        PRIMARY KEY (broker, account, trade_id)
+    );
+    CREATE TABLE positions (
+        broker TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL,
+        qty TEXT NOT NULL, initial_qty TEXT NOT NULL, entry_price TEXT NOT NULL,
+        stop_price TEXT NOT NULL, risk_per_unit TEXT NOT NULL, tp_stage INTEGER NOT NULL,
+        trailing_stop TEXT, opened_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (broker, account, symbol)
+    );
+    CREATE TABLE equity_snapshots (
+        broker TEXT NOT NULL, account TEXT NOT NULL, total_equity TEXT NOT NULL,
+        available TEXT NOT NULL, locked_in_positions TEXT NOT NULL, taken_at TEXT NOT NULL
+    );
+    CREATE INDEX equity_by_account ON equity_snapshots (broker, account, taken_at);
+    CREATE TABLE broker_health (
+        broker TEXT NOT NULL, account TEXT NOT NULL, status TEXT NOT NULL,
+        funded INTEGER NOT NULL, cycles_total INTEGER NOT NULL, cycles_ok INTEGER NOT NULL,
+        consecutive_errors INTEGER NOT NULL, last_error TEXT, last_cycle_at TEXT,
+        retry_at TEXT, auth_failed INTEGER NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (broker, account)
+    );
+    CREATE TABLE daemon (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL, mode TEXT NOT NULL, cycle_seconds REAL NOT NULL,
+        started_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL, stopped_at TEXT
+    );
+    CREATE TABLE paper_balances (
+        broker TEXT NOT NULL, account TEXT NOT NULL, asset TEXT NOT NULL, qty TEXT NOT NULL,
+        PRIMARY KEY (broker, account, asset)
+    );
+    CREATE TABLE paper_orders (
+        broker TEXT NOT NULL, account TEXT NOT NULL, client_order_id TEXT NOT NULL,
+        report TEXT NOT NULL,
+        PRIMARY KEY (broker, account, client_order_id)
+    );
+    """,
+)
+
+
+class StoreUnavailable(Exception):
+    """The store file is missing or unreadable."""
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonRecord:
+    """The daemon's own row: who runs, since when, last heartbeat."""
+
+    pid: int
+    mode: str
+    cycle_seconds: float
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+
+
+def db_path(data_dir: Path) -> Path:
+    """Where the store lives inside the data directory."""
+    return data_dir / DB_NAME
+
+
+def _dec(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _text(value: Decimal | datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+class Store:
+    """Typed access to `nija.db`. Safe to share between threads: each gets its own connection."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        if readonly and not path.exists():
+            raise StoreUnavailable(f"no store at {path}")
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.row_factory = sqlite3.Row
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; BEGIN IMMEDIATE so writers queue instead of deadlocking."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailable(f"store {self.path} unreadable: {exc}") from exc
+
+    def schema_version(self) -> int:
+        """Current schema version (PRAGMA user_version)."""
+        return int(self._query("PRAGMA user_version")[0][0])
+
+    def _migrate(self) -> None:
+        with self._tx() as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(_MIGRATIONS):
+                raise StoreUnavailable(
+                    f"store {self.path} has schema {version}, newer than this NIJA ({len(_MIGRATIONS)})"
+                )
+            for target, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close every thread's connection."""
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                if not self.readonly:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.close()
+            except sqlite3.Error:
+                pass  # another thread's connection may be mid-use at shutdown; closing is best effort
+        self._local = threading.local()
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def insert_order(self, request: OrderRequest) -> Order:
+        """Record the intent before it is sent. Raises `sqlite3.IntegrityError` on a reused id."""
+        now = utc_now()
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO orders (client_order_id, broker, account, symbol, side, quantity, unit,"
+                " reason, stop_price, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    request.client_order_id, request.broker, request.account, request.symbol,
+                    request.side, str(request.quantity), request.unit, request.reason, _text(request.stop_price),
+                    OrderStatus.PENDING, now.isoformat(), now.isoformat(),
+                ),
+            )
+        return Order(request=request, status=OrderStatus.PENDING, created_at=now, updated_at=now)
+
+    def get_order(self, client_order_id: str) -> Order | None:
+        """The order with that client order id, if any."""
+        rows = self._query("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return _order(rows[0]) if rows else None
+
+    def orders_in_status(self, broker: BrokerName, account: str, statuses: Iterable[OrderStatus]) -> list[Order]:
+        """This account's orders in any of `statuses`, oldest first."""
+        wanted = list(statuses)
+        marks = ",".join("?" * len(wanted))
+        rows = self._query(
+            f"SELECT * FROM orders WHERE broker = ? AND account = ? AND status IN ({marks}) ORDER BY created_at",
+            (broker, account, *wanted),
+        )
+        return [_order(row) for row in rows]
+
+    def mark_order(self, client_order_id: str, status: OrderStatus, error: str | None = None) -> Order:
+        """Move an order to `status` (checked against the order state machine)."""
+        with self._tx() as conn:
+            current = self._locked_order(conn, client_order_id)
+            new = advance_order_status(current.status, status)
+            conn.execute(
+                "UPDATE orders SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE client_order_id = ?",
+                (new, error, utc_now().isoformat(), client_order_id),
+            )
+        return self.get_order(client_order_id)  # type: ignore[return-value]
+
+    def apply_execution(self, report: ExecutionReport, position: Position | None, symbol_closed: bool) -> bool:
+        """Record a venue's answer for an order, its fills and the resulting position, atomically.
+
+        `position` is the position after the fills (None with `symbol_closed` deletes it; None
+        without leaves positions alone). Fills already stored are ignored; returns True when
+        at least one new fill was stored.
+        """
+        now = utc_now().isoformat()
+        with self._tx() as conn:
+            current = self._locked_order(conn, report.client_order_id)
+            status = advance_order_status(current.status, report.status)
+            conn.execute(
+                "UPDATE orders SET status = ?, exchange_order_id = COALESCE(?, exchange_order_id),"
+                " filled_qty = ?, avg_price = ?, fee = ?, error = COALESCE(?, error), updated_at = ?"
+                " WHERE client_order_id = ?",
+                (
+                    status, report.exchange_order_id, str(report.filled_qty), _text(report.avg_price),
+                    str(report.fee), report.error, now, report.client_order_id,
+                ),
+            )
+            new_fills = 0
+            for fill in report.fills:
+                new_fills += conn.execute(
+                    "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        fill.broker, fill.account, fill.trade_id, fill.client_order_id, fill.symbol,
+                        fill.side, str(fill.qty), str(fill.price), str(fill.fee),
+                        fill.ts_exchange.isoformat(), fill.ts_seen.isoformat(),
+                    ),
+                ).rowcount
+            if new_fills:
+                if position is not None:
+                    self._write_position(conn, position)
+                elif symbol_closed:
+                    conn.execute(
+                        "DELETE FROM positions WHERE broker = ? AND account = ? AND symbol = ?",
+                        (current.request.broker, current.request.account, current.request.symbol),
+                    )
+        return new_fills > 0
+
+    def _locked_order(self, conn: sqlite3.Connection, client_order_id: str) -> Order:
+        row = conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no order with client_order_id {client_order_id}")
+        return _order(row)
+
+    def fills(self, broker: BrokerName, account: str) -> list[Fill]:
+        """Every fill of this account, oldest first."""
+        rows = self._query(
+            "SELECT * FROM fills WHERE broker = ? AND account = ? ORDER BY ts_seen, rowid", (broker, account)
+        )
+        return [
+            Fill(
+                broker=row["broker"], account=row["account"], symbol=row["symbol"], side=row["side"],
+                trade_id=row["trade_id"], client_order_id=row["client_order_id"], qty=Decimal(row["qty"]),
+                price=Decimal(row["price"]), fee=Decimal(row["fee"]),
+                ts_exchange=datetime.fromisoformat(row["ts_exchange"]),
+                ts_seen=datetime.fromisoformat(row["ts_seen"]),
+            )
+            for row in rows
+        ]
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def positions(self, broker: BrokerName, account: str) -> list[Position]:
+        """Open positions NIJA opened on this account."""
+        rows = self._query(
+            "SELECT * FROM positions WHERE broker = ? AND account = ? ORDER BY symbol", (broker, account)
+        )
+        return [_position(row) for row in rows]
+
+    def save_position(self, position: Position) -> None:
+        """Persist a position's exit state (stop, trailing stop, stage) between cycles."""
+        with self._tx() as conn:
+            self._write_position(conn, position)
+
+    def delete_position(self, broker: BrokerName, account: str, symbol: str) -> None:
+        """Forget a position (closed as unsellable dust)."""
+        with self._tx() as conn:
+            conn.execute(
+                "DELETE FROM positions WHERE broker = ? AND account = ? AND symbol = ?", (broker, account, symbol)
+            )
+
+    @staticmethod
+    def _write_position(conn: sqlite3.Connection, p: Position) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                p.broker, p.account, p.symbol, str(p.qty), str(p.initial_qty), str(p.entry_price),
+                str(p.stop_price), str(p.risk_per_unit), p.tp_stage, _text(p.trailing_stop),
+                p.opened_at.isoformat(), utc_now().isoformat(),
+            ),
+        )
+
+    # -- equity and health -------------------------------------------------------------------
+
+    def record_equity(self, broker: BrokerName, account: str, snapshot: BalanceSnapshot) -> None:
+        """Append one equity snapshot."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO equity_snapshots VALUES (?,?,?,?,?,?)",
+                (
+                    broker, account, str(snapshot.total_equity), str(snapshot.available),
+                    str(snapshot.locked_in_positions), snapshot.taken_at.isoformat(),
+                ),
+            )
+
+    def latest_equity(self, broker: BrokerName, account: str) -> BalanceSnapshot | None:
+        """The newest equity snapshot of this account."""
+        rows = self._query(
+            "SELECT * FROM equity_snapshots WHERE broker = ? AND account = ? ORDER BY rowid DESC LIMIT 1",
+            (broker, account),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return BalanceSnapshot(
+            total_equity=Decimal(row["total_equity"]), available=Decimal(row["available"]),
+            locked_in_positions=Decimal(row["locked_in_positions"]),
+            taken_at=datetime.fromisoformat(row["taken_at"]),
+        )
+
+    def equity_history(self, broker: BrokerName, account: str) -> list[BalanceSnapshot]:
+        """Every equity snapshot of this account, oldest first."""
+        rows = self._query(
+            "SELECT * FROM equity_snapshots WHERE broker = ? AND account = ? ORDER BY rowid", (broker, account)
+        )
+        return [
+            BalanceSnapshot(
+                total_equity=Decimal(r["total_equity"]), available=Decimal(r["available"]),
+                locked_in_positions=Decimal(r["locked_in_positions"]), taken_at=datetime.fromisoformat(r["taken_at"]),
+            )
+            for r in rows
+        ]
+
+    def save_health(self, health: BrokerHealth) -> None:
+        """Persist one account's health record (every cycle)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO broker_health VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    health.broker, health.account, health.status, int(health.funded), health.cycles_total,
+                    health.cycles_ok, health.consecutive_errors, health.last_error,
+                    _text(health.last_cycle_at), _text(health.retry_at), int(health.auth_failed),
+                    utc_now().isoformat(),
+                ),
+            )
+
+    def health(self) -> list[BrokerHealth]:
+        """Every account's health record."""
+        rows = self._query("SELECT * FROM broker_health ORDER BY broker, account")
+        return [
+            BrokerHealth(
+                broker=row["broker"], account=row["account"], status=HealthStatus(row["status"]),
+                funded=bool(row["funded"]), cycles_total=row["cycles_total"], cycles_ok=row["cycles_ok"],
+                consecutive_errors=row["consecutive_errors"], last_error=row["last_error"],
+                last_cycle_at=_ts(row["last_cycle_at"]), retry_at=_ts(row["retry_at"]),
+                auth_failed=bool(row["auth_failed"]),
+            )
+            for row in rows
+        ]
+
+    def forget_health(self, keep: Iterable[tuple[str, str]]) -> None:
+        """Drop health rows of accounts no longer configured (so status shows only real ones)."""
+        kept = set(keep)
+        with self._tx() as conn:
+            for row in conn.execute("SELECT broker, account FROM broker_health").fetchall():
+                if (row["broker"], row["account"]) not in kept:
+                    conn.execute(
+                        "DELETE FROM broker_health WHERE broker = ? AND account = ?", (row["broker"], row["account"])
+                    )
+
+    # -- daemon ------------------------------------------------------------------------------
+
+    def daemon_started(self, pid: int, mode: str, cycle_seconds: float) -> None:
+        """Record that this process now runs the daemon."""
+        now = utc_now().isoformat()
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO daemon VALUES (1, ?, ?, ?, ?, ?, NULL)", (pid, mode, cycle_seconds, now, now)
+            )
+
+    def heartbeat(self) -> None:
+        """Prove the daemon is alive."""
+        with self._tx() as conn:
+            conn.execute("UPDATE daemon SET heartbeat_at = ? WHERE id = 1", (utc_now().isoformat(),))
+
+    def daemon_stopped(self) -> None:
+        """Record a clean stop."""
+        with self._tx() as conn:
+            conn.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", (utc_now().isoformat(),))
+
+    def daemon(self) -> DaemonRecord | None:
+        """The daemon row, if a daemon ever ran on this store."""
+        rows = self._query("SELECT * FROM daemon WHERE id = 1")
+        if not rows:
+            return None
+        row = rows[0]
+        return DaemonRecord(
+            pid=row["pid"], mode=row["mode"], cycle_seconds=row["cycle_seconds"],
+            started_at=datetime.fromisoformat(row["started_at"]),
+            heartbeat_at=datetime.fromisoformat(row["heartbeat_at"]), stopped_at=_ts(row["stopped_at"]),
+        )
+
+    # -- paper ledger (the simulated venue's own books) ---------------------------------------
+
+    def paper_balances(self, broker: BrokerName, account: str) -> dict[str, Decimal]:
+        """The simulated account's balances by asset."""
+        rows = self._query("SELECT asset, qty FROM paper_balances WHERE broker = ? AND account = ?", (broker, account))
+        return {row["asset"]: Decimal(row["qty"]) for row in rows}
+
+    def seed_paper_account(self, broker: BrokerName, account: str, balances: Mapping[str, Decimal]) -> bool:
+        """Fund a simulated account once; returns False when it already exists (a restart)."""
+        with self._tx() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM paper_balances WHERE broker = ? AND account = ? LIMIT 1", (broker, account)
+            ).fetchone()
+            if exists:
+                return False
+            conn.executemany(
+                "INSERT INTO paper_balances VALUES (?,?,?,?)",
+                [(broker, account, asset, str(qty)) for asset, qty in balances.items()],
+            )
+        return True
+
+    def paper_settle(
+        self, broker: BrokerName, account: str, balances: Mapping[str, Decimal], report: ExecutionReport
+    ) -> None:
+        """Write a simulated fill's new balances and the venue's order record in one transaction."""
+        with self._tx() as conn:
+            for asset, qty in balances.items():
+                conn.execute("INSERT OR REPLACE INTO paper_balances VALUES (?,?,?,?)", (broker, account, asset, str(qty)))
+            conn.execute(
+                "INSERT INTO paper_orders VALUES (?,?,?,?)",
+                (broker, account, report.client_order_id, report.model_dump_json()),
+            )
+
+    def paper_order(self, broker: BrokerName, account: str, client_order_id: str) -> ExecutionReport | None:
+        """The simulated venue's record of an order, by client order id."""
+        rows = self._query(
+            "SELECT report FROM paper_orders WHERE broker = ? AND account = ? AND client_order_id = ?",
+            (broker, account, client_order_id),
+        )
+        return ExecutionReport.model_validate_json(rows[0]["report"]) if rows else None
+
+
+def _order(row: sqlite3.Row) -> Order:
+    request = OrderRequest(
+        broker=row["broker"], account=row["account"], symbol=row["symbol"], side=Side(row["side"]),
+        quantity=Decimal(row["quantity"]), unit=QuantityUnit(row["unit"]), client_order_id=row["client_order_id"],
+        reason=row["reason"], stop_price=_dec(row["stop_price"]),
+    )
+    return Order(
+        request=request, status=OrderStatus(row["status"]), exchange_order_id=row["exchange_order_id"],
+        filled_qty=Decimal(row["filled_qty"]), avg_price=_dec(row["avg_price"]), fee=Decimal(row["fee"]),
+        error=row["error"], created_at=datetime.fromisoformat(row["created_at"]),
+        updated_at=datetime.fromisoformat(row["updated_at"]),
+    )
+
+
+def _position(row: sqlite3.Row) -> Position:
+    return Position(
+        broker=row["broker"], account=row["account"], symbol=row["symbol"], qty=Decimal(row["qty"]),
+        initial_qty=Decimal(row["initial_qty"]), entry_price=Decimal(row["entry_price"]),
+        stop_price=Decimal(row["stop_price"]), risk_per_unit=Decimal(row["risk_per_unit"]),
+        tp_stage=row["tp_stage"], trailing_stop=_dec(row["trailing_stop"]),
+        opened_at=datetime.fromisoformat(row["opened_at"]),
+    )

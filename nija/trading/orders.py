@@ -1,0 +1,134 @@
+"""Order execution for one account: intent stored before send, no blind re-send, reconciliation.
+
+`OrderExecutor.submit` writes the order row, sends it, and records the venue's answer with the
+position it produces in one store transaction. A definitive refusal is recorded `rejected`; an
+ambiguous answer (timeout, dropped connection) leaves the order `unknown` and it is looked up by
+client order id, never sent twice. `reconcile` resolves every pending/unknown order the same way,
+at start and at the start of each cycle.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Final
+
+from nija.brokers.base import Broker, InsufficientFunds, OrderRejected, TransientError
+from nija.models import ExecutionReport, Order, OrderRequest, OrderStatus, Position, Side, utc_now
+from nija.store import Store
+
+__all__ = ["OrderExecutor", "position_after_fill"]
+
+_TP_FRACTIONS_LEFT: Final = ((Decimal("0.25"), 2), (Decimal("0.5"), 1))  # remaining share -> stage reached
+_DUST_SHARE: Final = Decimal("1e-9")  # below this share of the initial size a position is closed
+
+
+def position_after_fill(
+    before: Position | None, order: OrderRequest, report: ExecutionReport
+) -> tuple[Position | None, bool]:
+    """Return (position after the fill, closed?) — pure bookkeeping of one order's fills.
+
+    A buy opens (or adds to) a position with the stop planned in the intent. A sell reduces it;
+    the take-profit stage is derived from what is left, so a partial exit recovered by
+    reconciliation after a crash moves the ladder exactly as the live path would have.
+    """
+    filled = report.filled_qty
+    if filled <= 0 or report.avg_price is None:
+        return before, False
+    price = report.avg_price
+    if order.side is Side.BUY:
+        if before is None:
+            stop = order.stop_price if order.stop_price is not None and order.stop_price < price else price * Decimal("0.99")
+            return (
+                Position(
+                    broker=order.broker, account=order.account, symbol=order.symbol, qty=filled,
+                    initial_qty=filled, entry_price=price, stop_price=stop, risk_per_unit=price - stop,
+                    opened_at=report.fills[0].ts_seen if report.fills else utc_now(),
+                ),
+                False,
+            )
+        qty = before.qty + filled
+        entry = (before.entry_price * before.qty + price * filled) / qty
+        return before.model_copy(update={"qty": qty, "initial_qty": before.initial_qty + filled, "entry_price": entry}), False
+    if before is None:
+        return None, False
+    remaining = before.qty - filled
+    if remaining <= before.initial_qty * _DUST_SHARE:
+        return None, True
+    share = remaining / before.initial_qty
+    stage = before.tp_stage
+    for threshold, reached in _TP_FRACTIONS_LEFT:
+        if share <= threshold + _DUST_SHARE:
+            stage = max(stage, reached)
+            break
+    stop = max(before.stop_price, before.entry_price) if stage >= 1 else before.stop_price
+    return before.model_copy(update={"qty": remaining, "tp_stage": stage, "stop_price": stop}), False
+
+
+class OrderExecutor:
+    """Sends one account's orders; owned by that account's thread."""
+
+    def __init__(self, broker: Broker, store: Store, log: object) -> None:
+        self._broker = broker
+        self._store = store
+        self._log = log
+
+    def submit(self, request: OrderRequest, position: Position | None) -> ExecutionReport | None:
+        """Store the intent, send it, record the outcome. Returns the report when anything filled.
+
+        Returns None for a definitive refusal (recorded, logged) or an intent already handled
+        (same deterministic id). Raises `TransientError` when the outcome is still unknown.
+        """
+        existing = self._store.get_order(request.client_order_id)
+        if existing is not None:
+            if existing.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
+                return self._resolve(existing, position)
+            return None  # this exact intent was already sent and answered
+        self._store.insert_order(request)
+        try:
+            report = self._broker.place_order(request)
+        except (OrderRejected, InsufficientFunds) as exc:
+            self._store.mark_order(request.client_order_id, OrderStatus.REJECTED, error=str(exc))
+            self._log.warning(  # type: ignore[attr-defined]
+                "order_rejected", symbol=request.symbol, side=request.side,
+                client_order_id=request.client_order_id, error=str(exc),
+            )
+            return None
+        except TransientError as exc:
+            # Ambiguous: the venue may or may not have the order. Never re-send; look it up.
+            self._store.mark_order(request.client_order_id, OrderStatus.UNKNOWN, error=str(exc))
+            order = self._store.get_order(request.client_order_id)
+            assert order is not None
+            return self._resolve(order, position)
+        return self._record(request, report, position)
+
+    def _record(self, request: OrderRequest, report: ExecutionReport, position: Position | None) -> ExecutionReport | None:
+        after, closed = position_after_fill(position, request, report)
+        self._store.apply_execution(report, after, closed)
+        if report.filled_qty > 0:
+            self._log.info(  # type: ignore[attr-defined]
+                "order_filled", symbol=request.symbol, side=request.side, qty=str(report.filled_qty),
+                price=str(report.avg_price), fee=str(report.fee), client_order_id=request.client_order_id,
+                reason=request.reason,
+            )
+            return report
+        return None
+
+    def _resolve(self, order: Order, position: Position | None) -> ExecutionReport | None:
+        report = self._broker.fetch_order(order.request.client_order_id)
+        if report is None:
+            if order.status is OrderStatus.UNKNOWN:
+                raise TransientError(f"order {order.request.client_order_id} outcome unknown; will look it up again")
+            # Pending and unknown to the venue: the process stopped before sending it.
+            self._store.mark_order(order.request.client_order_id, OrderStatus.CANCELED, error="never reached the venue")
+            return None
+        return self._record(order.request, report, position)
+
+    def reconcile(self) -> int:
+        """Resolve every pending/unknown order of this account by client order id; returns how many."""
+        broker, account = self._broker.name, self._broker.account
+        open_orders = self._store.orders_in_status(broker, account, (OrderStatus.PENDING, OrderStatus.UNKNOWN))
+        for order in open_orders:
+            positions = {p.symbol: p for p in self._store.positions(broker, account)}
+            self._resolve(order, positions.get(order.request.symbol))
+            self._log.info("order_reconciled", client_order_id=order.request.client_order_id)  # type: ignore[attr-defined]
+        return len(open_orders)

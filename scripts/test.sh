@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up .venv with the test extra and run the whole pytest suite (offline).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/bootstrap.sh
+nija_bootstrap test
+exec "$NIJA_VENV_PYTHON" -m pytest "$@"

@@ -1,0 +1,132 @@
+"""PaperBroker: fills with spread, slippage and the broker's fee; minimums; no overspend, no
+oversell; equity identity; survives a restart; lookup by client order id."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from nija.brokers.base import InsufficientFunds, MarketDataError, OrderRejected
+from nija.brokers.fees import FEES, fee_schedule
+from nija.brokers.paper import PaperBroker
+from nija.models import BrokerName, OrderRequest, OrderStatus, QuantityUnit, Side
+from nija.store import Store
+from tests.fakes import StubMarket
+
+
+def _broker(store: Store, name: BrokerName = BrokerName.KRAKEN, cash: str = "1000", slippage: str = "0") -> PaperBroker:
+    market = StubMarket({"BTC/USD": "50000", "DOGE/USD": "0.2"})
+    return PaperBroker(
+        name, "master", store, market, fee_schedule(name), starting_cash=Decimal(cash), slippage_bps=Decimal(slippage)
+    )
+
+
+def _order(side: Side, qty: str, unit: QuantityUnit, cid: str, symbol: str = "BTC/USD", broker=BrokerName.KRAKEN) -> OrderRequest:
+    return OrderRequest(
+        broker=broker, account="master", symbol=symbol, side=side, quantity=Decimal(qty), unit=unit, client_order_id=cid
+    )
+
+
+def test_fee_table_is_the_documented_one() -> None:
+    taker = {b: f.taker for b, f in FEES.items()}
+    assert taker == {
+        BrokerName.COINBASE: Decimal("0.006"), BrokerName.KRAKEN: Decimal("0.0026"), BrokerName.OKX: Decimal("0.001"),
+        BrokerName.BINANCE: Decimal("0.001"), BrokerName.ALPACA: Decimal("0"),
+    }
+    assert fee_schedule(BrokerName.COINBASE).round_trip == Decimal("0.014")
+    assert fee_schedule(BrokerName.KRAKEN).round_trip == Decimal("0.0062")
+
+
+@pytest.mark.parametrize("name", list(BrokerName))
+def test_buy_by_quote_pays_ask_and_that_brokers_taker_fee(store: Store, name: BrokerName) -> None:
+    broker = _broker(store, name, slippage="10")
+    report = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1", broker=name))
+    fees = fee_schedule(name)
+    ask = Decimal("50000") * (1 + fees.spread / 2)
+    expected_price = (ask * Decimal("1.001")).quantize(Decimal("1e-12"))
+    assert report.status is OrderStatus.FILLED
+    assert report.avg_price == expected_price
+    assert report.filled_qty == (Decimal("100") / expected_price).quantize(Decimal("1e-8"), rounding="ROUND_DOWN")
+    assert report.fee == report.filled_qty * expected_price * fees.taker
+    cash = broker.balance_snapshot().available
+    assert cash == Decimal("1000") - report.filled_qty * expected_price - report.fee
+    assert broker.holdings() == {"BTC": report.filled_qty}
+
+
+def test_equity_is_cash_plus_holdings_at_market(store: Store) -> None:
+    broker = _broker(store)
+    broker.place_order(_order(Side.BUY, "300", QuantityUnit.QUOTE, "b1"))
+    broker.market.prices["BTC/USD"] = Decimal("60000")
+    snap = broker.balance_snapshot()
+    held = broker.holdings()["BTC"]
+    assert snap.locked_in_positions == held * Decimal("60000")
+    assert snap.total_equity == snap.available + snap.locked_in_positions
+    assert snap.total_equity > Decimal("1000")  # the position gained 20 %: equity sees it, cash does not
+
+
+def test_never_spends_cash_it_lacks(store: Store) -> None:
+    broker = _broker(store, cash="100")
+    with pytest.raises(InsufficientFunds, match="only 100.00 available"):
+        broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))  # 100 + fee > 100
+    assert broker.balance_snapshot().available == Decimal("100")
+    assert broker.fetch_order("b1") is None
+
+
+def test_never_sells_more_than_held(store: Store) -> None:
+    broker = _broker(store)
+    bought = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1")).filled_qty
+    with pytest.raises(InsufficientFunds, match="exceeds held"):
+        broker.place_order(_order(Side.SELL, str(bought + Decimal("0.00000001")), QuantityUnit.BASE, "s1"))
+    report = broker.place_order(_order(Side.SELL, str(bought), QuantityUnit.BASE, "s2"))
+    assert report.filled_qty == bought
+    assert broker.holdings() == {}
+
+
+def test_sell_is_not_blocked_by_zero_cash(store: Store) -> None:
+    broker = _broker(store, cash="100", name=BrokerName.ALPACA)  # no fee: the buy spends every cent
+    broker.place_order(_order(Side.BUY, "99.99", QuantityUnit.QUOTE, "b1", broker=BrokerName.ALPACA))
+    assert broker.balance_snapshot().available < Decimal("0.02")
+    held = broker.holdings()["BTC"]
+    report = broker.place_order(_order(Side.SELL, str(held), QuantityUnit.BASE, "s1", broker=BrokerName.ALPACA))
+    assert report.filled_qty == held
+
+
+def test_rejects_orders_below_market_minimum(store: Store) -> None:
+    broker = _broker(store)
+    with pytest.raises(OrderRejected, match="below market minimum"):
+        broker.place_order(_order(Side.BUY, "0.5", QuantityUnit.QUOTE, "b1"))  # min cost is 1 USD
+    with pytest.raises(OrderRejected, match="below market minimum"):
+        broker.place_order(_order(Side.BUY, "0.000000001", QuantityUnit.BASE, "b2"))  # below the amount step
+
+
+def test_repeated_client_order_id_returns_the_original_fill(store: Store) -> None:
+    broker = _broker(store)
+    first = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))
+    again = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))
+    assert again == first
+    assert broker.holdings()["BTC"] == first.filled_qty  # filled once
+    assert broker.fetch_order("b1") == first
+
+
+def test_balances_and_orders_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "nija.db"
+    s = Store(path)
+    broker = _broker(s)
+    report = broker.place_order(_order(Side.BUY, "250", QuantityUnit.QUOTE, "b1"))
+    before = broker.balance_snapshot()
+    s.close()
+    s2 = Store(path)
+    reborn = _broker(s2)  # the seed is ignored: the account already exists
+    assert reborn.balance_snapshot().total_equity == before.total_equity
+    assert reborn.holdings() == {"BTC": report.filled_qty}
+    assert reborn.fetch_order("b1") == report
+    s2.close()
+
+
+def test_bad_price_is_a_market_data_error(store: Store) -> None:
+    broker = _broker(store)
+    broker.market.prices["BTC/USD"] = Decimal("NaN")
+    with pytest.raises(MarketDataError):
+        broker.ticker("BTC/USD")

@@ -1,0 +1,150 @@
+"""Order execution: intent stored before send, definitive refusals recorded, ambiguous answers
+looked up by client order id (never re-sent), reconciliation after a crash."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+
+from nija.brokers.base import OrderRejected, TransientError
+from nija.brokers.fees import fee_schedule
+from nija.brokers.paper import PaperBroker
+from nija.models import (
+    BrokerName,
+    ExecutionReport,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    QuantityUnit,
+    Side,
+)
+from nija.store import Store
+from nija.trading.orders import OrderExecutor, position_after_fill
+from tests.fakes import StubMarket
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+LOG = structlog.get_logger("test")
+
+
+class FlakyPaper(PaperBroker):
+    """Fills the order, then loses the answer (like a timeout after the venue accepted it)."""
+
+    def __init__(self, *args, lose_answer: bool = True, refuse: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lose_answer = lose_answer
+        self.refuse = refuse
+        self.sent: list[str] = []
+        self.seen_in_store_before_send: list[bool] = []
+
+    def place_order(self, request: OrderRequest) -> ExecutionReport:
+        self.seen_in_store_before_send.append(self._store.get_order(request.client_order_id) is not None)
+        self.sent.append(request.client_order_id)
+        if self.refuse:
+            raise OrderRejected("below market minimum")
+        report = super().place_order(request)
+        if self.lose_answer:
+            raise TransientError("read timeout")
+        return report
+
+
+def _broker(store: Store, **kwargs) -> FlakyPaper:
+    return FlakyPaper(
+        BrokerName.KRAKEN, "master", store, StubMarket({"BTC/USD": "50000"}), fee_schedule(BrokerName.KRAKEN),
+        starting_cash=Decimal("1000"), **kwargs,
+    )
+
+
+def _buy(cid: str = "nj00000000000000aa") -> OrderRequest:
+    return OrderRequest(
+        broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.BUY, quantity=Decimal("100"),
+        unit=QuantityUnit.QUOTE, client_order_id=cid, stop_price=Decimal("49000"),
+    )
+
+
+def test_intent_is_stored_before_send_and_fill_opens_position(store: Store) -> None:
+    broker = _broker(store, lose_answer=False)
+    report = OrderExecutor(broker, store, LOG).submit(_buy(), None)
+    assert broker.seen_in_store_before_send == [True]
+    assert report is not None and store.get_order(_buy().client_order_id).status is OrderStatus.FILLED
+    [position] = store.positions(BrokerName.KRAKEN, "master")
+    assert position.qty == report.filled_qty == position.initial_qty
+    assert position.stop_price == Decimal("49000")
+    assert position.risk_per_unit == report.avg_price - Decimal("49000")
+
+
+def test_ambiguous_answer_is_resolved_by_lookup_not_resent(store: Store) -> None:
+    broker = _broker(store, lose_answer=True)
+    executor = OrderExecutor(broker, store, LOG)
+    report = executor.submit(_buy(), None)
+    assert broker.sent == [_buy().client_order_id]  # exactly one send
+    assert report is not None and report.status is OrderStatus.FILLED
+    assert store.get_order(_buy().client_order_id).status is OrderStatus.FILLED
+    assert len(store.positions(BrokerName.KRAKEN, "master")) == 1
+    # The same intent again (a re-run of the same cycle) sends nothing.
+    assert executor.submit(_buy(), None) is None
+    assert broker.sent == [_buy().client_order_id]
+
+
+def test_definitive_refusal_is_recorded_rejected(store: Store) -> None:
+    broker = _broker(store, refuse=True)
+    assert OrderExecutor(broker, store, LOG).submit(_buy(), None) is None
+    order = store.get_order(_buy().client_order_id)
+    assert order.status is OrderStatus.REJECTED and "below market minimum" in order.error
+    assert store.positions(BrokerName.KRAKEN, "master") == []
+
+
+def test_reconcile_after_crash_between_send_and_record(store: Store) -> None:
+    broker = _broker(store, lose_answer=False)
+    # Crash simulation: the intent is stored and the venue filled it, but nothing was recorded.
+    store.insert_order(_buy())
+    PaperBroker.place_order(broker, _buy())
+    restarted = OrderExecutor(broker, store, LOG)
+    assert restarted.reconcile() == 1
+    assert store.get_order(_buy().client_order_id).status is OrderStatus.FILLED
+    assert len(store.positions(BrokerName.KRAKEN, "master")) == 1
+    assert broker.sent == []  # reconciliation never sends
+
+
+def test_reconcile_of_an_intent_that_never_left(store: Store) -> None:
+    broker = _broker(store, lose_answer=False)
+    store.insert_order(_buy())  # crash between "row inserted" and "order sent"
+    OrderExecutor(broker, store, LOG).reconcile()
+    assert store.get_order(_buy().client_order_id).status is OrderStatus.CANCELED
+    assert broker.sent == []
+
+
+def _position() -> Position:
+    return Position(
+        broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", qty=Decimal("1"), initial_qty=Decimal("1"),
+        entry_price=Decimal("100"), stop_price=Decimal("95"), risk_per_unit=Decimal("5"), opened_at=T0,
+    )
+
+
+def _sell_report(qty: str) -> ExecutionReport:
+    return ExecutionReport(
+        client_order_id="s", status=OrderStatus.FILLED, filled_qty=Decimal(qty), avg_price=Decimal("105"),
+    )
+
+
+def _sell(qty: str) -> OrderRequest:
+    return OrderRequest(
+        broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL, quantity=Decimal(qty),
+        unit=QuantityUnit.BASE, client_order_id="s",
+    )
+
+
+def test_partial_exit_moves_ladder_and_stop_to_breakeven() -> None:
+    after, closed = position_after_fill(_position(), _sell("0.5"), _sell_report("0.5"))
+    assert not closed
+    assert (after.qty, after.tp_stage, after.stop_price) == (Decimal("0.5"), 1, Decimal("100"))
+    after2, _ = position_after_fill(after, _sell("0.25"), _sell_report("0.25"))
+    assert (after2.qty, after2.tp_stage) == (Decimal("0.25"), 2)
+    gone, closed = position_after_fill(after2, _sell("0.25"), _sell_report("0.25"))
+    assert gone is None and closed
+
+
+def test_unfilled_report_changes_nothing() -> None:
+    empty = ExecutionReport(client_order_id="s", status=OrderStatus.REJECTED)
+    assert position_after_fill(_position(), _sell("1"), empty) == (_position(), False)
