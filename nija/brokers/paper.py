@@ -13,7 +13,7 @@ file names: a replay of ADA-BTC candles trades "ADA/BTC" against USD cash.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 from datetime import UTC, datetime
 from typing import Final
 
@@ -167,7 +167,7 @@ class PaperBroker:
                 f"{self.name}: {request.symbol} order below market minimum"
                 f" (amount {qty} < {rules.min_amount} or cost {notional:.8f} < {rules.min_cost})"
             )
-        fee = notional * self._fees.taker
+        fee = (notional * self._fees.taker).quantize(_PRICE_PLACES, rounding=ROUND_UP)  # never undercharge
         if request.side is Side.BUY:
             if notional + fee > cash:
                 raise InsufficientFunds(

@@ -49,7 +49,7 @@ def test_buy_by_quote_pays_ask_and_that_brokers_taker_fee(store: Store, name: Br
     assert report.status is OrderStatus.FILLED
     assert report.avg_price == expected_price
     assert report.filled_qty == (Decimal("100") / expected_price).quantize(Decimal("1e-8"), rounding="ROUND_DOWN")
-    assert report.fee == report.filled_qty * expected_price * fees.taker
+    assert report.fee == (report.filled_qty * expected_price * fees.taker).quantize(Decimal('1e-12'), rounding='ROUND_UP')
     cash = broker.balance_snapshot().available
     assert cash == Decimal("1000") - report.filled_qty * expected_price - report.fee
     assert broker.holdings() == {"BTC": report.filled_qty}

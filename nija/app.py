@@ -1,0 +1,176 @@
+"""Wiring only: settings → store → accounts → supervisor; signals; exit codes.
+
+Exit codes: 0 clean stop, 2 bad configuration or another daemon on the same data dir,
+3 refused to start because `EMERGENCY_STOP` exists.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any, Final, TextIO
+
+from nija.brokers.base import BrokerError
+from nija.brokers.fees import fee_schedule
+from nija.brokers.paper import PaperBroker
+from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
+from nija.config import ConfigError, Settings, load_settings
+from nija.logs import configure_logging, get_logger
+from nija.models import BrokerHealth, BrokerName, HealthStatus
+from nija.store import Store, db_path
+from nija.trading.broker_loop import EMERGENCY_STOP_FILE, BrokerLoop, LoopConfig
+from nija.trading.supervisor import Supervisor
+
+__all__ = ["main"]
+
+MASTER: Final = "master"
+SHUTDOWN_DEADLINE_SECONDS: Final = 5.0
+EXIT_CONFIG: Final = 2
+EXIT_EMERGENCY_STOP: Final = 3
+
+
+def _fail(message: str, code: int, err: TextIO) -> int:
+    print(f"nija: {message}", file=err)
+    return code
+
+
+def build_market(settings: Settings, broker: BrokerName) -> MarketSource:
+    """The paper market of one broker: its replay folder if configured, else the synthetic one."""
+    replay_dir = settings.replay_dir_for(broker)
+    if replay_dir is not None:
+        return ReplayMarket(replay_dir)
+    if settings.synthetic_symbols:
+        return SyntheticMarket(settings.synthetic_symbols, seed=settings.synthetic_seed)
+    return SyntheticMarket(seed=settings.synthetic_seed)
+
+
+def build_paper_loops(
+    settings: Settings, store: Store, stop_flags: list[threading.Event], log: Any
+) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
+    """One paper master per NIJA_PAPER_BROKERS entry; a broker whose market cannot load fails alone."""
+    config = LoopConfig(
+        cycle_seconds=settings.cycle_seconds,
+        minimum_funded_balance=settings.minimum_funded_balance,
+        max_concurrent_positions=settings.max_concurrent_positions,
+        data_dir=settings.data_dir,
+    )
+    loops: list[BrokerLoop] = []
+    failed: list[BrokerHealth] = []
+    for name in dict.fromkeys(settings.paper_brokers):
+        broker_log = log.bind(broker=str(name), account=MASTER)
+        try:
+            market = build_market(settings, name)
+        except BrokerError as exc:
+            broker_log.error("market_source_failed", error=str(exc))
+            health = BrokerHealth(
+                broker=name, account=MASTER, status=HealthStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}"
+            )
+            store.save_health(health)
+            failed.append(health)
+            continue
+        broker_log.info("market_source", source=market.name, symbols=len(market.symbols()))
+        broker = PaperBroker(
+            name, MASTER, store, market, fee_schedule(name),
+            starting_cash=settings.paper_equity, slippage_bps=settings.paper_slippage_bps,
+        )
+        stop = threading.Event()
+        stop_flags.append(stop)
+        loops.append(BrokerLoop(broker, store, config, broker_log, stop))
+    return loops, failed
+
+
+class _DataDirLock:
+    """One daemon per data dir: two would trade the same accounts twice."""
+
+    def __init__(self, path: os.PathLike[str]) -> None:
+        self._file = open(path, "a+")  # noqa: SIM115 - held for the process lifetime
+
+    def acquire(self) -> bool:
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
+    """Run the daemon until SIGTERM/SIGINT; return the process exit code."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG, err)
+    configure_logging(settings.log_format, settings.log_level, settings.secret_values())
+    log = get_logger("nija.daemon")
+
+    if (settings.data_dir / EMERGENCY_STOP_FILE).exists():
+        return _fail(
+            f"{settings.data_dir / EMERGENCY_STOP_FILE} exists: refusing to start."
+            " Delete the file to allow trading again.",
+            EXIT_EMERGENCY_STOP,
+            err,
+        )
+    if settings.mode == "live":
+        live = settings.configured_live_brokers()
+        if not live:
+            log.warning("live_without_credentials", detail="NIJA_MODE=live but no broker credentials: running paper")
+        else:
+            return _fail(
+                f"NIJA_MODE=live with credentials for {', '.join(live)}: live trading is not available in"
+                " this version; set NIJA_MODE=paper",
+                EXIT_CONFIG,
+                err,
+            )
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = _DataDirLock(settings.data_dir / "nija.lock")
+    if not lock.acquire():
+        return _fail(f"another NIJA daemon is running on {settings.data_dir}", EXIT_CONFIG, err)
+    store = Store(db_path(settings.data_dir))
+    stop = threading.Event()
+    stop_flags: list[threading.Event] = []
+    loops, failed = build_paper_loops(settings, store, stop_flags, log)
+    store.forget_health([(str(loop.broker.name), MASTER) for loop in loops] + [(str(h.broker), h.account) for h in failed])
+    store.daemon_started(os.getpid(), "paper", settings.cycle_seconds)
+    _install_signal_handlers(stop, log)
+    log.info(
+        "daemon_started", mode="paper", pid=os.getpid(), brokers=[str(loop.broker.name) for loop in loops],
+        cycle_seconds=settings.cycle_seconds, data_dir=str(settings.data_dir),
+    )
+    supervisor = Supervisor(
+        loops, store, log,
+        independent=settings.multi_broker_independent,
+        funding_recheck_seconds=settings.funding_recheck_seconds,
+        summary_seconds=settings.status_summary_seconds,
+        failed_at_start=failed,
+    )
+    supervisor.start()
+    heartbeat_every = min(5.0, settings.cycle_seconds)
+    while not stop.wait(heartbeat_every):
+        store.heartbeat()
+        supervisor.tick()
+
+    log.info("daemon_stopping")
+    stuck = supervisor.stop(SHUTDOWN_DEADLINE_SECONDS)
+    supervisor.log_summary()
+    store.daemon_stopped()
+    for loop in loops:
+        loop.broker.close()
+    store.close()
+    log.info("daemon_stopped", stuck_threads=stuck)
+    return 0
+
+
+def _install_signal_handlers(stop: threading.Event, log: Any) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():  # second signal: the operator wants out now
+            os._exit(128 + signum)
+        log.info("signal_received", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

@@ -1,0 +1,167 @@
+"""`python -m nija.status`: health of the daemon and every broker account, from the store.
+
+Reads the store read-only; never talks to an exchange or to the daemon. Exit codes follow the
+Nagios convention:
+  0  running, every funded broker healthy
+  1  running, some broker degraded, failed or unfunded
+  2  not running, heartbeat older than 3 cycles, or no funded broker
+  3  no store, or the store is unreadable
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from dotenv import dotenv_values
+from tabulate import tabulate
+
+from nija.models import HealthStatus, utc_now
+from nija.store import Store, StoreUnavailable, db_path
+
+__all__ = ["collect", "exit_code", "main"]
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STALE_AFTER_CYCLES: Final = 3
+_BAD: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED, HealthStatus.UNFUNDED})
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _num(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def collect(store: Store) -> dict[str, Any]:
+    """Everything status shows, as the stable JSON document."""
+    now = utc_now()
+    daemon = store.daemon()
+    if daemon is None:
+        daemon_doc: dict[str, Any] = {
+            "running": False, "pid": None, "mode": None, "heartbeat_age_s": None, "started_at": None,
+        }
+    else:
+        age = (now - daemon.heartbeat_at).total_seconds()
+        running = daemon.stopped_at is None and _pid_alive(daemon.pid)
+        daemon_doc = {
+            "running": running,
+            "pid": daemon.pid,
+            "mode": daemon.mode,
+            "heartbeat_age_s": round(age, 1),
+            "started_at": _iso(daemon.started_at),
+            "stale": age > STALE_AFTER_CYCLES * daemon.cycle_seconds,
+            "cycle_seconds": daemon.cycle_seconds,
+        }
+    brokers = []
+    for health in store.health():
+        equity = store.latest_equity(health.broker, health.account)
+        brokers.append(
+            {
+                "broker": str(health.broker),
+                "account": health.account,
+                "status": str(health.status),
+                "funded": health.funded,
+                "total_equity": _num(equity.total_equity if equity else None),
+                "available": _num(equity.available if equity else None),
+                "locked_in_positions": _num(equity.locked_in_positions if equity else None),
+                "open_positions": len(store.positions(health.broker, health.account)),
+                "cycles_total": health.cycles_total,
+                "cycles_ok": health.cycles_ok,
+                "success_rate": round(health.success_rate, 1),
+                "consecutive_errors": health.consecutive_errors,
+                "last_error": health.last_error,
+                "last_cycle_at": _iso(health.last_cycle_at),
+            }
+        )
+    return {"daemon": daemon_doc, "brokers": brokers}
+
+
+def exit_code(doc: dict[str, Any]) -> int:
+    """Nagios-style code for a collected document."""
+    daemon = doc["daemon"]
+    if not daemon["running"] or daemon.get("stale"):
+        return CRITICAL
+    funded = [b for b in doc["brokers"] if b["funded"]]
+    if not funded:
+        return CRITICAL
+    if any(HealthStatus(b["status"]) in _BAD for b in doc["brokers"]):
+        return WARNING
+    return OK
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def render(doc: dict[str, Any], out: TextIO) -> None:
+    """Print the human table."""
+    d = doc["daemon"]
+    state = "running" if d["running"] and not d.get("stale") else ("stale" if d["running"] else "not running")
+    age = "-" if d["heartbeat_age_s"] is None else f"{d['heartbeat_age_s']:.0f}s"
+    print(f"daemon: {state}  pid={d['pid'] or '-'}  mode={d['mode'] or '-'}  heartbeat={age} ago", file=out)
+    rows = [
+        [
+            b["broker"], b["account"], b["status"], "yes" if b["funded"] else "no", _money(b["total_equity"]),
+            _money(b["available"]), _money(b["locked_in_positions"]), b["open_positions"],
+            f"{b['cycles_ok']}/{b['cycles_total']}", f"{b['success_rate']:.1f}%", b["last_error"] or "",
+        ]
+        for b in doc["brokers"]
+    ]
+    headers = ["broker", "account", "status", "funded", "equity", "available", "locked", "positions", "cycles ok", "success", "last error"]
+    print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) if rows else "no broker accounts yet", file=out)
+
+
+def _default_data_dir() -> Path:
+    configured = os.environ.get("NIJA_DATA_DIR") or dotenv_values(".env").get("NIJA_DATA_DIR")
+    return Path(configured or "data")
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    """Print status and return the Nagios exit code."""
+    parser = argparse.ArgumentParser(prog="python -m nija.status", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--data-dir", type=Path, default=_default_data_dir(),
+        help="the daemon's data directory (default: NIJA_DATA_DIR from the environment or .env, else data)",
+    )
+    args = parser.parse_args(argv)
+    path = db_path(args.data_dir)
+    try:
+        store = Store(path, readonly=True)
+        doc = collect(store)
+        store.close()
+    except StoreUnavailable as exc:
+        if args.json:
+            print(json.dumps({"error": str(exc)}), file=out)
+        else:
+            print(f"nija status: {exc}", file=out)
+        return UNKNOWN
+    code = exit_code(doc)
+    if args.json:
+        print(json.dumps(doc), file=out)
+    else:
+        render(doc, out)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

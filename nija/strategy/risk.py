@@ -1,0 +1,115 @@
+"""Entry sizing and selection for APEX (canonical S0 formula, research note §1.8).
+
+Pure: Decimal in, Decimal out; no I/O, no clock, no state.
+
+Size = equity × clamp(base(ADX) × strength(conditions met), 2 %, 10 %), where
+  base(ADX): < 20 → 0 (no trade); [20, 25) → 2 %; [25, 30) → 4 %; [30, 40) → 6 %;
+             [40, 50) → 8 %; ≥ 50 → 10 %;
+  strength:  ≥ 4 conditions → 1.0; 3 → 0.9; fewer → 0.8.
+Nothing multiplies the size after the clamp (S2 did, reaching 14.4 %). The base is EQUITY, not
+cash (DESIGN invariant 2); cash only caps the amount, fee included. Example (§1.8): $10,000 at
+ADX 35 with 4 conditions → 6 % → $600.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from typing import Final
+
+from nija.strategy.apex import EntryDecision
+
+__all__ = ["MAX_PCT", "MIN_PCT", "SizingDecision", "position_pct", "select_entries", "size_entry"]
+
+_ZERO: Final = Decimal(0)
+_CENT: Final = Decimal("0.01")
+MIN_PCT: Final = Decimal("0.02")  # clamp floor (§1.8 S0 `min_position_pct`)
+MAX_PCT: Final = Decimal("0.10")  # clamp ceiling (§1.8 S0 `max_position_pct`)
+# (ADX at least, base fraction of equity), highest band first (§1.8 S0); below 20 → 0.
+_ADX_BANDS: Final = (
+    (50.0, Decimal("0.10")),
+    (40.0, Decimal("0.08")),
+    (30.0, Decimal("0.06")),
+    (25.0, Decimal("0.04")),
+    (20.0, Decimal("0.02")),
+)
+_STRONG: Final = Decimal("1.0")  # ≥ 4 of 5 entry conditions
+_MEDIUM: Final = Decimal("0.9")  # exactly 3
+_WEAK: Final = Decimal("0.8")  # fewer (APEX never enters on those; kept for the formula)
+
+
+@dataclass(frozen=True, slots=True)
+class SizingDecision:
+    """Quote amount to spend on an entry; 0 with a reason when the entry is skipped."""
+
+    quote_amount: Decimal  # quote currency, rounded down to cents; 0 when skipped
+    pct: Decimal  # fraction of equity the formula asked for (before the cash cap)
+    skip_reason: str | None
+
+
+def position_pct(adx: float, conditions_met: int) -> Decimal:
+    """Return the fraction of equity to put in an entry: base(ADX) × strength, clamped to [2 %, 10 %].
+
+    ADX below 20 (or not a number) gives 0: no trade.
+    """
+    if not math.isfinite(adx):
+        return _ZERO
+    base = next((pct for floor, pct in _ADX_BANDS if adx >= floor), _ZERO)
+    if base == 0:
+        return _ZERO
+    strength = _STRONG if conditions_met >= 4 else _MEDIUM if conditions_met == 3 else _WEAK
+    return min(max(base * strength, MIN_PCT), MAX_PCT)
+
+
+def size_entry(
+    equity: Decimal, available: Decimal, adx: float, conditions_met: int, min_cost: Decimal, fee_rate: Decimal
+) -> SizingDecision:
+    """Size an entry in quote currency from total equity, capped by the cash that can pay for it.
+
+    The cap is available / (1 + fee_rate): the taker fee comes out of the same cash. The amount is
+    rounded down to cents and skipped (0, with a reason) when it is below the market's min_cost.
+    """
+    pct = position_pct(adx, conditions_met)
+    if not all(value.is_finite() for value in (equity, available, min_cost, fee_rate)):
+        return SizingDecision(_ZERO, pct, f"invalid input: equity {equity}, available {available}, fee {fee_rate}")
+    if not equity > 0:
+        return SizingDecision(_ZERO, pct, f"no equity: {equity}")
+    if pct == 0:
+        return SizingDecision(_ZERO, pct, f"ADX {adx:.1f} below 20: no position")
+    wanted = equity * pct
+    affordable = max(available, _ZERO) / (1 + max(fee_rate, _ZERO))
+    amount = min(wanted, affordable).quantize(_CENT, rounding=ROUND_DOWN)
+    if amount <= 0:
+        return SizingDecision(_ZERO, pct, f"no cash available: {available}")
+    if amount < min_cost:
+        return SizingDecision(_ZERO, pct, f"below market minimum: {amount} < {min_cost}")
+    return SizingDecision(amount, pct, None)
+
+
+def select_entries(
+    candidates: Sequence[tuple[str, EntryDecision]],
+    held_symbols: Collection[str],
+    open_positions: int,
+    max_positions: int,
+) -> list[tuple[str, EntryDecision]]:
+    """Pick the entries to open this cycle: best score first, one position per symbol, within the cap.
+
+    Ties on score go to more entry conditions met, then to the symbol name, so the choice is
+    deterministic. A symbol listed twice counts once (its best decision).
+    """
+    slots = max(0, max_positions - open_positions)
+    ranked = sorted(
+        (item for item in candidates if item[1].enter and item[0] not in held_symbols),
+        key=lambda item: (-item[1].score, -item[1].conditions_met, item[0]),
+    )
+    chosen: list[tuple[str, EntryDecision]] = []
+    seen: set[str] = set()
+    for symbol, decision in ranked:
+        if len(chosen) >= slots:
+            break
+        if symbol not in seen:
+            seen.add(symbol)
+            chosen.append((symbol, decision))
+    return chosen
