@@ -20,7 +20,7 @@ from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
 from nija.config import ConfigError, Settings, load_settings
-from nija.logs import configure_logging, get_logger
+from nija.logs import configure_logging, get_logger, redact_text
 from nija.models import BrokerHealth, BrokerName, HealthStatus
 from nija.store import Store, db_path
 from nija.trading.broker_loop import EMERGENCY_STOP_FILE, BrokerLoop, LoopConfig
@@ -68,7 +68,8 @@ def build_paper_loops(
         except BrokerError as exc:
             broker_log.error("market_source_failed", error=str(exc))
             health = BrokerHealth(
-                broker=name, account=MASTER, status=HealthStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}"
+                broker=name, account=MASTER, status=HealthStatus.FAILED,
+                last_error=redact_text(f"{type(exc).__name__}: {exc}"),
             )
             store.save_health(health)
             failed.append(health)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any, Final
 
 from nija.brokers.base import AuthError, Broker, BrokerError, MarketDataError
 from nija.brokers.fees import fee_schedule
+from nija.logs import redact_text
 from nija.models import (
     BalanceSnapshot,
     BrokerHealth,
@@ -74,6 +76,7 @@ class BrokerLoop:
         self._orders = OrderExecutor(broker, store, log)
         self._fee = fee_schedule(broker.name)
         self._entries_blocked_logged = False
+        self._unmanaged: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -99,7 +102,8 @@ class BrokerLoop:
         try:
             stats = self._cycle()
         except Exception as exc:  # isolation: nothing escapes a cycle
-            health = self.health.cycle_failed(utc_now(), f"{type(exc).__name__}: {exc}", auth=isinstance(exc, AuthError))
+            error = redact_text(f"{type(exc).__name__}: {exc}")  # health is persisted: no secret may reach it
+            health = self.health.cycle_failed(utc_now(), error, auth=isinstance(exc, AuthError))
             self.store.save_health(health)
             level = "error" if health.status in ("failed",) else "warning"
             getattr(self.log, level)(
@@ -148,9 +152,11 @@ class BrokerLoop:
         """Check every open position NIJA opened; sells are sized from the base actually held."""
         broker, account = self.broker.name, self.broker.account
         holdings = self.broker.holdings()
+        positions = self.store.positions(broker, account)
+        self._report_unmanaged(holdings, positions)
         sold = 0
         errors: list[Exception] = []
-        for position in self.store.positions(broker, account):
+        for position in positions:
             try:
                 sold += self._exit_one(position, holdings, cache)
             except AuthError:
@@ -162,7 +168,20 @@ class BrokerLoop:
             raise CycleFailed(f"{len(errors)} exit(s) failed: {type(errors[0]).__name__}: {errors[0]}") from errors[0]
         return sold
 
-    def _exit_one(self, position: Position, holdings: dict[str, Decimal] | Any, cache: dict[str, Candles]) -> int:
+    def _report_unmanaged(self, holdings: Mapping[str, Decimal], positions: list[Position]) -> None:
+        """Log holdings NIJA did not open (once, and again when they change); they are never sold."""
+        ours = {p.symbol.split("/")[0]: p.qty for p in positions}
+        unmanaged = {
+            asset: str(qty - ours.get(asset, Decimal(0)))
+            for asset, qty in holdings.items()
+            if qty > ours.get(asset, Decimal(0))
+        }
+        if unmanaged != self._unmanaged:
+            self._unmanaged = unmanaged
+            if unmanaged:
+                self.log.info("unmanaged_holdings", holdings=unmanaged, note="not opened by NIJA: never sold")
+
+    def _exit_one(self, position: Position, holdings: Mapping[str, Decimal], cache: dict[str, Candles]) -> int:
         base = position.symbol.split("/")[0]
         held = min(position.qty, holdings.get(base, Decimal(0)))
         if held <= 0:

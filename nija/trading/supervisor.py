@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nija.brokers.base import AuthError
+from nija.logs import redact_text
 from nija.models import BrokerHealth, HealthStatus, utc_now
 from nija.store import Store
 from nija.trading.broker_loop import BrokerLoop
@@ -75,7 +76,8 @@ class Supervisor:
         try:
             snapshot = loop.broker.balance_snapshot()
         except Exception as exc:  # a broker that cannot even be read waits like an unfunded one
-            health = loop.health.cycle_failed(utc_now(), f"{type(exc).__name__}: {exc}", auth=isinstance(exc, AuthError))
+            error = redact_text(f"{type(exc).__name__}: {exc}")
+            health = loop.health.cycle_failed(utc_now(), error, auth=isinstance(exc, AuthError))
             loop.store.save_health(health)
             loop.log.error("funding_check_failed", error_class=type(exc).__name__, error=str(exc))
             return False

@@ -188,3 +188,34 @@ def test_sequential_mode_runs_every_broker_in_one_thread(store: Store, tmp_path:
     assert a.health.current.cycles_ok >= 5  # the failing broker never blocked the healthy one
     assert b.health.current.status in (HealthStatus.DEGRADED, HealthStatus.FAILED)
     assert sup.stop(5.0) == []
+
+
+class _LeakyBroker(PaperBroker):
+    def balance_snapshot(self):
+        raise RuntimeError("venue said: bad signature for key canary-leak-key-123456")
+
+
+def test_secret_in_an_error_never_reaches_store_status_or_log(store: Store, tmp_path: Path) -> None:
+    import io
+    import json
+
+    from nija.logs import configure_logging
+    from nija.status import collect
+
+    out = io.StringIO()
+    configure_logging("json", "info", ["canary-leak-key-123456"], stream=out)
+    try:
+        loop = BrokerLoop(
+            _LeakyBroker(BrokerName.KRAKEN, "master", store, StubMarket({"BTC/USD": "100"}), fee_schedule(BrokerName.KRAKEN),
+                         starting_cash=Decimal("100")),
+            store, _config(tmp_path), structlog.get_logger("t").bind(broker="kraken", account="master"), threading.Event(),
+        )
+        health = loop.run_cycle()
+    finally:
+        configure_logging("console", "info", [])
+    assert health.last_error == "RuntimeError: venue said: bad signature for key ***"
+    assert "canary-leak" not in json.dumps(collect(store))
+    assert "canary-leak" not in out.getvalue() and "cycle_failed" in out.getvalue()
+    for path in (tmp_path / "data").iterdir():  # the database and its write-ahead log
+        assert b"canary-leak" not in path.read_bytes()
+    assert b"bad signature for key ***" in b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir())
