@@ -303,6 +303,14 @@ class Store:
             raise KeyError(f"no order with client_order_id {client_order_id}")
         return _order(row)
 
+    def has_fill(self, broker: BrokerName, account: str, trade_id: str) -> bool:
+        """Whether this fill was already recorded."""
+        return bool(
+            self._query(
+                "SELECT 1 FROM fills WHERE broker = ? AND account = ? AND trade_id = ?", (broker, account, trade_id)
+            )
+        )
+
     def fills(self, broker: BrokerName, account: str) -> list[Fill]:
         """Every fill of this account, oldest first."""
         rows = self._query(

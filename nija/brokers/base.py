@@ -77,7 +77,7 @@ class Broker(Protocol):
     | `ohlcv(symbol, limit)`  | Candles            | 5-minute candles, oldest first, closed ones        |
     | `market_rules(symbol)`  | MarketRules        | minimums and precision steps                       |
     | `place_order(request)`  | ExecutionReport    | market order carrying request.client_order_id      |
-    | `fetch_order(cid)`      | ExecutionReport?   | look up by client order id; None if the venue has  |
+    | `fetch_order(cid, sym)` | ExecutionReport?   | look up by client order id; None if the venue has  |
     |                         |                    | never seen it                                      |
     | `close()`               | None               | release sessions                                   |
     """
@@ -102,6 +102,6 @@ class Broker(Protocol):
 
     def place_order(self, request: OrderRequest) -> ExecutionReport: ...
 
-    def fetch_order(self, client_order_id: str) -> ExecutionReport | None: ...
+    def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None: ...
 
     def close(self) -> None: ...

@@ -128,7 +128,7 @@ class PaperBroker:
         """Simulated minimums and precision for `symbol`."""
         return paper_market_rules(symbol, self.market.last_price(symbol))
 
-    def fetch_order(self, client_order_id: str) -> ExecutionReport | None:
+    def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None:
         """The simulated venue's record of an order, or None if it never reached the venue."""
         return self._store.paper_order(self.name, self.account, client_order_id)
 
@@ -142,7 +142,7 @@ class PaperBroker:
 
     def place_order(self, request: OrderRequest) -> ExecutionReport:
         """Fill a market order at once, or raise `OrderRejected` / `InsufficientFunds`."""
-        known = self.fetch_order(request.client_order_id)
+        known = self.fetch_order(request.client_order_id, request.symbol)
         if known is not None:  # a venue answers a repeated client order id with the original order
             return known
         rules = self.market_rules(request.symbol)

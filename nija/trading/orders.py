@@ -9,32 +9,33 @@ at start and at the start of each cycle.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Final
 
 from nija.brokers.base import Broker, InsufficientFunds, OrderRejected, TransientError
-from nija.models import ExecutionReport, Order, OrderRequest, OrderStatus, Position, Side, utc_now
+from nija.models import ExecutionReport, Fill, Order, OrderRequest, OrderStatus, Position, Side, utc_now
 from nija.store import Store
 
-__all__ = ["OrderExecutor", "position_after_fill"]
+__all__ = ["OrderExecutor", "fills_of", "position_after_fill"]
 
 _TP_FRACTIONS_LEFT: Final = ((Decimal("0.25"), 2), (Decimal("0.5"), 1))  # remaining share -> stage reached
 _DUST_SHARE: Final = Decimal("1e-9")  # below this share of the initial size a position is closed
 
 
 def position_after_fill(
-    before: Position | None, order: OrderRequest, report: ExecutionReport
+    before: Position | None, order: OrderRequest, fills: Sequence[Fill]
 ) -> tuple[Position | None, bool]:
-    """Return (position after the fill, closed?) — pure bookkeeping of one order's fills.
+    """Return (position after `fills`, closed?) — pure bookkeeping of one order's new fills.
 
     A buy opens (or adds to) a position with the stop planned in the intent. A sell reduces it;
     the take-profit stage is derived from what is left, so a partial exit recovered by
     reconciliation after a crash moves the ladder exactly as the live path would have.
     """
-    filled = report.filled_qty
-    if filled <= 0 or report.avg_price is None:
+    filled = sum((fill.qty for fill in fills), Decimal(0))
+    if filled <= 0:
         return before, False
-    price = report.avg_price
+    price = sum((fill.qty * fill.price for fill in fills), Decimal(0)) / filled
     if order.side is Side.BUY:
         if before is None:
             stop = order.stop_price if order.stop_price is not None and order.stop_price < price else price * Decimal("0.99")
@@ -42,7 +43,7 @@ def position_after_fill(
                 Position(
                     broker=order.broker, account=order.account, symbol=order.symbol, qty=filled,
                     initial_qty=filled, entry_price=price, stop_price=stop, risk_per_unit=price - stop,
-                    opened_at=report.fills[0].ts_seen if report.fills else utc_now(),
+                    opened_at=fills[0].ts_seen,
                 ),
                 False,
             )
@@ -62,6 +63,27 @@ def position_after_fill(
             break
     stop = max(before.stop_price, before.entry_price) if stage >= 1 else before.stop_price
     return before.model_copy(update={"qty": remaining, "tp_stage": stage, "stop_price": stop}), False
+
+
+def fills_of(order: Order, report: ExecutionReport) -> tuple[Fill, ...]:
+    """The fills a report carries; for venues that report only cumulative totals, the increment
+    since what the store already recorded, as one fill with a deterministic trade id."""
+    if report.fills:
+        return report.fills
+    delta = report.filled_qty - order.filled_qty
+    if delta <= 0 or report.avg_price is None:
+        return ()
+    before_notional = order.filled_qty * (order.avg_price or Decimal(0))
+    price = (report.filled_qty * report.avg_price - before_notional) / delta
+    now = utc_now()
+    return (
+        Fill(
+            broker=order.request.broker, account=order.request.account, symbol=order.request.symbol,
+            side=order.request.side, trade_id=f"{order.request.client_order_id}:{report.filled_qty}",
+            client_order_id=order.request.client_order_id, qty=delta, price=price,
+            fee=max(report.fee - order.fee, Decimal(0)), ts_exchange=now, ts_seen=now,
+        ),
+    )
 
 
 class OrderExecutor:
@@ -102,8 +124,11 @@ class OrderExecutor:
         return self._record(request, report, position)
 
     def _record(self, request: OrderRequest, report: ExecutionReport, position: Position | None) -> ExecutionReport | None:
-        after, closed = position_after_fill(position, request, report)
-        self._store.apply_execution(report, after, closed)
+        order = self._store.get_order(request.client_order_id)
+        assert order is not None, "the intent is stored before anything is sent"
+        fills = tuple(f for f in fills_of(order, report) if not self._store.has_fill(f.broker, f.account, f.trade_id))
+        after, closed = position_after_fill(position, request, fills)
+        self._store.apply_execution(report.model_copy(update={"fills": fills}), after, closed)
         if report.filled_qty > 0:
             self._log.info(  # type: ignore[attr-defined]
                 "order_filled", symbol=request.symbol, side=request.side, qty=str(report.filled_qty),
@@ -114,7 +139,7 @@ class OrderExecutor:
         return None
 
     def _resolve(self, order: Order, position: Position | None) -> ExecutionReport | None:
-        report = self._broker.fetch_order(order.request.client_order_id)
+        report = self._broker.fetch_order(order.request.client_order_id, order.request.symbol)
         if report is None:
             if order.status is OrderStatus.UNKNOWN:
                 raise TransientError(f"order {order.request.client_order_id} outcome unknown; will look it up again")

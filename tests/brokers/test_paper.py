@@ -71,7 +71,7 @@ def test_never_spends_cash_it_lacks(store: Store) -> None:
     with pytest.raises(InsufficientFunds, match="only 100.00 available"):
         broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))  # 100 + fee > 100
     assert broker.balance_snapshot().available == Decimal("100")
-    assert broker.fetch_order("b1") is None
+    assert broker.fetch_order("b1", "BTC/USD") is None
 
 
 def test_never_sells_more_than_held(store: Store) -> None:
@@ -107,7 +107,7 @@ def test_repeated_client_order_id_returns_the_original_fill(store: Store) -> Non
     again = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))
     assert again == first
     assert broker.holdings()["BTC"] == first.filled_qty  # filled once
-    assert broker.fetch_order("b1") == first
+    assert broker.fetch_order("b1", "BTC/USD") == first
 
 
 def test_balances_and_orders_survive_a_restart(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_balances_and_orders_survive_a_restart(tmp_path: Path) -> None:
     reborn = _broker(s2)  # the seed is ignored: the account already exists
     assert reborn.balance_snapshot().total_equity == before.total_equity
     assert reborn.holdings() == {"BTC": report.filled_qty}
-    assert reborn.fetch_order("b1") == report
+    assert reborn.fetch_order("b1", "BTC/USD") == report
     s2.close()
 
 

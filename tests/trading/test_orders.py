@@ -14,6 +14,7 @@ from nija.brokers.paper import PaperBroker
 from nija.models import (
     BrokerName,
     ExecutionReport,
+    Fill,
     OrderRequest,
     OrderStatus,
     Position,
@@ -21,7 +22,7 @@ from nija.models import (
     Side,
 )
 from nija.store import Store
-from nija.trading.orders import OrderExecutor, position_after_fill
+from nija.trading.orders import OrderExecutor, fills_of, position_after_fill
 from tests.fakes import StubMarket
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -122,9 +123,12 @@ def _position() -> Position:
     )
 
 
-def _sell_report(qty: str) -> ExecutionReport:
-    return ExecutionReport(
-        client_order_id="s", status=OrderStatus.FILLED, filled_qty=Decimal(qty), avg_price=Decimal("105"),
+def _sell_report(qty: str) -> tuple[Fill, ...]:
+    return (
+        Fill(
+            broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL, trade_id=f"t{qty}",
+            client_order_id="s", qty=Decimal(qty), price=Decimal("105"), fee=Decimal(0), ts_exchange=T0, ts_seen=T0,
+        ),
     )
 
 
@@ -145,6 +149,21 @@ def test_partial_exit_moves_ladder_and_stop_to_breakeven() -> None:
     assert gone is None and closed
 
 
-def test_unfilled_report_changes_nothing() -> None:
-    empty = ExecutionReport(client_order_id="s", status=OrderStatus.REJECTED)
-    assert position_after_fill(_position(), _sell("1"), empty) == (_position(), False)
+def test_no_fill_changes_nothing() -> None:
+    assert position_after_fill(_position(), _sell("1"), ()) == (_position(), False)
+
+
+def test_cumulative_reports_become_increment_fills(store: Store) -> None:
+    # Venues that report only totals (filled so far, average price): each report adds the delta.
+    request = _buy("nj00000000000000cc")
+    order = store.insert_order(request)
+    first = ExecutionReport(client_order_id=request.client_order_id, status=OrderStatus.PARTIAL,
+                            filled_qty=Decimal("0.4"), avg_price=Decimal("100"), fee=Decimal("0.1"))
+    [f1] = fills_of(order, first)
+    assert (f1.qty, f1.price, f1.fee, f1.trade_id) == (Decimal("0.4"), Decimal("100"), Decimal("0.1"), "nj00000000000000cc:0.4")
+    store.apply_execution(first.model_copy(update={"fills": (f1,)}), None, False)
+    second = ExecutionReport(client_order_id=request.client_order_id, status=OrderStatus.FILLED,
+                             filled_qty=Decimal("1.0"), avg_price=Decimal("106"), fee=Decimal("0.25"))
+    [f2] = fills_of(store.get_order(request.client_order_id), second)
+    assert (f2.qty, f2.price, f2.fee) == (Decimal("0.6"), Decimal("110"), Decimal("0.15"))
+    assert fills_of(store.get_order(request.client_order_id), first) == ()  # an old report adds nothing
