@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     binance_replay_dir: Path | None = Field(None, alias="NIJA_BINANCE_REPLAY_DIR")
     alpaca_replay_dir: Path | None = Field(None, alias="NIJA_ALPACA_REPLAY_DIR")
 
+    # Live venues: REST base URL overrides (testnets, the local simulator) and explicit universes.
+    coinbase_api_url: str | None = Field(None, alias="NIJA_COINBASE_API_URL")
+    kraken_api_url: str | None = Field(None, alias="NIJA_KRAKEN_API_URL")
+    okx_api_url: str | None = Field(None, alias="NIJA_OKX_API_URL")
+    binance_api_url: str | None = Field(None, alias="NIJA_BINANCE_API_URL")
+    alpaca_api_url: str | None = Field(None, alias="NIJA_ALPACA_API_URL")
+    coinbase_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_COINBASE")
+    kraken_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_KRAKEN")
+    okx_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_OKX")
+    binance_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_BINANCE")
+    disabled_pairs: Annotated[tuple[str, ...], NoDecode] = Field((), alias="DISABLED_PAIRS")
+
     # Master credentials (parsed and validated here; used by the live adapters).
     coinbase_api_key: SecretStr | None = _secret("COINBASE_API_KEY")
     coinbase_api_secret: SecretStr | None = _secret("COINBASE_API_SECRET")
@@ -109,7 +121,10 @@ class Settings(BaseSettings):
             return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
         return raw
 
-    @field_validator("synthetic_symbols", mode="before")
+    @field_validator(
+        "synthetic_symbols", "coinbase_symbols", "kraken_symbols", "okx_symbols", "binance_symbols", "disabled_pairs",
+        mode="before",
+    )
     @classmethod
     def _split_symbols(cls, raw: Any) -> Any:
         if isinstance(raw, str):
@@ -157,6 +172,14 @@ class Settings(BaseSettings):
     def configured_live_brokers(self) -> list[BrokerName]:
         """Brokers with complete master credentials."""
         return [broker for broker in BrokerName if self.master_credentials(broker) is not None]
+
+    def api_url_for(self, broker: BrokerName) -> str | None:
+        """NIJA_<BROKER>_API_URL: the venue's REST base URL override, if any."""
+        return getattr(self, f"{broker.value}_api_url") or None
+
+    def symbols_for(self, broker: BrokerName) -> tuple[str, ...]:
+        """NIJA_SYMBOLS_<BROKER>: an explicit universe replacing the venue's default one."""
+        return getattr(self, f"{broker.value}_symbols", ())
 
     def replay_dir_for(self, broker: BrokerName) -> Path | None:
         """The replay folder of `broker`'s paper market: its own override, else NIJA_REPLAY_DIR."""
