@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any, Final, TextIO
 
 from nija.brokers.base import BrokerError
+from nija.brokers.ccxt_broker import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
@@ -49,16 +50,27 @@ def build_market(settings: Settings, broker: BrokerName) -> MarketSource:
     return SyntheticMarket(seed=settings.synthetic_seed)
 
 
-def build_paper_loops(
-    settings: Settings, store: Store, stop_flags: list[threading.Event], log: Any
-) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
-    """One paper master per NIJA_PAPER_BROKERS entry; a broker whose market cannot load fails alone."""
-    config = LoopConfig(
+def _loop_config(settings: Settings) -> LoopConfig:
+    return LoopConfig(
         cycle_seconds=settings.cycle_seconds,
         minimum_funded_balance=settings.minimum_funded_balance,
         max_concurrent_positions=settings.max_concurrent_positions,
         data_dir=settings.data_dir,
     )
+
+
+def _failed_at_start(store: Store, name: BrokerName, exc: Exception, log: Any) -> BrokerHealth:
+    """A broker that cannot even be built fails alone; the others start."""
+    log.error("broker_setup_failed", error_class=type(exc).__name__, error=str(exc))
+    health = BrokerHealth(
+        broker=name, account=MASTER, status=HealthStatus.FAILED, last_error=redact_text(f"{type(exc).__name__}: {exc}")
+    )
+    store.save_health(health)
+    return health
+
+
+def build_paper_loops(settings: Settings, store: Store, log: Any) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
+    """One paper master per NIJA_PAPER_BROKERS entry, each on its own market source."""
     loops: list[BrokerLoop] = []
     failed: list[BrokerHealth] = []
     for name in dict.fromkeys(settings.paper_brokers):
@@ -66,22 +78,36 @@ def build_paper_loops(
         try:
             market = build_market(settings, name)
         except BrokerError as exc:
-            broker_log.error("market_source_failed", error=str(exc))
-            health = BrokerHealth(
-                broker=name, account=MASTER, status=HealthStatus.FAILED,
-                last_error=redact_text(f"{type(exc).__name__}: {exc}"),
-            )
-            store.save_health(health)
-            failed.append(health)
+            failed.append(_failed_at_start(store, name, exc, broker_log))
             continue
         broker_log.info("market_source", source=market.name, symbols=len(market.symbols()))
         broker = PaperBroker(
             name, MASTER, store, market, fee_schedule(name),
             starting_cash=settings.paper_equity, slippage_bps=settings.paper_slippage_bps,
         )
-        stop = threading.Event()
-        stop_flags.append(stop)
-        loops.append(BrokerLoop(broker, store, config, broker_log, stop))
+        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event()))
+    return loops, failed
+
+
+def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
+    """One live master per broker with complete credentials; markets shared per venue."""
+    markets = SharedMarkets()
+    loops: list[BrokerLoop] = []
+    failed: list[BrokerHealth] = []
+    for name in settings.configured_live_brokers():
+        broker_log = log.bind(broker=str(name), account=MASTER)
+        if name not in VENUES:
+            failed.append(_failed_at_start(store, name, BrokerError(f"{name}: live adapter not available yet"), broker_log))
+            continue
+        broker = CcxtBroker(
+            name, MASTER, settings.master_credentials(name), markets,
+            api_url=settings.api_url_for(name), data_dir=settings.data_dir, symbols=settings.symbols_for(name),
+            disabled_symbols=frozenset(settings.disabled_pairs),
+        )
+        if broker.nonce_converted_from:
+            broker_log.warning("nonce_unit_converted", previous_unit=broker.nonce_converted_from)
+        broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
+        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event()))
     return loops, failed
 
 
@@ -115,17 +141,9 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
             EXIT_EMERGENCY_STOP,
             err,
         )
-    if settings.mode == "live":
-        live = settings.configured_live_brokers()
-        if not live:
-            log.warning("live_without_credentials", detail="NIJA_MODE=live but no broker credentials: running paper")
-        else:
-            return _fail(
-                f"NIJA_MODE=live with credentials for {', '.join(live)}: live trading is not available in"
-                " this version; set NIJA_MODE=paper",
-                EXIT_CONFIG,
-                err,
-            )
+    mode = "live" if settings.mode == "live" and settings.configured_live_brokers() else "paper"
+    if settings.mode == "live" and mode == "paper":
+        log.warning("live_without_credentials", detail="NIJA_MODE=live but no broker credentials: running paper")
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     lock = _DataDirLock(settings.data_dir / "nija.lock")
@@ -133,13 +151,12 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         return _fail(f"another NIJA daemon is running on {settings.data_dir}", EXIT_CONFIG, err)
     store = Store(db_path(settings.data_dir))
     stop = threading.Event()
-    stop_flags: list[threading.Event] = []
-    loops, failed = build_paper_loops(settings, store, stop_flags, log)
+    loops, failed = (build_live_loops if mode == "live" else build_paper_loops)(settings, store, log)
     store.forget_health([(str(loop.broker.name), MASTER) for loop in loops] + [(str(h.broker), h.account) for h in failed])
-    store.daemon_started(os.getpid(), "paper", settings.cycle_seconds)
+    store.daemon_started(os.getpid(), mode, settings.cycle_seconds)
     _install_signal_handlers(stop, log)
     log.info(
-        "daemon_started", mode="paper", pid=os.getpid(), brokers=[str(loop.broker.name) for loop in loops],
+        "daemon_started", mode=mode, pid=os.getpid(), brokers=[str(loop.broker.name) for loop in loops],
         cycle_seconds=settings.cycle_seconds, data_dir=str(settings.data_dir),
     )
     supervisor = Supervisor(

@@ -188,7 +188,9 @@ class Fill(_Frozen):
     client_order_id: str
     qty: Decimal = Field(gt=0)
     price: Decimal = Field(gt=0)
-    fee: Decimal = Field(ge=0)  # in quote currency
+    fee: Decimal = Field(ge=0)  # whole fee valued in quote currency
+    # Part of the fee the venue withheld in the base asset (Binance buys): received = qty - this.
+    fee_in_base: Decimal = Field(default=Decimal(0), ge=0)
     ts_exchange: datetime  # venue (or market-replay) time
     ts_seen: datetime  # when NIJA learned of it
 
@@ -206,7 +208,8 @@ class ExecutionReport(_Frozen):
     exchange_order_id: str | None = None
     filled_qty: Decimal = Decimal(0)  # base
     avg_price: Decimal | None = None
-    fee: Decimal = Decimal(0)  # quote
+    fee: Decimal = Decimal(0)  # whole fee valued in quote
+    fee_in_base: Decimal = Decimal(0)  # part of it withheld in the base asset (see Fill)
     fills: tuple[Fill, ...] = ()
     error: str | None = None
 

@@ -4,7 +4,7 @@ Reads the store read-only; never talks to an exchange or to the daemon. Exit cod
 Nagios convention:
   0  running, every funded broker healthy
   1  running, some broker degraded, failed or unfunded
-  2  not running, heartbeat older than 3 cycles, or no funded broker
+  2  not running, heartbeat older than 3 cycles (and 15 s), or no funded broker
   3  no store, or the store is unreadable
 """
 
@@ -30,6 +30,8 @@ __all__ = ["collect", "exit_code", "main"]
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STALE_AFTER_CYCLES: Final = 3
+# Floor for very fast demo cycles: a heartbeat written every 0.25 s can lag a second under load.
+STALE_FLOOR_SECONDS: Final = 15.0
 _BAD: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED, HealthStatus.UNFUNDED})
 
 
@@ -68,7 +70,7 @@ def collect(store: Store) -> dict[str, Any]:
             "mode": daemon.mode,
             "heartbeat_age_s": round(age, 1),
             "started_at": _iso(daemon.started_at),
-            "stale": age > STALE_AFTER_CYCLES * daemon.cycle_seconds,
+            "stale": age > max(STALE_AFTER_CYCLES * daemon.cycle_seconds, STALE_FLOOR_SECONDS),
             "cycle_seconds": daemon.cycle_seconds,
         }
     brokers = []

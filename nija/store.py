@@ -53,7 +53,7 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     CREATE TABLE fills (
         broker TEXT NOT NULL, account TEXT NOT NULL, trade_id TEXT NOT NULL,
         client_order_id TEXT NOT NULL, symbol TEXT NOT NULL, side TEXT NOT NULL,
-        qty TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL,
+        qty TEXT NOT NULL, price TEXT NOT NULL, fee TEXT NOT NULL, fee_in_base TEXT NOT NULL,
         ts_exchange TEXT NOT NULL, ts_seen TEXT NOT NULL,
         PRIMARY KEY (broker, account, trade_id)
     );
@@ -280,10 +280,10 @@ class Store:
             new_fills = 0
             for fill in report.fills:
                 new_fills += conn.execute(
-                    "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         fill.broker, fill.account, fill.trade_id, fill.client_order_id, fill.symbol,
-                        fill.side, str(fill.qty), str(fill.price), str(fill.fee),
+                        fill.side, str(fill.qty), str(fill.price), str(fill.fee), str(fill.fee_in_base),
                         fill.ts_exchange.isoformat(), fill.ts_seen.isoformat(),
                     ),
                 ).rowcount
@@ -311,6 +311,11 @@ class Store:
             )
         )
 
+    def base_fee_recorded(self, client_order_id: str) -> Decimal:
+        """Σ fee withheld in base over the fills already recorded for this order."""
+        rows = self._query("SELECT fee_in_base FROM fills WHERE client_order_id = ?", (client_order_id,))
+        return sum((Decimal(row["fee_in_base"]) for row in rows), Decimal(0))
+
     def fills(self, broker: BrokerName, account: str) -> list[Fill]:
         """Every fill of this account, oldest first."""
         rows = self._query(
@@ -320,7 +325,7 @@ class Store:
             Fill(
                 broker=row["broker"], account=row["account"], symbol=row["symbol"], side=row["side"],
                 trade_id=row["trade_id"], client_order_id=row["client_order_id"], qty=Decimal(row["qty"]),
-                price=Decimal(row["price"]), fee=Decimal(row["fee"]),
+                price=Decimal(row["price"]), fee=Decimal(row["fee"]), fee_in_base=Decimal(row["fee_in_base"]),
                 ts_exchange=datetime.fromisoformat(row["ts_exchange"]),
                 ts_seen=datetime.fromisoformat(row["ts_seen"]),
             )

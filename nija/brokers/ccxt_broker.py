@@ -24,7 +24,7 @@ from typing import Any, ContextManager, Final, TypeVar
 
 import ccxt
 import numpy as np
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from nija.brokers.base import (
     AuthError,
@@ -35,7 +35,8 @@ from nija.brokers.base import (
     OrderRejected,
     TransientError,
 )
-from nija.brokers.nonce import NonceSource
+from nija.brokers.nonce import NonceSource, key_fingerprint
+from nija.brokers.ratelimit import KeyBudget, kraken_budget
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
@@ -59,6 +60,7 @@ TIMEFRAME_MS: Final = 300_000
 MARKETS_MAX_AGE_SECONDS: Final = 3600.0  # venues list and delist markets; refresh hourly
 DUST_USD: Final = Decimal("1")  # holdings worth less are valued but not counted as positions
 NONCE_JUMP_MS: Final = 5_000  # after InvalidNonce: jump past whatever raced us, then retry once
+_CCXT_KRAKEN_PRIVATE_COST: Final = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,13 @@ class Venue:
     options: Mapping[str, Any] = field(default_factory=dict)
     credentials: Mapping[str, str] = field(default_factory=lambda: {"api_key": "apiKey", "api_secret": "secret"})
     persistent_nonce: bool = False  # Kraken: monotonic per-key nonce across threads and processes
+    key_budget: bool = False  # Kraken: private calls paced by the per-key counter (ratelimit.py)
 
 
 VENUES: Final[Mapping[BrokerName, Venue]] = {
-    BrokerName.KRAKEN: Venue("kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True),
+    BrokerName.KRAKEN: Venue(
+        "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True
+    ),
     # ccxt drops `clientOrderId` for Coinbase and invents its own; the raw param goes through.
     BrokerName.COINBASE: Venue("coinbase", ("USD", "USDC"), "client_order_id", "history"),
     BrokerName.OKX: Venue(
@@ -190,6 +195,9 @@ class CcxtBroker:
         symbols: tuple[str, ...] = (),
         disabled_symbols: frozenset[str] = frozenset(),
         read_attempts: int = 3,
+        enable_rate_limit: bool = True,
+        kraken_tier: str = "starter",
+        stop: threading.Event | None = None,
     ) -> None:
         self.name = name
         self.account = account
@@ -203,16 +211,43 @@ class CcxtBroker:
         self._explicit_symbols = symbols
         self._disabled = disabled_symbols
         self._read_attempts = read_attempts
+        self._enable_rate_limit = enable_rate_limit
+        self._stop = stop or threading.Event()
         self.client = self._build(credentials)
         self._nonce: NonceSource | None = None
         if self.venue.persistent_nonce and credentials:
             api_key = _secret(credentials["api_key"])
             self._nonce = NonceSource(data_dir, api_key)
             self.client.nonce = self._nonce.next  # one persistent ms counter per key
+        if self.venue.key_budget and credentials and enable_rate_limit:
+            self._pace_private_calls(kraken_budget(key_fingerprint(_secret(credentials["api_key"])), kraken_tier))
+
+    def _pace_private_calls(self, budget: KeyBudget) -> None:
+        """Kraken: private calls wait on the key's counter; public ones keep ccxt's per-instance pacing."""
+        public_throttle = self.client.throttle
+
+        def throttle(cost: float | None = None) -> None:
+            cost = 1.0 if cost is None else float(cost)
+            if cost >= _CCXT_KRAKEN_PRIVATE_COST:
+                # ccxt prices Kraken private calls at 3 (history 6); Kraken's counter at 1 (2).
+                self._wait(budget.reserve(cost / _CCXT_KRAKEN_PRIVATE_COST))
+            elif cost > 0:  # AddOrder/CancelOrder cost 0: Kraken limits them per pair, not here
+                public_throttle(cost)
+
+        self.client.throttle = throttle
+
+    def _wait(self, seconds: float) -> None:
+        if seconds > 0 and self._stop.wait(seconds):
+            raise TransientError(f"{self.name}: stopping while waiting {seconds:.1f}s for the rate budget")
+
+    @property
+    def nonce_converted_from(self) -> str | None:
+        """The unit a persisted Kraken nonce was converted from, for one start-up warning."""
+        return self._nonce.converted_from if self._nonce is not None else None
 
     def _build(self, credentials: Mapping[str, Any] | None) -> ccxt.Exchange:
         config: dict[str, Any] = {
-            "enableRateLimit": True,  # ccxt's limiter is per instance, i.e. per account
+            "enableRateLimit": self._enable_rate_limit,  # ccxt's limiter is per instance, i.e. per account
             "timeout": self._timeout_ms,
             # Never let ccxt re-send a request by itself: an order must be looked up, not repeated.
             "options": {**self.venue.options, "maxRetriesOnFailure": 0},
@@ -250,7 +285,7 @@ class CcxtBroker:
         retrying = Retrying(
             retry=retry_if_exception_type(TransientError),
             stop=stop_after_attempt(self._read_attempts),
-            wait=wait_exponential_jitter(initial=0.2, max=1.0),
+            wait=wait_random_exponential(multiplier=0.2, max=1.0),  # full jitter: accounts do not retry in step
             reraise=True,
         )
         return retrying(self._call, fn, private=private)
@@ -370,12 +405,12 @@ class CcxtBroker:
         params = {self.venue.client_id_param: request.client_order_id}
         symbol = request.symbol
         if request.side is Side.BUY and request.unit is QuantityUnit.QUOTE:
-            cost = Decimal(self.client.cost_to_precision(symbol, float(request.quantity)))
+            cost = self._to_precision(self.client.cost_to_precision, symbol, request.quantity, "cost")
             if cost < rules.min_cost or cost <= 0:
                 raise OrderRejected(f"{self.name}: {symbol} buy of {cost} {rules.quote} below minimum cost {rules.min_cost}")
             send = lambda: self.client.create_market_buy_order_with_cost(symbol, float(cost), params)  # noqa: E731
         else:
-            amount = Decimal(self.client.amount_to_precision(symbol, float(request.quantity)))
+            amount = self._to_precision(self.client.amount_to_precision, symbol, request.quantity, "amount")
             if amount <= 0 or amount < rules.min_amount:
                 raise OrderRejected(f"{self.name}: {symbol} amount {amount} below minimum {rules.min_amount}")
             send = lambda: self.client.create_order(symbol, "market", request.side.value, float(amount), None, params)  # noqa: E731
@@ -393,6 +428,13 @@ class CcxtBroker:
             if found is not None:
                 return found
         return report
+
+    def _to_precision(self, helper: Callable[[str, float], str], symbol: str, value: Decimal, what: str) -> Decimal:
+        """Round with ccxt's own precision helper (truncating); a value that rounds to 0 is below minimum."""
+        try:
+            return Decimal(helper(symbol, float(value)))
+        except ccxt.InvalidOrder as exc:
+            raise OrderRejected(f"{self.name}: {symbol} {what} {value} below minimum precision: {exc}") from exc
 
     def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None:
         """Find an order by client order id; None when the venue has never seen it."""
@@ -425,16 +467,23 @@ class CcxtBroker:
         average = raw.get("average")
         if average is None and filled > 0 and raw.get("cost"):
             average = _dec(raw["cost"], "cost") / filled
-        fee = Decimal(0)
+        base = str(raw.get("symbol") or "/").split("/")[0]
+        fee, fee_in_base = Decimal(0), Decimal(0)
         for entry in raw.get("fees") or ([raw["fee"]] if raw.get("fee") else []):
-            if entry and entry.get("cost") is not None:
-                fee += _dec(entry["cost"], f"{client_order_id} fee")
+            if not entry or entry.get("cost") is None:
+                continue
+            cost = _dec(entry["cost"], f"{client_order_id} fee")
+            if entry.get("currency") == base:  # withheld from the asset bought (Binance)
+                fee_in_base += cost
+                cost *= _dec(average, "average") if average is not None else Decimal(0)
+            fee += cost
         status = _STATUS.get(str(raw.get("status")), None)
         if status is None:  # open or unknown: decided by what filled
             status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED
         return ExecutionReport(
             client_order_id=client_order_id, status=status, exchange_order_id=str(raw.get("id")) if raw.get("id") else None,
             filled_qty=filled, avg_price=_dec(average, "average") if average is not None else None, fee=fee,
+            fee_in_base=fee_in_base,
         )
 
     def close(self) -> None:

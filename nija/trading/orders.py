@@ -32,10 +32,12 @@ def position_after_fill(
     the take-profit stage is derived from what is left, so a partial exit recovered by
     reconciliation after a crash moves the ladder exactly as the live path would have.
     """
-    filled = sum((fill.qty for fill in fills), Decimal(0))
-    if filled <= 0:
+    traded = sum((fill.qty for fill in fills), Decimal(0))
+    if traded <= 0:
         return before, False
-    price = sum((fill.qty * fill.price for fill in fills), Decimal(0)) / filled
+    price = sum((fill.qty * fill.price for fill in fills), Decimal(0)) / traded
+    # What the account holds moved by the traded quantity less any fee the venue took in base.
+    filled = traded - sum((fill.fee_in_base for fill in fills), Decimal(0))
     if order.side is Side.BUY:
         if before is None:
             stop = order.stop_price if order.stop_price is not None and order.stop_price < price else price * Decimal("0.99")
@@ -65,7 +67,7 @@ def position_after_fill(
     return before.model_copy(update={"qty": remaining, "tp_stage": stage, "stop_price": stop}), False
 
 
-def fills_of(order: Order, report: ExecutionReport) -> tuple[Fill, ...]:
+def fills_of(order: Order, report: ExecutionReport, base_fee_recorded: Decimal = Decimal(0)) -> tuple[Fill, ...]:
     """The fills a report carries; for venues that report only cumulative totals, the increment
     since what the store already recorded, as one fill with a deterministic trade id."""
     if report.fills:
@@ -81,7 +83,9 @@ def fills_of(order: Order, report: ExecutionReport) -> tuple[Fill, ...]:
             broker=order.request.broker, account=order.request.account, symbol=order.request.symbol,
             side=order.request.side, trade_id=f"{order.request.client_order_id}:{report.filled_qty}",
             client_order_id=order.request.client_order_id, qty=delta, price=price,
-            fee=max(report.fee - order.fee, Decimal(0)), ts_exchange=now, ts_seen=now,
+            fee=max(report.fee - order.fee, Decimal(0)),
+            fee_in_base=max(report.fee_in_base - base_fee_recorded, Decimal(0)),
+            ts_exchange=now, ts_seen=now,
         ),
     )
 
@@ -126,7 +130,10 @@ class OrderExecutor:
     def _record(self, request: OrderRequest, report: ExecutionReport, position: Position | None) -> ExecutionReport | None:
         order = self._store.get_order(request.client_order_id)
         assert order is not None, "the intent is stored before anything is sent"
-        fills = tuple(f for f in fills_of(order, report) if not self._store.has_fill(f.broker, f.account, f.trade_id))
+        recorded = self._store.base_fee_recorded(request.client_order_id)
+        fills = tuple(
+            f for f in fills_of(order, report, recorded) if not self._store.has_fill(f.broker, f.account, f.trade_id)
+        )
         after, closed = position_after_fill(position, request, fills)
         self._store.apply_execution(report.model_copy(update={"fills": fills}), after, closed)
         if report.filled_qty > 0:

@@ -1,0 +1,68 @@
+"""Status exit codes from store contents, without a daemon."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from nija.models import BalanceSnapshot, BrokerHealth, BrokerName, HealthStatus, utc_now
+from nija.status import main
+from nija.store import Store
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(["--data-dir", str(tmp_path / "data"), *args], out=out)
+    return code, out.getvalue()
+
+
+def _store(tmp_path: Path, *statuses: tuple[BrokerName, HealthStatus, bool]) -> Store:
+    store = Store(tmp_path / "data" / "nija.db")
+    store.daemon_started(os.getpid(), "paper", 150.0)
+    for broker, status, funded in statuses:
+        store.save_health(BrokerHealth(broker=broker, account="master", status=status, funded=funded, cycles_total=4, cycles_ok=3))
+        store.record_equity(broker, "master", BalanceSnapshot.from_parts(Decimal("900"), Decimal("100.5"), utc_now()))
+    return store
+
+
+def test_all_healthy_is_0_and_json_has_the_stable_keys(tmp_path: Path) -> None:
+    _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True)).close()
+    code, text = _run(tmp_path, "--json")
+    doc = json.loads(text)
+    assert code == 0
+    assert set(doc["daemon"]) >= {"running", "pid", "mode", "heartbeat_age_s", "started_at"}
+    [broker] = doc["brokers"]
+    assert broker["total_equity"] == 1000.5 and broker["available"] == 900 and broker["locked_in_positions"] == 100.5
+    assert broker["success_rate"] == 75.0
+
+
+def test_degraded_failed_or_unfunded_broker_is_1(tmp_path: Path) -> None:
+    for status in (HealthStatus.DEGRADED, HealthStatus.FAILED, HealthStatus.UNFUNDED):
+        _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True), (BrokerName.OKX, status, status != HealthStatus.UNFUNDED)).close()
+        assert _run(tmp_path)[0] == 1
+
+
+def test_no_funded_broker_stale_heartbeat_or_dead_pid_is_2(tmp_path: Path) -> None:
+    _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.UNFUNDED, False)).close()
+    assert _run(tmp_path)[0] == 2
+    store = _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True))
+    store._conn.execute("UPDATE daemon SET heartbeat_at = ?", ((utc_now() - timedelta(seconds=451)).isoformat(),))
+    store.close()
+    code, text = _run(tmp_path)
+    assert code == 2 and "stale" in text
+    store = _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True))
+    store.daemon_started(2**22 + 12345, "paper", 150.0)  # no such process
+    store.close()
+    assert _run(tmp_path)[0] == 2
+
+
+def test_table_output_names_every_broker(tmp_path: Path) -> None:
+    _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True), (BrokerName.COINBASE, HealthStatus.DEGRADED, True)).close()
+    code, text = _run(tmp_path)
+    assert code == 1
+    assert "daemon: running" in text and "kraken" in text and "coinbase" in text and "degraded" in text
+    assert "1,000.50" in text
