@@ -96,6 +96,7 @@ def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[B
     failed: list[BrokerHealth] = []
     for name in settings.configured_live_brokers():
         broker_log = log.bind(broker=str(name), account=MASTER)
+        stop = threading.Event()  # shared with the adapter: a rate-limit wait ends on shutdown
         if name not in VENUES:
             failed.append(_failed_at_start(store, name, BrokerError(f"{name}: live adapter not available yet"), broker_log))
             continue
@@ -103,11 +104,12 @@ def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[B
             name, MASTER, settings.master_credentials(name), markets,
             api_url=settings.api_url_for(name), data_dir=settings.data_dir, symbols=settings.symbols_for(name),
             disabled_symbols=frozenset(settings.disabled_pairs),
+            timeout_ms=int(settings.http_timeout_seconds * 1000), kraken_tier=settings.kraken_tier, stop=stop,
         )
         if broker.nonce_converted_from:
             broker_log.warning("nonce_unit_converted", previous_unit=broker.nonce_converted_from)
         broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
-        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event()))
+        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, stop))
     return loops, failed
 
 

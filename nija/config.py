@@ -46,6 +46,7 @@ _ACCEPTED: Final[dict[str, str]] = {
     "MULTI_BROKER_INDEPENDENT": "true or false",
     "ALPACA_PAPER": "true or false",
     "NIJA_PAPER_BROKERS": "a comma list of coinbase, kraken, okx, binance, alpaca",
+    "KRAKEN_TIER": "starter, intermediate or pro",
 }
 
 
@@ -88,6 +89,8 @@ class Settings(BaseSettings):
     binance_replay_dir: Path | None = Field(None, alias="NIJA_BINANCE_REPLAY_DIR")
     alpaca_replay_dir: Path | None = Field(None, alias="NIJA_ALPACA_REPLAY_DIR")
 
+    http_timeout_seconds: float = Field(10.0, alias="NIJA_HTTP_TIMEOUT_SECONDS", gt=0, le=120)
+    kraken_tier: Literal["starter", "intermediate", "pro"] = Field("starter", alias="KRAKEN_TIER")
     # Live venues: REST base URL overrides (testnets, the local simulator) and explicit universes.
     coinbase_api_url: str | None = Field(None, alias="NIJA_COINBASE_API_URL")
     kraken_api_url: str | None = Field(None, alias="NIJA_KRAKEN_API_URL")

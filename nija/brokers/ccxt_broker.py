@@ -12,6 +12,7 @@ through the key's `NonceSource`: one persistent millisecond nonce and one reques
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -133,6 +134,27 @@ def redirect(client: ccxt.Exchange, base_url: str) -> None:
     client.urls["api"] = fix(client.urls["api"])
     if "hostname" in client.options:  # okx builds its URL from a hostname option
         client.hostname = base.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _refuse_non_json(client: ccxt.Exchange) -> None:
+    """Make a 2xx answer whose body is not JSON an error instead of an empty result.
+
+    ccxt parses an HTML or truncated 200 to nothing and raises nothing: fetch_balance then
+    returns an empty balance (equity 0: "unfunded") and fetch_open_orders an empty list (an
+    order "not found" that may well exist). Both are lies a real-money bot must not believe.
+    """
+    original = client.on_rest_response
+
+    def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any, body: Any, *rest: Any) -> Any:
+        body = original(code, reason, url, method, headers, body, *rest)
+        if isinstance(code, int) and 200 <= code < 300:
+            try:
+                json.loads(body)
+            except (TypeError, ValueError) as exc:
+                raise ccxt.BadResponse(f"{client.id} {method} {url}: HTTP {code} answer is not JSON") from exc
+        return body
+
+    client.on_rest_response = on_rest_response
 
 
 def _dec(value: Any, what: str) -> Decimal:
@@ -258,6 +280,7 @@ class CcxtBroker:
         client: ccxt.Exchange = getattr(ccxt, self.venue.ccxt_id)(config)
         if self._api_url:
             redirect(client, self._api_url)
+        _refuse_non_json(client)
         return client
 
     def _public_template(self) -> ccxt.Exchange:

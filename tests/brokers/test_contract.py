@@ -142,6 +142,22 @@ def test_error_classes(sim: Simulator, case: Case, tmp_path: Path) -> None:
         broker.balance_snapshot()
     sim.inject(case.venue, case.balance_path, "invalid_nonce")
     assert broker.balance_snapshot().available == Decimal("1000")  # jumped and retried once
+    # A 200 whose body is not JSON is an error, never an empty balance (equity 0).
+    sim.inject(case.venue, case.balance_path, "html_200", times=None)
+    with pytest.raises(TransientError, match="not JSON"):
+        broker.balance_snapshot()
+    sim.clear_faults(case.venue)
+
+
+def test_a_non_json_answer_never_reads_as_order_not_found(sim: Simulator, case: Case, tmp_path: Path) -> None:
+    broker = _broker(sim, case, tmp_path, {case.cash: "1000"})
+    buy = _request(case, Side.BUY, "60", QuantityUnit.QUOTE, "lookup-html")
+    broker.place_order(buy)
+    sim.inject(case.venue, r".", "html_200", times=None)
+    with pytest.raises(TransientError):
+        broker.fetch_order(buy.client_order_id, case.symbol)
+    sim.clear_faults(case.venue)
+    assert broker.fetch_order(buy.client_order_id, case.symbol) is not None
 
 
 @pytest.mark.parametrize("fault", ["drop", "timeout", "http_5xx", "html_200"])
