@@ -85,6 +85,7 @@ class Broker(Protocol):
     name: BrokerName
     account: str
     cash_currency: str
+    scan_batch: int | None  # symbols scanned for entries per cycle (None: all), to fit public limits
 
     def begin_cycle(self) -> None: ...
 

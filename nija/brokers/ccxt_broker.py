@@ -76,6 +76,9 @@ class Venue:
     credentials: Mapping[str, str] = field(default_factory=lambda: {"api_key": "apiKey", "api_secret": "secret"})
     persistent_nonce: bool = False  # Kraken: monotonic per-key nonce across threads and processes
     key_budget: bool = False  # Kraken: private calls paced by the per-key counter (ratelimit.py)
+    # Symbols scanned per cycle: OHLCV calls must fit the public limit within one 150 s cycle
+    # (Kraken ~1 public call/s; the others allow far more).
+    scan_batch: int = 30
 
 
 VENUES: Final[Mapping[BrokerName, Venue]] = {
@@ -83,13 +86,14 @@ VENUES: Final[Mapping[BrokerName, Venue]] = {
         "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True
     ),
     # ccxt drops `clientOrderId` for Coinbase and invents its own; the raw param goes through.
-    BrokerName.COINBASE: Venue("coinbase", ("USD", "USDC"), "client_order_id", "history"),
+    BrokerName.COINBASE: Venue("coinbase", ("USD", "USDC"), "client_order_id", "history", scan_batch=60),
     BrokerName.OKX: Venue(
         "okx", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}},
-        {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"},
+        {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"}, scan_batch=60,
     ),
     BrokerName.BINANCE: Venue(
-        "binance", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"}
+        "binance", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"},
+        scan_batch=100,
     ),
 }
 
@@ -225,6 +229,8 @@ class CcxtBroker:
         self.account = account
         self.venue = VENUES[name]
         self.cash_currency = self.venue.cash[0]
+        self.scan_batch: int | None = self.venue.scan_batch
+        self._ohlcv_cache: dict[str, Candles] = {}
         self._api_url = api_url
         self._timeout_ms = timeout_ms
         self._markets = markets
@@ -388,7 +394,21 @@ class CcxtBroker:
             raise MarketDataError(f"{self.name}: malformed ticker for {symbol}: {exc}") from exc
 
     def ohlcv(self, symbol: str, limit: int) -> Candles:
-        """The last `limit` closed 5-minute candles (the still-forming one is dropped)."""
+        """The last `limit` closed 5-minute candles (the still-forming one is dropped).
+
+        Cached per symbol until the next candle closes: a 150 s cycle on 5-minute candles would
+        otherwise fetch the same closed candles twice.
+        """
+        cached = self._ohlcv_cache.get(symbol)
+        now_ms = time.time() * 1000
+        if cached is not None and len(cached) >= limit and now_ms < cached.ts[-1] + 2 * TIMEFRAME_MS:
+            return cached.tail(limit)
+        candles = self._fetch_ohlcv(symbol, limit)
+        if len(candles):
+            self._ohlcv_cache[symbol] = candles
+        return candles
+
+    def _fetch_ohlcv(self, symbol: str, limit: int) -> Candles:
         rows = self._read(lambda: self.client.fetch_ohlcv(symbol, TIMEFRAME, limit=limit + 1))
         if not rows:
             return Candles.from_rows(np.empty((0, 6)))

@@ -61,6 +61,7 @@ class PaperBroker:
         self.name = name
         self.account = account
         self.cash_currency = cash_currency
+        self.scan_batch: int | None = None  # an offline market has no rate limit
         self.market = market
         self._store = store
         self._fees = fees

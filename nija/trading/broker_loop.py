@@ -36,6 +36,7 @@ from nija.strategy.apex import DEFAULT_PARAMS, ApexParams, EntryDecision, ExitAc
 from nija.strategy.risk import select_entries, size_entry
 from nija.trading.health import HealthTracker
 from nija.trading.orders import OrderExecutor
+from nija.trading.scan import rotating_batch
 
 __all__ = ["EMERGENCY_STOP_FILE", "BrokerLoop", "LoopConfig"]
 
@@ -77,6 +78,7 @@ class BrokerLoop:
         self._fee = fee_schedule(broker.name)
         self._entries_blocked_logged = False
         self._unmanaged: dict[str, str] = {}
+        self._scan_offset = 0
 
     @property
     def name(self) -> str:
@@ -242,7 +244,8 @@ class BrokerLoop:
             return 0, "max_positions"
         held = {p.symbol for p in positions}
         candidates: list[tuple[str, EntryDecision]] = []
-        for symbol in self.broker.symbols():
+        batch, self._scan_offset = rotating_batch(self.broker.symbols(), self._scan_offset, self.broker.scan_batch)
+        for symbol in batch:
             if symbol in held:
                 continue
             decision = evaluate_entry(self._candles(cache, symbol), self.config.params)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -35,11 +36,12 @@ class Case:
     create_path: str  # regex of the order-creating endpoint
     balance_path: str  # regex of the balance endpoint
     ticker_path: str  # substring of the (batched) ticker endpoint
+    ohlcv_path: str  # substring of the candles endpoint
 
 
 CASES = [
-    Case(BrokerName.KRAKEN, "kraken", "BTC/USD", "USD", r"AddOrder", r"BalanceEx", "/Ticker"),
-    Case(BrokerName.BINANCE, "binance", "BTC/USDT", "USDT", r"/api/v3/order$", r"/api/v3/account", "/ticker"),
+    Case(BrokerName.KRAKEN, "kraken", "BTC/USD", "USD", r"AddOrder", r"BalanceEx", "/Ticker", "/OHLC"),
+    Case(BrokerName.BINANCE, "binance", "BTC/USDT", "USDT", r"/api/v3/order$", r"/api/v3/account", "/ticker", "/klines"),
 ]
 
 
@@ -93,6 +95,17 @@ def test_balance_is_equity_with_one_batched_ticker_call(sim: Simulator, case: Ca
     assert snapshot.total_equity == Decimal("40000")
     assert len(sim.requests(case.venue, path_contains=case.ticker_path)) == 1
     assert broker.holdings() == {"BTC": Decimal("0.5")}
+
+
+def test_closed_candles_only_fetched_once_per_candle(sim: Simulator, case: Case, tmp_path: Path) -> None:
+    broker = _broker(sim, case, tmp_path, {case.cash: "100"})
+    sim.clear_requests()
+    first = broker.ohlcv(case.symbol, 120)
+    again = broker.ohlcv(case.symbol, 100)
+    assert len(first) == 120 and len(again) == 100
+    assert (again.close == first.close[-100:]).all()
+    assert first.ts[-1] + 300_000 <= time.time() * 1000  # the still-forming candle is dropped
+    assert len(sim.requests(case.venue, path_contains=case.ohlcv_path)) == 1
 
 
 def test_buy_by_quote_then_sell_by_base_round_trip_the_client_id(sim: Simulator, case: Case, tmp_path: Path) -> None:
