@@ -18,6 +18,7 @@ from typing import Any, Final, TextIO
 from nija.brokers.base import BrokerError
 from nija.brokers.ccxt_broker import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import fee_schedule
+from nija.brokers.live_market import LiveMarket
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
 from nija.config import ConfigError, Settings, load_settings
@@ -40,8 +41,16 @@ def _fail(message: str, code: int, err: TextIO) -> int:
     return code
 
 
-def build_market(settings: Settings, broker: BrokerName) -> MarketSource:
-    """The paper market of one broker: its replay folder if configured, else the synthetic one."""
+def build_market(settings: Settings, broker: BrokerName, markets: SharedMarkets) -> MarketSource:
+    """The paper market of one broker: live public prices if asked, else its replay folder,
+    else the synthetic market."""
+    if settings.paper_market == "live" and broker in VENUES:
+        public = CcxtBroker(
+            broker, "market-data", None, markets, api_url=settings.api_url_for(broker),
+            symbols=settings.symbols_for(broker), disabled_symbols=frozenset(settings.disabled_pairs),
+            timeout_ms=int(settings.http_timeout_seconds * 1000), data_dir=settings.data_dir,
+        )
+        return LiveMarket(public)
     replay_dir = settings.replay_dir_for(broker)
     if replay_dir is not None:
         return ReplayMarket(replay_dir)
@@ -73,17 +82,20 @@ def build_paper_loops(settings: Settings, store: Store, log: Any) -> tuple[list[
     """One paper master per NIJA_PAPER_BROKERS entry, each on its own market source."""
     loops: list[BrokerLoop] = []
     failed: list[BrokerHealth] = []
+    markets = SharedMarkets()
     for name in dict.fromkeys(settings.paper_brokers):
         broker_log = log.bind(broker=str(name), account=MASTER)
         try:
-            market = build_market(settings, name)
+            market = build_market(settings, name, markets)
         except BrokerError as exc:
             failed.append(_failed_at_start(store, name, exc, broker_log))
             continue
-        broker_log.info("market_source", source=market.name, symbols=len(market.symbols()))
+        live = isinstance(market, LiveMarket)
+        broker_log.info("market_source", source=market.name)
         broker = PaperBroker(
             name, MASTER, store, market, fee_schedule(name),
             starting_cash=settings.paper_equity, slippage_bps=settings.paper_slippage_bps,
+            scan_batch=VENUES[name].scan_batch if live else None, check_feed=not live,
         )
         loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event()))
     return loops, failed

@@ -47,6 +47,7 @@ _ACCEPTED: Final[dict[str, str]] = {
     "ALPACA_PAPER": "true or false",
     "NIJA_PAPER_BROKERS": "a comma list of coinbase, kraken, okx, binance, alpaca",
     "KRAKEN_TIER": "starter, intermediate or pro",
+    "NIJA_PAPER_MARKET": "offline or live",
 }
 
 
@@ -79,6 +80,8 @@ class Settings(BaseSettings):
     )
     paper_equity: Decimal = Field(Decimal("1000"), alias="NIJA_PAPER_EQUITY", gt=0)
     paper_slippage_bps: Decimal = Field(Decimal("5"), alias="NIJA_PAPER_SLIPPAGE_BPS", ge=0, le=1000)
+    # offline: replay or synthetic candles; live: the venue's public prices (no keys needed).
+    paper_market: Literal["offline", "live"] = Field("offline", alias="NIJA_PAPER_MARKET")
     replay_dir: Path | None = Field(None, alias="NIJA_REPLAY_DIR")
     synthetic_seed: int = Field(7, alias="NIJA_SYNTHETIC_SEED")
     synthetic_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYNTHETIC_SYMBOLS")
@@ -134,7 +137,7 @@ class Settings(BaseSettings):
             return tuple(part.strip().upper() for part in raw.split(",") if part.strip())
         return raw
 
-    @field_validator("log_level", "log_format", "mode", mode="before")
+    @field_validator("log_level", "log_format", "mode", "paper_market", mode="before")
     @classmethod
     def _lower(cls, raw: Any) -> Any:
         return raw.strip().lower() if isinstance(raw, str) else raw

@@ -57,11 +57,14 @@ class PaperBroker:
         starting_cash: Decimal,
         slippage_bps: Decimal = Decimal("5"),
         cash_currency: str = "USD",
+        scan_batch: int | None = None,
+        check_feed: bool = True,
     ) -> None:
         self.name = name
         self.account = account
         self.cash_currency = cash_currency
-        self.scan_batch: int | None = None  # an offline market has no rate limit
+        self.scan_batch = scan_batch  # None: an offline market has no rate limit, scan everything
+        self._check_feed = check_feed
         self.market = market
         self._store = store
         self._fees = fees
@@ -78,6 +81,8 @@ class PaperBroker:
         or non-positive close fails this broker's cycle instead of being traded on.
         """
         self.market.advance()
+        if not self._check_feed:  # a live venue's bad answer already raises on the read itself
+            return
         for symbol in self.market.symbols():
             if len(self.market.ohlcv(symbol, 1)):  # symbols not listed yet in a replay are skipped
                 self.market.last_price(symbol)
