@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any, Final, TextIO
 
-from nija.brokers.base import BrokerError
+from nija.brokers.alpaca_broker import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
+from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt_broker import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import fee_schedule
 from nija.brokers.live_market import LiveMarket
@@ -101,6 +102,24 @@ def build_paper_loops(settings: Settings, store: Store, log: Any) -> tuple[list[
     return loops, failed
 
 
+def _live_broker(settings: Settings, name: BrokerName, markets: SharedMarkets, stop: threading.Event, log: Any) -> Broker:
+    """The live adapter of one master account (Alpaca through alpaca-py, the rest through ccxt)."""
+    credentials = settings.master_credentials(name)
+    if name is BrokerName.ALPACA:
+        return AlpacaBroker(
+            MASTER, credentials, paper=settings.alpaca_paper, api_url=settings.api_url_for(name),
+            timeout_s=settings.http_timeout_seconds, symbols=settings.symbols_for(name) or DEFAULT_ALPACA_SYMBOLS,
+        )
+    broker = CcxtBroker(
+        name, MASTER, credentials, markets, api_url=settings.api_url_for(name), data_dir=settings.data_dir,
+        symbols=settings.symbols_for(name), disabled_symbols=frozenset(settings.disabled_pairs),
+        timeout_ms=int(settings.http_timeout_seconds * 1000), kraken_tier=settings.kraken_tier, stop=stop,
+    )
+    if broker.nonce_converted_from:
+        log.warning("nonce_unit_converted", previous_unit=broker.nonce_converted_from)
+    return broker
+
+
 def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
     """One live master per broker with complete credentials; markets shared per venue."""
     markets = SharedMarkets()
@@ -109,17 +128,11 @@ def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[B
     for name in settings.configured_live_brokers():
         broker_log = log.bind(broker=str(name), account=MASTER)
         stop = threading.Event()  # shared with the adapter: a rate-limit wait ends on shutdown
-        if name not in VENUES:
-            failed.append(_failed_at_start(store, name, BrokerError(f"{name}: live adapter not available yet"), broker_log))
+        try:
+            broker = _live_broker(settings, name, markets, stop, broker_log)
+        except BrokerError as exc:
+            failed.append(_failed_at_start(store, name, exc, broker_log))
             continue
-        broker = CcxtBroker(
-            name, MASTER, settings.master_credentials(name), markets,
-            api_url=settings.api_url_for(name), data_dir=settings.data_dir, symbols=settings.symbols_for(name),
-            disabled_symbols=frozenset(settings.disabled_pairs),
-            timeout_ms=int(settings.http_timeout_seconds * 1000), kraken_tier=settings.kraken_tier, stop=stop,
-        )
-        if broker.nonce_converted_from:
-            broker_log.warning("nonce_unit_converted", previous_unit=broker.nonce_converted_from)
         broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
         loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, stop))
     return loops, failed

@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     kraken_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_KRAKEN")
     okx_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_OKX")
     binance_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_BINANCE")
+    alpaca_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_ALPACA")
     disabled_pairs: Annotated[tuple[str, ...], NoDecode] = Field((), alias="DISABLED_PAIRS")
 
     # Master credentials (parsed and validated here; used by the live adapters).
@@ -128,7 +129,8 @@ class Settings(BaseSettings):
         return raw
 
     @field_validator(
-        "synthetic_symbols", "coinbase_symbols", "kraken_symbols", "okx_symbols", "binance_symbols", "disabled_pairs",
+        "synthetic_symbols", "coinbase_symbols", "kraken_symbols", "okx_symbols", "binance_symbols", "alpaca_symbols",
+        "disabled_pairs",
         mode="before",
     )
     @classmethod

@@ -73,6 +73,7 @@ class Broker(Protocol):
     | `balance_snapshot()`    | BalanceSnapshot    | equity = free cash + holdings at mark price        |
     | `holdings()`            | {base asset: qty}  | every non-zero base asset, excluding cash          |
     | `symbols()`             | [symbol]           | the tradable universe, unified "BASE/QUOTE"        |
+    | `is_market_open()`      | bool               | False while the venue's session is closed (stocks) |
     | `ticker(symbol)`        | Ticker             |                                                    |
     | `ohlcv(symbol, limit)`  | Candles            | 5-minute candles, oldest first, closed ones        |
     | `market_rules(symbol)`  | MarketRules        | minimums and precision steps                       |
@@ -94,6 +95,8 @@ class Broker(Protocol):
     def holdings(self) -> Mapping[str, Decimal]: ...
 
     def symbols(self) -> list[str]: ...
+
+    def is_market_open(self) -> bool: ...
 
     def ticker(self, symbol: str) -> Ticker: ...
 

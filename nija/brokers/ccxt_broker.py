@@ -331,6 +331,10 @@ class CcxtBroker:
         """Load (or refresh, hourly) the venue's markets."""
         self._ensure_markets()
 
+    def is_market_open(self) -> bool:
+        """Crypto venues never close."""
+        return True
+
     def symbols(self) -> list[str]:
         """NIJA_SYMBOLS_<BROKER> if set, else active spot markets quoted in the venue's cash."""
         self._ensure_markets()

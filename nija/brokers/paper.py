@@ -87,6 +87,10 @@ class PaperBroker:
             if len(self.market.ohlcv(symbol, 1)):  # symbols not listed yet in a replay are skipped
                 self.market.last_price(symbol)
 
+    def is_market_open(self) -> bool:
+        """Crypto venues never close."""
+        return True
+
     def symbols(self) -> list[str]:
         """Every symbol the market offers."""
         return self.market.symbols()

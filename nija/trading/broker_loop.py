@@ -239,6 +239,8 @@ class BrokerLoop:
                 self._entries_blocked_logged = True
             return 0, "emergency_stop"
         self._entries_blocked_logged = False
+        if not self.broker.is_market_open():
+            return 0, "market_closed"
         positions = self.store.positions(self.broker.name, self.broker.account)
         if len(positions) >= self.config.max_concurrent_positions:
             return 0, "max_positions"

@@ -29,6 +29,7 @@ CYCLE = 0.5
 LIVE = {
     "kraken": (("KRAKEN_MASTER_API_KEY", "KRAKEN_MASTER_API_SECRET"), "USD", "BTC/USD"),
     "binance": (("BINANCE_API_KEY", "BINANCE_API_SECRET"), "USDT", "BTC/USDT"),
+    "alpaca": (("ALPACA_API_KEY", "ALPACA_API_SECRET"), "USD", "AAPL"),
 }
 
 
@@ -72,7 +73,7 @@ def _start(sim: Simulator, tmp_path: Path) -> tuple[subprocess.Popen[str], dict[
         key = _canary(venue, "key")
         secret = base64.b64encode(_canary(venue, "secret").encode()).decode()
         sim.add_account(venue, key, secret, {cash: Decimal("10000")})
-        sim.set_price(venue, symbol, Decimal("60000"))
+        sim.set_price(venue, symbol, Decimal("200") if venue == "alpaca" else Decimal("60000"))
         env[key_var], env[secret_var] = key, secret
         env[f"NIJA_{venue.upper()}_API_URL"] = sim.url(venue)
         env[f"NIJA_SYMBOLS_{venue.upper()}"] = symbol
@@ -93,7 +94,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def test_failing_venue_degrades_fails_and_heals_while_the_other_trades_on(sim: Simulator, tmp_path: Path) -> None:
     proc, env, data = _start(sim, tmp_path)
     try:
-        _eventually(lambda: len(b := _brokers(data)) == 2 and all(x["cycles_ok"] >= 2 for x in b.values()), 60, "cycles")
+        _eventually(lambda: len(b := _brokers(data)) == len(LIVE) and all(x["cycles_ok"] >= 2 for x in b.values()), 60, "cycles")
         assert {b["status"] for b in _brokers(data).values()} == {"healthy"}
         assert _brokers(data)["kraken"]["total_equity"] == 10000
 
@@ -105,6 +106,8 @@ def test_failing_venue_degrades_fails_and_heals_while_the_other_trades_on(sim: S
         assert failed["consecutive_errors"] >= 5
         kraken = _brokers(data)["kraken"]
         assert kraken["status"] == "healthy" and kraken["cycles_ok"] == kraken["cycles_total"]
+        alpaca = _brokers(data)["alpaca"]
+        assert alpaca["status"] == "healthy" and alpaca["cycles_ok"] == alpaca["cycles_total"]
 
         # The fault clears: healthy again within two cycles of the backoff.
         sim.clear_faults("binance")

@@ -219,3 +219,17 @@ def test_secret_in_an_error_never_reaches_store_status_or_log(store: Store, tmp_
     for path in (tmp_path / "data").iterdir():  # the database and its write-ahead log
         assert b"canary-leak" not in path.read_bytes()
     assert b"bad signature for key ***" in b"".join(p.read_bytes() for p in (tmp_path / "data").iterdir())
+
+
+class _ClosedMarket(PaperBroker):
+    def is_market_open(self) -> bool:
+        return False
+
+
+def test_no_entries_while_the_venue_session_is_closed(store: Store, tmp_path: Path) -> None:
+    broker = _ClosedMarket(BrokerName.ALPACA, "master", store, SyntheticMarket(seed=11), fee_schedule(BrokerName.ALPACA),
+                           starting_cash=Decimal("1000"))
+    loop = BrokerLoop(broker, store, _config(tmp_path), LOG, threading.Event())
+    for _ in range(300):
+        assert loop.run_cycle().status is HealthStatus.HEALTHY
+    assert _orders(store, loop, Side.BUY) == []

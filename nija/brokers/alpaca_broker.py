@@ -1,0 +1,436 @@
+"""AlpacaBroker: a US-equities account on Alpaca through alpaca-py's trading and market-data clients.
+
+alpaca-py is hardened on construction (`_harden`): every request carries a timeout (alpaca-py sets
+none, so a stalled server would block the account's thread for good) and its own retry of 429/504
+is switched off, because it re-sends POSTs too (research §6.4). alpaca-py exceptions are
+translated in one place (`alpaca_errors`). Orders are never retried: an ambiguous answer (timeout,
+dropped connection, 5xx, a 200 that is not JSON) raises `TransientError`, and the order executor
+looks the order up by client order id. Reads are retried with backoff and jitter (tenacity).
+
+Symbols are plain tickers ("AAPL"); the ticker is also the asset held. Buys sized in USD are
+notional (fractional) orders on fractionable assets, whole shares otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from typing import Any, Final, TypeVar
+
+import numpy as np
+import requests
+from alpaca.common.enums import Sort
+from alpaca.common.exceptions import APIError
+from alpaca.common.rest import RESTClient
+from alpaca.data.historical.stock import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest, StockLatestTradeRequest
+from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import AssetStatus, OrderSide
+from alpaca.trading.enums import OrderStatus as AlpacaStatus
+from alpaca.trading.enums import TimeInForce
+from alpaca.trading.models import Asset
+from alpaca.trading.models import Order as AlpacaOrder
+from alpaca.trading.requests import MarketOrderRequest
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from nija.brokers.base import (
+    AuthError,
+    BrokerError,
+    InsufficientFunds,
+    MarketDataError,
+    OrderRejected,
+    TransientError,
+)
+from nija.models import (
+    BalanceSnapshot,
+    BrokerName,
+    Candles,
+    ExecutionReport,
+    MarketRules,
+    OrderRequest,
+    OrderStatus,
+    QuantityUnit,
+    Ticker,
+    round_down,
+    utc_now,
+)
+
+__all__ = ["DEFAULT_ALPACA_SYMBOLS", "AlpacaBroker", "alpaca_errors", "classify_api_error"]
+
+T = TypeVar("T")
+
+DEFAULT_ALPACA_SYMBOLS: Final = ("AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META", "TSLA", "SPY", "QQQ")
+BAR_SECONDS: Final = 300
+_BAR_TIMEFRAME: Final = TimeFrame(5, TimeFrameUnit.Minute)
+# A regular session holds 78 five-minute bars; look back far enough for `limit` of them across
+# nights, weekends and holidays (the newest come first, so the extra span costs nothing).
+_SESSION_BARS: Final = 78
+_LOOKBACK_SLACK_DAYS: Final = 5
+ASSETS_MAX_AGE_SECONDS: Final = 3600.0  # fractionable/tradable flags change rarely; refresh hourly
+MIN_NOTIONAL_USD: Final = Decimal("1")  # Alpaca: "cost basis must be >= 1"
+NOTIONAL_STEP: Final = Decimal("0.01")  # notional is accepted with at most 2 decimals
+FRACTIONAL_STEP: Final = Decimal("1e-9")  # fractional qty: at most 9 decimals
+WHOLE_SHARE: Final = Decimal("1")
+DEFAULT_PRICE_STEP: Final = Decimal("0.01")
+_INSUFFICIENT: Final = "insufficient"
+_DUPLICATE_CLIENT_ID: Final = "client_order_id must be unique"
+_VALIDATION_CODE: Final = 40010001
+
+
+class _NotFound(MarketDataError):
+    """404 on a read: `fetch_order` turns it into None, `market_rules` into an unknown symbol."""
+
+
+class _DuplicateClientOrderId(OrderRejected):
+    """422 on create: the venue already holds an order with this client id (an earlier send landed)."""
+
+
+def classify_api_error(status: int | None, code: int | None, message: str, *, placing: bool) -> type[BrokerError]:
+    """The broker error for one Alpaca error answer; `placing` is True for the order POST.
+
+    Alpaca answers insufficient buying power and insufficient qty with the same 403/40310000 it
+    uses for PDT protection, wash trades and "cost basis must be >= 1", so only the message tells
+    funds apart. Other 403s on an order refuse that order; on a read they mean the key or
+    account may not do this (AuthError). Anything unmapped (408, 429, 5xx) is transient: never
+    assume an order was refused when the venue did not say so.
+    """
+    text = message.lower()
+    if status in (403, 422) and _INSUFFICIENT in text:
+        return InsufficientFunds
+    if placing and status == 422 and code == _VALIDATION_CODE and _DUPLICATE_CLIENT_ID in text:
+        return _DuplicateClientOrderId
+    if status == 401:
+        return AuthError
+    if status == 403:
+        return OrderRejected if placing else AuthError
+    if status == 404:
+        return OrderRejected if placing else _NotFound
+    if status in (400, 422):
+        return OrderRejected if placing else MarketDataError
+    return TransientError
+
+
+def _error_payload(exc: APIError) -> tuple[int | None, str]:
+    # alpaca-py parses the body lazily and raises on a non-JSON one (an HTML 502 page)
+    try:
+        body = json.loads(str(exc))
+    except ValueError:
+        return None, str(exc)[:200]
+    if not isinstance(body, dict):
+        return None, str(body)[:200]
+    code = body.get("code")
+    return (code if isinstance(code, int) else None), str(body.get("message", ""))
+
+
+@contextmanager
+def alpaca_errors(broker: BrokerName, *, placing: bool = False) -> Iterator[None]:
+    """Translate alpaca-py and requests exceptions into the broker taxonomy (the only place they are caught)."""
+    try:
+        yield
+    except APIError as exc:
+        code, message = _error_payload(exc)
+        target = classify_api_error(exc.status_code, code, message, placing=placing)
+        raise target(f"{broker}: HTTP {exc.status_code} code {code}: {message}") from exc
+    except requests.RequestException as exc:  # timeout, refused or dropped connection, a 200 that is not JSON
+        raise TransientError(f"{broker}: {type(exc).__name__}: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        # pydantic's ValidationError is a ValueError; alpaca-py builds a model from an empty 200 as
+        # `Model(**None)`, a TypeError. Either way the answer is unusable.
+        raise MarketDataError(f"{broker}: malformed answer: {type(exc).__name__}: {exc}") from exc
+
+
+class _TimeoutSession(requests.Session):
+    """A session that gives every request a timeout unless the caller chose one."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def request(  # type: ignore[override]
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout_s)  # alpaca-py passes none (research §6.4)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _harden(client: RESTClient, timeout_s: float) -> None:
+    # alpaca-py exposes neither setting, so they are set on its private attributes; fail loudly
+    # if an upgrade renames them rather than run without a timeout or with POSTs re-sent.
+    for attribute in ("_session", "_retry", "_retry_codes"):
+        if not hasattr(client, attribute):
+            raise RuntimeError(f"alpaca-py internals changed: {type(client).__name__} has no {attribute}")
+    client._session.close()
+    client._session = _TimeoutSession(timeout_s)
+    client._retry = 0  # a 504 on POST /v2/orders would otherwise be sent again after 3 s
+    client._retry_codes = []
+
+
+def _dec(value: Any, what: str) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        raise MarketDataError(f"{what}: not a number, was {value!r}") from exc
+    if not number.is_finite():
+        raise MarketDataError(f"{what}: must be finite, was {value!r}")
+    return number
+
+
+def _secret(value: Any) -> str:
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
+
+
+# Alpaca order status -> ours. Statuses left out (pending_cancel, done_for_day, stopped, held,
+# suspended, calculated, ...) are decided by what filled, as ccxt's "open" is.
+_STATUS: Final[Mapping[AlpacaStatus, OrderStatus]] = {
+    AlpacaStatus.NEW: OrderStatus.SUBMITTED,
+    AlpacaStatus.ACCEPTED: OrderStatus.SUBMITTED,
+    AlpacaStatus.PENDING_NEW: OrderStatus.SUBMITTED,
+    AlpacaStatus.PARTIALLY_FILLED: OrderStatus.PARTIAL,
+    AlpacaStatus.FILLED: OrderStatus.FILLED,
+    AlpacaStatus.CANCELED: OrderStatus.CANCELED,
+    AlpacaStatus.EXPIRED: OrderStatus.CANCELED,
+    AlpacaStatus.REJECTED: OrderStatus.REJECTED,
+}
+
+
+class AlpacaBroker:
+    """One Alpaca account; used only by its own thread.
+
+    `paper=True` trades on Alpaca's paper endpoint. `api_url` replaces the trading base URL (no
+    `/v2`: alpaca-py appends it) and `data_url` the market-data one; `data_url` defaults to
+    `api_url` when only that is given, which is how the simulator serves both under `/alpaca`.
+    """
+
+    name = BrokerName.ALPACA
+    cash_currency = "USD"
+    scan_batch: int | None = None  # a short explicit list of tickers: scan them all
+
+    def __init__(
+        self,
+        account: str,
+        credentials: Mapping[str, Any] | None,
+        *,
+        paper: bool = True,
+        api_url: str | None = None,
+        data_url: str | None = None,
+        timeout_s: float = 10.0,
+        symbols: tuple[str, ...] = DEFAULT_ALPACA_SYMBOLS,
+        read_attempts: int = 3,
+    ) -> None:
+        if not credentials or not credentials.get("api_key") or not credentials.get("api_secret"):
+            raise AuthError(f"{self.name}: api_key and api_secret are required")
+        self.account = account
+        self._symbols = tuple(symbols)
+        self._read_attempts = read_attempts
+        self._assets: dict[str, tuple[Asset, float]] = {}
+        key, secret = _secret(credentials["api_key"]), _secret(credentials["api_secret"])
+        self.trading = TradingClient(key, secret, paper=paper, url_override=api_url.rstrip("/") if api_url else None)
+        data_base = data_url or api_url
+        self.data = StockHistoricalDataClient(key, secret, url_override=data_base.rstrip("/") if data_base else None)
+        _harden(self.trading, timeout_s)
+        _harden(self.data, timeout_s)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T], *, placing: bool = False) -> T:
+        with alpaca_errors(self.name, placing=placing):
+            return fn()
+
+    def _read(self, fn: Callable[[], T]) -> T:
+        """A read: retried on transient errors with exponential backoff and full jitter (max ~2 s)."""
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self._read_attempts),
+            wait=wait_random_exponential(multiplier=0.2, max=1.0),  # accounts do not retry in step
+            reraise=True,
+        )
+        return retrying(self._call, fn)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def begin_cycle(self) -> None:
+        """Forget asset metadata older than an hour (fractionable and tradable flags change)."""
+        now = time.monotonic()
+        self._assets = {s: entry for s, entry in self._assets.items() if now - entry[1] < ASSETS_MAX_AGE_SECONDS}
+
+    def symbols(self) -> list[str]:
+        """The configured tickers."""
+        return list(self._symbols)
+
+    def is_market_open(self) -> bool:
+        """Whether the US equity market is open now, by Alpaca's clock."""
+        return bool(self._read(self.trading.get_clock).is_open)
+
+    def balance_snapshot(self) -> BalanceSnapshot:
+        """Alpaca's equity (cash + positions at market), with spendable cash as `available`.
+
+        Buying power on a margin account can be 2-4x equity; NIJA spends only settled cash, so
+        available is cash, capped by buying power (open orders hold it) and by equity.
+        """
+        raw = self._read(self.trading.get_account)
+        if raw.equity is None or raw.cash is None:
+            raise MarketDataError(f"{self.name}: account answer without equity or cash")
+        equity, cash = _dec(raw.equity, "equity"), _dec(raw.cash, "cash")
+        if equity < 0:
+            raise MarketDataError(f"{self.name}: negative equity, was {equity}")
+        available = min(cash, equity)
+        if raw.buying_power is not None:
+            available = min(available, _dec(raw.buying_power, "buying_power"))
+        available = max(available, Decimal(0))
+        return BalanceSnapshot(
+            total_equity=equity, available=available, locked_in_positions=equity - available, taken_at=utc_now()
+        )
+
+    def holdings(self) -> dict[str, Decimal]:
+        """Long positions: shares held by ticker."""
+        positions = self._read(self.trading.get_all_positions)
+        held: dict[str, Decimal] = {}
+        for position in positions:
+            qty = _dec(position.qty, f"{position.symbol} qty")
+            if qty > 0:
+                held[position.symbol] = qty
+        return held
+
+    def ticker(self, symbol: str) -> Ticker:
+        """Latest quote (bid/ask) and latest trade (last) from the market-data API."""
+        quotes = self._read(lambda: self.data.get_stock_latest_quote(StockLatestQuoteRequest(symbol_or_symbols=symbol)))
+        trades = self._read(lambda: self.data.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols=symbol)))
+        quote, trade = quotes.get(symbol), trades.get(symbol)
+        if quote is None or trade is None:
+            raise MarketDataError(f"{self.name}: no latest quote or trade for {symbol}")
+        last = _dec(trade.price, f"{symbol} last")
+        # Outside the session a quote side is often 0: fall back to the last trade for that side.
+        bid = _dec(quote.bid_price, f"{symbol} bid") or last
+        ask = _dec(quote.ask_price, f"{symbol} ask") or last
+        try:
+            return Ticker(symbol=symbol, bid=bid, ask=ask, last=last, ts=trade.timestamp or utc_now())
+        except ValueError as exc:
+            raise MarketDataError(f"{self.name}: malformed ticker for {symbol}: {exc}") from exc
+
+    def ohlcv(self, symbol: str, limit: int) -> Candles:
+        """The last `limit` closed 5-minute bars, oldest first (the still-forming one is dropped)."""
+        now = utc_now()
+        days_back = math.ceil((limit + 1) / _SESSION_BARS * 7 / 5) + _LOOKBACK_SLACK_DAYS
+        request = StockBarsRequest(
+            symbol_or_symbols=symbol, timeframe=_BAR_TIMEFRAME, start=now - timedelta(days=days_back),
+            limit=limit + 1, sort=Sort.DESC,
+        )
+        barset = self._read(lambda: self.data.get_stock_bars(request))
+        bars = sorted(barset.data.get(symbol, []), key=lambda bar: bar.timestamp)
+        # the clock read after the answer: at most the one forming bar is dropped
+        closed_before = utc_now() - timedelta(seconds=BAR_SECONDS)
+        rows = [
+            (bar.timestamp.timestamp() * 1000, bar.open, bar.high, bar.low, bar.close, bar.volume)
+            for bar in bars
+            if bar.timestamp <= closed_before
+        ]
+        if not rows:
+            return Candles.from_rows(np.empty((0, 6)))
+        array = np.asarray(rows, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise MarketDataError(f"{self.name}: non-finite values in the bars of {symbol}")
+        return Candles.from_rows(array[-limit:])
+
+    def _asset(self, symbol: str) -> Asset:
+        cached = self._assets.get(symbol)
+        if cached is not None:
+            return cached[0]
+        try:
+            asset = self._read(lambda: self.trading.get_asset(symbol))
+        except _NotFound as exc:
+            raise OrderRejected(f"{self.name}: unknown symbol {symbol}") from exc
+        self._assets[symbol] = (asset, time.monotonic())
+        return asset
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        """Whole shares, or 1e-9 steps when the asset is fractionable; at least 1 USD per notional order."""
+        asset = self._asset(symbol)
+        if not asset.tradable or asset.status != AssetStatus.ACTIVE:
+            raise OrderRejected(f"{self.name}: {symbol} is not tradable")
+        step = FRACTIONAL_STEP if asset.fractionable else WHOLE_SHARE
+        price_step = _dec(asset.price_increment, f"{symbol} price step") if asset.price_increment else DEFAULT_PRICE_STEP
+        return MarketRules(
+            symbol=symbol, base=symbol, quote=self.cash_currency, min_amount=step, min_cost=MIN_NOTIONAL_USD,
+            amount_step=step, price_step=price_step,
+        )
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def _order_request(self, request: OrderRequest, rules: MarketRules) -> MarketOrderRequest:
+        """The market order to send, sized and checked against the minimums (nothing sent yet)."""
+        symbol, side = request.symbol, OrderSide(request.side.value)
+        common = {"symbol": symbol, "side": side, "time_in_force": TimeInForce.DAY,
+                  "client_order_id": request.client_order_id}  # fmt: skip
+        if request.unit is QuantityUnit.QUOTE and rules.amount_step < WHOLE_SHARE:
+            notional = round_down(request.quantity, NOTIONAL_STEP)
+            if notional < rules.min_cost:
+                raise OrderRejected(f"{self.name}: {symbol} buy of {notional} USD below minimum cost {rules.min_cost}")
+            return MarketOrderRequest(notional=float(notional), **common)
+        if request.unit is QuantityUnit.QUOTE:
+            # Not fractionable: notional orders are refused, so buy the whole shares the amount pays for.
+            ask = self.ticker(symbol).ask
+            qty = (request.quantity / ask).to_integral_value(rounding=ROUND_DOWN)
+        else:
+            qty = round_down(request.quantity, rules.amount_step)
+        if qty <= 0 or qty < rules.min_amount:
+            raise OrderRejected(f"{self.name}: {symbol} qty {qty} below minimum {rules.min_amount}")
+        return MarketOrderRequest(qty=float(qty), **common)
+
+    def place_order(self, request: OrderRequest) -> ExecutionReport:
+        """Send one market order (DAY) carrying the client order id; never retried here."""
+        order = self._order_request(request, self.market_rules(request.symbol))
+        cid = request.client_order_id
+        try:
+            raw = self._call(lambda: self.trading.submit_order(order), placing=True)
+        except _DuplicateClientOrderId:
+            # The venue already holds this client id: an earlier send landed. Report that order.
+            found = self.fetch_order(cid, request.symbol)
+            if found is None:
+                raise TransientError(f"{self.name}: order {cid} refused as a duplicate but not found") from None
+            return found
+        except (TransientError, MarketDataError) as exc:
+            raise TransientError(f"{self.name}: order {cid} outcome unknown: {exc}") from exc
+        try:
+            report = self._report(cid, raw)
+        except MarketDataError as exc:
+            raise TransientError(f"{self.name}: order {cid} answer unusable: {exc}") from exc
+        if report.status is OrderStatus.SUBMITTED and report.filled_qty == 0:
+            # Alpaca answers a market order as accepted/pending_new; one read usually tells the fill.
+            found = self.fetch_order(cid, request.symbol)
+            if found is not None:
+                return found
+        return report
+
+    def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None:
+        """Find an order by client order id; None when the venue has never seen it."""
+        try:
+            raw = self._read(lambda: self.trading.get_order_by_client_id(client_order_id))
+        except _NotFound:
+            return None
+        return self._report(client_order_id, raw)
+
+    def _report(self, client_order_id: str, raw: AlpacaOrder) -> ExecutionReport:
+        if raw.client_order_id != client_order_id:
+            raise MarketDataError(f"{self.name}: asked for order {client_order_id}, got {raw.client_order_id}")
+        filled = _dec(raw.filled_qty or 0, f"{client_order_id} filled_qty")
+        average = _dec(raw.filled_avg_price, f"{client_order_id} avg price") if raw.filled_avg_price else None
+        status = _STATUS.get(raw.status)
+        if status is None:
+            status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED
+        elif status is OrderStatus.SUBMITTED and filled > 0:
+            status = OrderStatus.PARTIAL
+        return ExecutionReport(
+            client_order_id=client_order_id, status=status, exchange_order_id=str(raw.id), filled_qty=filled,
+            avg_price=average, fee=Decimal(0),  # Alpaca charges no commission; regulatory fees post separately
+        )
+
+    def close(self) -> None:
+        """Release both HTTP sessions."""
+        self.trading._session.close()
+        self.data._session.close()
