@@ -86,7 +86,11 @@ VENUES: Final[Mapping[BrokerName, Venue]] = {
         "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True
     ),
     # ccxt drops `clientOrderId` for Coinbase and invents its own; the raw param goes through.
-    BrokerName.COINBASE: Venue("coinbase", ("USD", "USDC"), "client_order_id", "history", scan_batch=60),
+    # v3 accounts carry the cash on hold; ccxt's default v2 call reports it as free.
+    BrokerName.COINBASE: Venue(
+        "coinbase", ("USD", "USDC"), "client_order_id", "history", {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
+        scan_batch=60,
+    ),
     BrokerName.OKX: Venue(
         "okx", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}},
         {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"}, scan_batch=60,
