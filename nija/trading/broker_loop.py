@@ -244,7 +244,7 @@ class BrokerLoop:
         positions = self.store.positions(self.broker.name, self.broker.account)
         if len(positions) >= self.config.max_concurrent_positions:
             return 0, "max_positions"
-        held = {p.symbol for p in positions}
+        held = {p.symbol for p in positions} | self._orders.unresolved_symbols()
         candidates: list[tuple[str, EntryDecision]] = []
         batch, self._scan_offset = rotating_batch(self.broker.symbols(), self._scan_offset, self.broker.scan_batch)
         for symbol in batch:

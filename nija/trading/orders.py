@@ -10,6 +10,7 @@ at start and at the start of each cycle.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Final
 
@@ -21,6 +22,8 @@ __all__ = ["OrderExecutor", "fills_of", "position_after_fill"]
 
 _TP_FRACTIONS_LEFT: Final = ((Decimal("0.25"), 2), (Decimal("0.5"), 1))  # remaining share -> stage reached
 _DUST_SHARE: Final = Decimal("1e-9")  # below this share of the initial size a position is closed
+UNKNOWN_GRACE: Final = timedelta(minutes=10)  # an ambiguous order not listed by then was never booked
+_OPEN: Final = (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.SUBMITTED, OrderStatus.PARTIAL)
 
 
 def position_after_fill(
@@ -148,19 +151,43 @@ class OrderExecutor:
     def _resolve(self, order: Order, position: Position | None) -> ExecutionReport | None:
         report = self._broker.fetch_order(order.request.client_order_id, order.request.symbol)
         if report is None:
-            if order.status is OrderStatus.UNKNOWN:
+            if order.status is OrderStatus.PENDING:
+                # Pending and unknown to the venue: the process stopped before sending it.
+                self._store.mark_order(order.request.client_order_id, OrderStatus.CANCELED, error="never reached the venue")
+                return None
+            if utc_now() - order.updated_at < UNKNOWN_GRACE:
                 raise TransientError(f"order {order.request.client_order_id} outcome unknown; will look it up again")
-            # Pending and unknown to the venue: the process stopped before sending it.
-            self._store.mark_order(order.request.client_order_id, OrderStatus.CANCELED, error="never reached the venue")
+            # Venues list an accepted order within seconds: this one was refused before it was
+            # booked (a 504 or 429 in front of the matching engine). Never re-sent either way.
+            self._store.mark_order(
+                order.request.client_order_id, OrderStatus.CANCELED,
+                error=f"not found at the venue {UNKNOWN_GRACE} after an ambiguous answer",
+            )
+            self._log.warning("order_presumed_refused", client_order_id=order.request.client_order_id)  # type: ignore[attr-defined]
             return None
         return self._record(order.request, report, position)
 
     def reconcile(self) -> int:
-        """Resolve every pending/unknown order of this account by client order id; returns how many."""
+        """Resolve every pending, unknown or still-open order of this account by client order id.
+
+        An order whose outcome is still unknown stays so (it is retried next cycle) and does not
+        stop the others, nor the cycle: exits must go on. Returns how many orders were looked at.
+        """
         broker, account = self._broker.name, self._broker.account
-        open_orders = self._store.orders_in_status(broker, account, (OrderStatus.PENDING, OrderStatus.UNKNOWN))
-        for order in open_orders:
+        orders = self._store.orders_in_status(broker, account, _OPEN)
+        for order in orders:
             positions = {p.symbol: p for p in self._store.positions(broker, account)}
-            self._resolve(order, positions.get(order.request.symbol))
+            try:
+                self._resolve(order, positions.get(order.request.symbol))
+            except TransientError as exc:
+                self._log.warning(  # type: ignore[attr-defined]
+                    "order_unresolved", client_order_id=order.request.client_order_id, error=str(exc)
+                )
+                continue
             self._log.info("order_reconciled", client_order_id=order.request.client_order_id)  # type: ignore[attr-defined]
-        return len(open_orders)
+        return len(orders)
+
+    def unresolved_symbols(self) -> set[str]:
+        """Symbols with an order whose outcome is not final yet: no new entry goes there meanwhile."""
+        broker, account = self._broker.name, self._broker.account
+        return {order.request.symbol for order in self._store.orders_in_status(broker, account, _OPEN)}

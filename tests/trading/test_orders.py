@@ -167,3 +167,30 @@ def test_cumulative_reports_become_increment_fills(store: Store) -> None:
     [f2] = fills_of(store.get_order(request.client_order_id), second)
     assert (f2.qty, f2.price, f2.fee) == (Decimal("0.6"), Decimal("110"), Decimal("0.15"))
     assert fills_of(store.get_order(request.client_order_id), first) == ()  # an old report adds nothing
+
+
+def test_unknown_order_not_found_stays_unknown_then_is_presumed_refused(store: Store, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from nija.trading import orders as orders_module
+
+    class Refusing(FlakyPaper):
+        def place_order(self, request: OrderRequest) -> ExecutionReport:
+            self.sent.append(request.client_order_id)
+            raise TransientError("504 in front of the matching engine")  # never booked
+
+    broker = Refusing(BrokerName.KRAKEN, "master", store, StubMarket({"BTC/USD": "50000"}),
+                      fee_schedule(BrokerName.KRAKEN), starting_cash=Decimal("1000"))
+    executor = OrderExecutor(broker, store, LOG)
+    import pytest
+
+    with pytest.raises(TransientError):
+        executor.submit(_buy(), None)
+    assert executor.unresolved_symbols() == {"BTC/USD"}
+    assert executor.reconcile() == 1  # still unknown: logged, not raised, the cycle goes on
+    assert store.get_order(_buy().client_order_id).status is OrderStatus.UNKNOWN
+    monkeypatch.setattr(orders_module, "UNKNOWN_GRACE", timedelta(0))
+    executor.reconcile()
+    assert store.get_order(_buy().client_order_id).status is OrderStatus.CANCELED
+    assert executor.unresolved_symbols() == set()
+    assert broker.sent == [_buy().client_order_id]  # never re-sent
