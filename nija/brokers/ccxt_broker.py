@@ -76,6 +76,9 @@ class Venue:
     credentials: Mapping[str, str] = field(default_factory=lambda: {"api_key": "apiKey", "api_secret": "secret"})
     persistent_nonce: bool = False  # Kraken: monotonic per-key nonce across threads and processes
     key_budget: bool = False  # Kraken: private calls paced by the per-key counter (ratelimit.py)
+    # Binance takes a buy's fee from the coins bought, and its order endpoint omits the fee: the
+    # adapter then counts the market's taker rate so NIJA's books match what is really held.
+    buy_fee_in_base_unreported: bool = False
     # Symbols scanned per cycle: OHLCV calls must fit the public limit within one 150 s cycle
     # (Kraken ~1 public call/s; the others allow far more).
     scan_batch: int = 30
@@ -97,7 +100,7 @@ VENUES: Final[Mapping[BrokerName, Venue]] = {
     ),
     BrokerName.BINANCE: Venue(
         "binance", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"},
-        scan_batch=100,
+        buy_fee_in_base_unreported=True, scan_batch=100,
     ),
 }
 
@@ -528,6 +531,13 @@ class CcxtBroker:
                 fee_in_base += cost
                 cost *= _dec(average, "average") if average is not None else Decimal(0)
             fee += cost
+        if (
+            self.venue.buy_fee_in_base_unreported and fee == 0 and filled > 0 and raw.get("side") == "buy"
+            and average is not None
+        ):
+            taker = (self.client.markets.get(str(raw.get("symbol"))) or {}).get("taker") or 0
+            fee_in_base = filled * _dec(taker, "taker fee")
+            fee = fee_in_base * _dec(average, "average")
         status = _STATUS.get(str(raw.get("status")), None)
         if status is None:  # open or unknown: decided by what filled
             status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED

@@ -221,3 +221,23 @@ def test_reconciliation_on_start_finds_the_order_sent_before_a_crash(sim: Simula
     assert sim.count_orders(case.venue, buy.client_order_id) == 1
     assert sim.count_orders(case.venue, never_sent.client_order_id) == 0
     store.close()
+
+
+def test_partial_fill_is_recorded_then_completed_by_reconciliation(sim: Simulator, case: Case, tmp_path: Path) -> None:
+    broker = _broker(sim, case, tmp_path, {case.cash: "1000"})
+    store = Store(tmp_path / "nija.db")
+    executor = OrderExecutor(broker, store, LOG)
+    buy = _request(case, Side.BUY, "120", QuantityUnit.QUOTE, "partial")
+    sim.inject(case.venue, case.create_path, "partial_fill", fraction="0.25")
+    report = executor.submit(buy, None)
+    assert report is not None and report.status is OrderStatus.PARTIAL
+    assert store.positions(case.broker, "master")[0].qty == report.filled_qty - report.fee_in_base
+    [order] = sim.orders(case.venue, client_order_id=buy.client_order_id)
+    sim.fill_order(case.venue, order.order_id)  # the venue fills the rest later
+    executor.reconcile()
+    stored = store.get_order(buy.client_order_id)
+    assert stored.status is OrderStatus.FILLED and stored.filled_qty == Decimal("0.002")
+    [position] = store.positions(case.broker, "master")
+    assert position.qty == broker.holdings()["BTC"]  # NIJA's books match the venue, fees included
+    assert len(store.fills(case.broker, "master")) >= 2 and sim.count_orders(case.venue, buy.client_order_id) == 1
+    store.close()
