@@ -32,6 +32,7 @@ __all__ = [
     "QuantityUnit",
     "Side",
     "Ticker",
+    "TradeSignal",
     "advance_order_status",
     "client_order_id_for",
     "round_down",
@@ -212,6 +213,37 @@ class ExecutionReport(_Frozen):
     fee_in_base: Decimal = Decimal(0)  # part of it withheld in the base asset (see Fill)
     fills: tuple[Fill, ...] = ()
     error: str | None = None
+
+
+class TradeSignal(_Frozen):
+    """A master fill, as copy trading replicates it: written with the fill, in one transaction.
+
+    Only fills emit (never an intent, a rejection or an unfilled order). The exit fraction a
+    user mirrors is `qty / master_position_before`; an entry is scaled by equity.
+    """
+
+    signal_id: str  # deterministic from (broker, master account, trade id)
+    broker: BrokerName
+    master_account: str
+    symbol: str
+    side: Side
+    qty: Decimal = Field(gt=0)  # base filled by this fill
+    price: Decimal = Field(gt=0)  # average price of this fill
+    quote_value: Decimal = Field(gt=0)
+    master_equity: Decimal  # master total equity when the fill happened (may be ≤ 0: rejected)
+    master_position_before: Decimal = Field(ge=0)  # master base position before this fill
+    fill_time: datetime
+    trade_id: str
+
+    @classmethod
+    def from_fill(cls, fill: Fill, master_equity: Decimal, position_before: Decimal) -> TradeSignal:
+        """The signal of one master fill."""
+        return cls(
+            signal_id=client_order_id_for("signal", fill.broker, fill.account, fill.trade_id),
+            broker=fill.broker, master_account=fill.account, symbol=fill.symbol, side=fill.side,
+            qty=fill.qty, price=fill.price, quote_value=fill.qty * fill.price, master_equity=master_equity,
+            master_position_before=position_before, fill_time=fill.ts_seen, trade_id=fill.trade_id,
+        )
 
 
 class Position(_Frozen):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,7 @@ from nija.models import (
     Position,
     QuantityUnit,
     Side,
+    TradeSignal,
     advance_order_status,
     utc_now,
 )
@@ -90,6 +91,25 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
         report TEXT NOT NULL,
         PRIMARY KEY (broker, account, client_order_id)
     );
+    """,
+    # 2: the copy-trading outbox: one signal per master fill, one ledger row per (signal, user).
+    """
+    CREATE TABLE signals (
+        signal_id TEXT PRIMARY KEY, broker TEXT NOT NULL, master_account TEXT NOT NULL,
+        symbol TEXT NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL, price TEXT NOT NULL,
+        quote_value TEXT NOT NULL, master_equity TEXT NOT NULL, master_position_before TEXT NOT NULL,
+        fill_time TEXT NOT NULL, trade_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
+        created_at TEXT NOT NULL, done_at TEXT
+    );
+    CREATE INDEX signals_by_status ON signals (status, created_at);
+    CREATE TABLE copy_orders (
+        signal_id TEXT NOT NULL, user_id TEXT NOT NULL, broker TEXT NOT NULL,
+        client_order_id TEXT NOT NULL UNIQUE, status TEXT NOT NULL, reason TEXT,
+        size_asked TEXT, unit TEXT, size_filled TEXT, price TEXT, fee TEXT, latency_ms REAL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (signal_id, user_id)
+    );
+    CREATE INDEX copy_orders_by_status ON copy_orders (status);
     """,
 )
 
@@ -257,8 +277,16 @@ class Store:
             )
         return self.get_order(client_order_id)  # type: ignore[return-value]
 
-    def apply_execution(self, report: ExecutionReport, position: Position | None, symbol_closed: bool) -> bool:
-        """Record a venue's answer for an order, its fills and the resulting position, atomically.
+    def apply_execution(
+        self,
+        report: ExecutionReport,
+        position: Position | None,
+        symbol_closed: bool,
+        signals: Sequence[TradeSignal] = (),
+    ) -> bool:
+        """Record a venue's answer for an order, its fills, the resulting position and the copy
+        signals of a master's fills, atomically: a signal can never be lost between the fill and
+        the outbox.
 
         `position` is the position after the fills (None with `symbol_closed` deletes it; None
         without leaves positions alone). Fills already stored are ignored; returns True when
@@ -295,7 +323,35 @@ class Store:
                         "DELETE FROM positions WHERE broker = ? AND account = ? AND symbol = ?",
                         (current.request.broker, current.request.account, current.request.symbol),
                     )
+                for signal in signals:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            signal.signal_id, signal.broker, signal.master_account, signal.symbol, signal.side,
+                            str(signal.qty), str(signal.price), str(signal.quote_value), str(signal.master_equity),
+                            str(signal.master_position_before), signal.fill_time.isoformat(), signal.trade_id,
+                            "pending", None, now, None,
+                        ),
+                    )
         return new_fills > 0
+
+    def signals(self, status: str | None = None) -> list[tuple[TradeSignal, str]]:
+        """Signals (with their outbox status), oldest first."""
+        where, params = ("WHERE status = ?", (status,)) if status else ("", ())
+        rows = self._query(f"SELECT * FROM signals {where} ORDER BY created_at, rowid", params)
+        return [
+            (
+                TradeSignal(
+                    signal_id=r["signal_id"], broker=r["broker"], master_account=r["master_account"],
+                    symbol=r["symbol"], side=Side(r["side"]), qty=Decimal(r["qty"]), price=Decimal(r["price"]),
+                    quote_value=Decimal(r["quote_value"]), master_equity=Decimal(r["master_equity"]),
+                    master_position_before=Decimal(r["master_position_before"]),
+                    fill_time=datetime.fromisoformat(r["fill_time"]), trade_id=r["trade_id"],
+                ),
+                r["status"],
+            )
+            for r in rows
+        ]
 
     def _locked_order(self, conn: sqlite3.Connection, client_order_id: str) -> Order:
         row = conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()

@@ -26,6 +26,7 @@ from nija.models import (
 from nija.store import Store, StoreUnavailable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+LATEST = 2
 
 
 def _buy(cid: str = "nj0000000000000001") -> OrderRequest:
@@ -56,10 +57,10 @@ def _position(qty: str = "0.001") -> Position:
 def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "nija.db"
     first = Store(path)
-    assert first.schema_version() == 1
+    assert first.schema_version() == LATEST
     first.close()
     again = Store(path)  # re-opening runs no migration twice
-    assert again.schema_version() == 1
+    assert again.schema_version() == LATEST
     mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     again.close()
@@ -142,3 +143,35 @@ def test_unreadable_store_is_reported(tmp_path: Path) -> None:
     ro = Store(path, readonly=True)
     with pytest.raises(StoreUnavailable, match="unreadable"):
         ro.health()
+
+
+def test_an_older_store_is_migrated_without_losing_data(tmp_path: Path) -> None:
+    from nija import store as store_module
+
+    path = tmp_path / "nija.db"
+    conn = sqlite3.connect(path)  # a version-1 store as the first release wrote it
+    conn.executescript(store_module._MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    conn.execute("INSERT INTO paper_balances VALUES ('kraken', 'master', 'USD', '123.45')")
+    conn.commit()
+    conn.close()
+    upgraded = Store(path)
+    assert upgraded.schema_version() == LATEST
+    assert upgraded.paper_balances(BrokerName.KRAKEN, "master") == {"USD": Decimal("123.45")}
+    assert upgraded.signals() == []
+    upgraded.close()
+
+
+def test_a_master_fill_and_its_signal_are_one_transaction(store: Store) -> None:
+    from nija.models import TradeSignal
+
+    cid = "nj0000000000000009"
+    store.insert_order(_buy(cid))
+    report = _report(cid)
+    signal = TradeSignal.from_fill(report.fills[0], Decimal("10000"), Decimal("0"))
+    assert store.apply_execution(report, _position(), False, [signal]) is True
+    [(stored, status)] = store.signals()
+    assert stored == signal and status == "pending"
+    assert stored.quote_value == Decimal("60")
+    # Replaying the same fill adds neither a fill nor a signal.
+    store.apply_execution(report, _position(), False, [signal])
+    assert len(store.signals()) == 1

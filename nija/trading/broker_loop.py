@@ -74,7 +74,8 @@ class BrokerLoop:
         self.log = log
         self.stop = stop
         self.health = HealthTracker(broker.name, broker.account, config.cycle_seconds)
-        self._orders = OrderExecutor(broker, store, log)
+        self._equity = Decimal(0)  # master equity of the latest snapshot, carried by copy signals
+        self._orders = OrderExecutor(broker, store, log, master_equity=lambda: self._equity)
         self._fee = fee_schedule(broker.name)
         self._entries_blocked_logged = False
         self._unmanaged: dict[str, str] = {}
@@ -127,6 +128,7 @@ class BrokerLoop:
         self._orders.reconcile()
         self.broker.begin_cycle()
         snapshot = self.broker.balance_snapshot()
+        self._equity = snapshot.total_equity
         self.store.record_equity(self.broker.name, self.broker.account, snapshot)
         funded = snapshot.total_equity >= self.config.minimum_funded_balance
         candles: dict[str, Candles] = {}

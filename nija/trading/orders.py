@@ -9,13 +9,13 @@ at start and at the start of each cycle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Final
 
 from nija.brokers.base import Broker, InsufficientFunds, OrderRejected, TransientError
-from nija.models import ExecutionReport, Fill, Order, OrderRequest, OrderStatus, Position, Side, utc_now
+from nija.models import ExecutionReport, Fill, Order, OrderRequest, OrderStatus, Position, Side, TradeSignal, utc_now
 from nija.store import Store
 
 __all__ = ["OrderExecutor", "fills_of", "position_after_fill"]
@@ -96,10 +96,14 @@ def fills_of(order: Order, report: ExecutionReport, base_fee_recorded: Decimal =
 class OrderExecutor:
     """Sends one account's orders; owned by that account's thread."""
 
-    def __init__(self, broker: Broker, store: Store, log: object) -> None:
+    def __init__(
+        self, broker: Broker, store: Store, log: object, *, master_equity: Callable[[], Decimal] | None = None
+    ) -> None:
+        """`master_equity` is given for master accounts: their fills emit copy signals."""
         self._broker = broker
         self._store = store
         self._log = log
+        self._master_equity = master_equity
 
     def submit(self, request: OrderRequest, position: Position | None) -> ExecutionReport | None:
         """Store the intent, send it, record the outcome. Returns the report when anything filled.
@@ -138,7 +142,8 @@ class OrderExecutor:
             f for f in fills_of(order, report, recorded) if not self._store.has_fill(f.broker, f.account, f.trade_id)
         )
         after, closed = position_after_fill(position, request, fills)
-        self._store.apply_execution(report.model_copy(update={"fills": fills}), after, closed)
+        signals = self._signals(fills, position)
+        self._store.apply_execution(report.model_copy(update={"fills": fills}), after, closed, signals)
         if report.filled_qty > 0:
             self._log.info(  # type: ignore[attr-defined]
                 "order_filled", symbol=request.symbol, side=request.side, qty=str(report.filled_qty),
@@ -147,6 +152,18 @@ class OrderExecutor:
             )
             return report
         return None
+
+    def _signals(self, fills: Sequence[Fill], position: Position | None) -> list[TradeSignal]:
+        """One copy signal per new master fill, with the position before that fill."""
+        if self._master_equity is None or not fills:
+            return []
+        equity = self._master_equity()
+        held = position.qty if position is not None else Decimal(0)
+        signals = []
+        for fill in fills:
+            signals.append(TradeSignal.from_fill(fill, equity, held))
+            held = held + fill.qty - fill.fee_in_base if fill.side is Side.BUY else max(held - fill.qty, Decimal(0))
+        return signals
 
     def _resolve(self, order: Order, position: Position | None) -> ExecutionReport | None:
         report = self._broker.fetch_order(order.request.client_order_id, order.request.symbol)

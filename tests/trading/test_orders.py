@@ -194,3 +194,30 @@ def test_unknown_order_not_found_stays_unknown_then_is_presumed_refused(store: S
     assert store.get_order(_buy().client_order_id).status is OrderStatus.CANCELED
     assert executor.unresolved_symbols() == set()
     assert broker.sent == [_buy().client_order_id]  # never re-sent
+
+
+def test_only_master_fills_emit_signals(store: Store) -> None:
+    broker = _broker(store, lose_answer=False)
+    master = OrderExecutor(broker, store, LOG, master_equity=lambda: Decimal("1000"))
+    report = master.submit(_buy(), None)
+    [(signal, status)] = store.signals()
+    assert status == "pending" and signal.side is Side.BUY
+    assert (signal.qty, signal.price, signal.master_equity, signal.master_position_before) == (
+        report.filled_qty, report.avg_price, Decimal("1000"), Decimal(0)
+    )
+    position = store.positions(BrokerName.KRAKEN, "master")[0]
+    half = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
+                        quantity=position.qty / 2, unit=QuantityUnit.BASE, client_order_id="nj00000000000000dd")
+    master.submit(half, position)
+    sell = store.signals()[1][0]
+    assert sell.side is Side.SELL and sell.master_position_before == position.qty  # exit fraction = 1/2
+    assert sell.qty / sell.master_position_before == Decimal("0.5")
+
+
+def test_refused_or_unfilled_orders_and_user_accounts_emit_nothing(store: Store) -> None:
+    refusing = _broker(store, refuse=True)
+    OrderExecutor(refusing, store, LOG, master_equity=lambda: Decimal("1000")).submit(_buy(), None)
+    assert store.signals() == []
+    user = OrderExecutor(_broker(store, lose_answer=False), store, LOG)  # no master equity: a user account
+    user.submit(_buy("nj00000000000000ee"), None)
+    assert store.signals() == []
