@@ -335,6 +335,45 @@ class Store:
                     )
         return new_fills > 0
 
+    def open_copy_rows(self, signal_id: str, broker: BrokerName, rows: Mapping[str, str]) -> dict[str, str]:
+        """Insert the missing (signal, user) ledger rows — all of one signal in one transaction —
+        and return every user's row status. `rows` maps user id -> deterministic client order id."""
+        now = utc_now().isoformat()
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO copy_orders (signal_id, user_id, broker, client_order_id, status,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+                [(signal_id, user_id, broker, cid, "pending", now, now) for user_id, cid in rows.items()],
+            )
+            found = conn.execute("SELECT user_id, status FROM copy_orders WHERE signal_id = ?", (signal_id,)).fetchall()
+        return {row["user_id"]: row["status"] for row in found}
+
+    def record_copies(self, results: Sequence[Mapping[str, Any]]) -> None:
+        """Record the outcome of many (signal, user) copies in one transaction."""
+        now = utc_now().isoformat()
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE copy_orders SET status = :status, reason = :reason, size_asked = :size_asked,"
+                " unit = :unit, size_filled = :size_filled, price = :price, fee = :fee,"
+                " latency_ms = :latency_ms, updated_at = :now WHERE signal_id = :signal_id AND user_id = :user_id",
+                [{"reason": None, "size_asked": None, "unit": None, "size_filled": None, "price": None,
+                  "fee": None, "latency_ms": None, **{k: _text(v) if isinstance(v, Decimal) else v for k, v in r.items()},
+                  "now": now} for r in results],
+            )
+
+    def finish_signal(self, signal_id: str, status: str, reason: str | None = None) -> None:
+        """Close a signal in the outbox (done, expired, skipped, rejected)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE signals SET status = ?, reason = ?, done_at = ? WHERE signal_id = ?",
+                (status, reason, utc_now().isoformat(), signal_id),
+            )
+
+    def copy_rows(self, signal_id: str | None = None) -> list[dict[str, Any]]:
+        """Ledger rows (for status and tests)."""
+        where, params = ("WHERE signal_id = ?", (signal_id,)) if signal_id else ("", ())
+        return [dict(row) for row in self._query(f"SELECT * FROM copy_orders {where} ORDER BY rowid", params)]
+
     def signals(self, status: str | None = None) -> list[tuple[TradeSignal, str]]:
         """Signals (with their outbox status), oldest first."""
         where, params = ("WHERE status = ?", (status,)) if status else ("", ())

@@ -97,26 +97,44 @@ class OrderExecutor:
     """Sends one account's orders; owned by that account's thread."""
 
     def __init__(
-        self, broker: Broker, store: Store, log: object, *, master_equity: Callable[[], Decimal] | None = None
+        self,
+        broker: Broker,
+        store: Store,
+        log: object,
+        *,
+        master_equity: Callable[[], Decimal] | None = None,
+        track_positions: bool = True,
     ) -> None:
-        """`master_equity` is given for master accounts: their fills emit copy signals."""
+        """`master_equity` is given for master accounts: their fills emit copy signals. Copy
+        users run no strategy, so their executor tracks no positions (`track_positions`)."""
         self._broker = broker
         self._store = store
         self._log = log
         self._master_equity = master_equity
+        self._track_positions = track_positions
 
-    def submit(self, request: OrderRequest, position: Position | None) -> ExecutionReport | None:
+    def submit(
+        self, request: OrderRequest, position: Position | None, *, send_if_unsent: bool = False
+    ) -> ExecutionReport | None:
         """Store the intent, send it, record the outcome. Returns the report when anything filled.
 
         Returns None for a definitive refusal (recorded, logged) or an intent already handled
         (same deterministic id). Raises `TransientError` when the outcome is still unknown.
+        With `send_if_unsent`, an intent stored by a process that died before sending it (the
+        venue has never seen its id) is sent now, once — the copy engine's exactly-once path.
         """
         existing = self._store.get_order(request.client_order_id)
         if existing is not None:
+            if send_if_unsent and existing.status is OrderStatus.PENDING:
+                found = self._broker.fetch_order(request.client_order_id, request.symbol)
+                return self._send(request, position) if found is None else self._record(request, found, position)
             if existing.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
                 return self._resolve(existing, position)
             return None  # this exact intent was already sent and answered
         self._store.insert_order(request)
+        return self._send(request, position)
+
+    def _send(self, request: OrderRequest, position: Position | None) -> ExecutionReport | None:
         try:
             report = self._broker.place_order(request)
         except (OrderRejected, InsufficientFunds) as exc:
@@ -141,7 +159,7 @@ class OrderExecutor:
         fills = tuple(
             f for f in fills_of(order, report, recorded) if not self._store.has_fill(f.broker, f.account, f.trade_id)
         )
-        after, closed = position_after_fill(position, request, fills)
+        after, closed = position_after_fill(position, request, fills) if self._track_positions else (None, False)
         signals = self._signals(fills, position)
         self._store.apply_execution(report.model_copy(update={"fills": fills}), after, closed, signals)
         if report.filled_qty > 0:

@@ -1,0 +1,1 @@
+"""Copy trading: mirror the master account's fills onto user accounts."""
