@@ -22,7 +22,10 @@ from nija.brokers.fees import fee_schedule
 from nija.brokers.live_market import LiveMarket
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
+from nija.brokers.price_board import BoardMarket, PriceBoard
+from nija.accounts import DiscoveredUsers, UserAccount, credential_variables, demo_users, discover_users, environment_with_dotenv
 from nija.config import ConfigError, Settings, load_settings
+from nija.copytrade.engine import CopyEngine, CopyUser
 from nija.logs import configure_logging, get_logger, redact_text
 from nija.models import BrokerHealth, BrokerName, HealthStatus
 from nija.store import Store, db_path
@@ -79,8 +82,12 @@ def _failed_at_start(store: Store, name: BrokerName, exc: Exception, log: Any) -
     return health
 
 
-def build_paper_loops(settings: Settings, store: Store, log: Any) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
-    """One paper master per NIJA_PAPER_BROKERS entry, each on its own market source."""
+def build_paper_loops(
+    settings: Settings, store: Store, log: Any, boards: dict[BrokerName, PriceBoard] | None = None
+) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
+    """One paper master per NIJA_PAPER_BROKERS entry, each on its own market source; each master
+    publishes its prices on a board (in `boards`) for its copy users."""
+    boards = boards if boards is not None else {}
     loops: list[BrokerLoop] = []
     failed: list[BrokerHealth] = []
     markets = SharedMarkets()
@@ -97,6 +104,7 @@ def build_paper_loops(settings: Settings, store: Store, log: Any) -> tuple[list[
             name, MASTER, store, market, fee_schedule(name),
             starting_cash=settings.paper_equity, slippage_bps=settings.paper_slippage_bps,
             scan_batch=VENUES[name].scan_batch if live else None, check_feed=not live,
+            board=boards.setdefault(name, PriceBoard()),
         )
         loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event()))
     return loops, failed
@@ -136,6 +144,77 @@ def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[B
         broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
         loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, stop))
     return loops, failed
+
+
+def _copy_user_broker(
+    settings: Settings, mode: str, store: Store, user: UserAccount, discovered: DiscoveredUsers,
+    boards: dict[BrokerName, PriceBoard], markets: SharedMarkets,
+) -> Broker:
+    """The user's own account: a paper account on its master's prices, or the user's live keys."""
+    if mode == "paper":
+        if settings.paper_market == "live" and user.broker in VENUES:
+            market: MarketSource = build_market(settings, user.broker, markets)
+        else:
+            market = BoardMarket(boards.setdefault(user.broker, PriceBoard()), str(user.broker))
+        return PaperBroker(
+            user.broker, user.user_id, store, market, fee_schedule(user.broker),
+            starting_cash=user.paper_equity or settings.paper_equity, slippage_bps=settings.paper_slippage_bps,
+            check_feed=False,
+        )
+    credentials = discovered.credentials.get(user.user_id)
+    if credentials is None:
+        raise BrokerError(f"{user.broker}: user {user.user_id} has no credentials")
+    if user.broker is BrokerName.ALPACA:
+        return AlpacaBroker(
+            user.user_id, credentials, paper=discovered.alpaca_paper.get(user.user_id, True),
+            api_url=settings.api_url_for(user.broker), timeout_s=settings.http_timeout_seconds,
+        )
+    return CcxtBroker(
+        user.broker, user.user_id, credentials, markets, api_url=settings.api_url_for(user.broker),
+        data_dir=settings.data_dir, timeout_ms=int(settings.http_timeout_seconds * 1000), kraken_tier=settings.kraken_tier,
+    )
+
+
+def build_copy_engine(
+    settings: Settings, mode: str, store: Store, loops: list[BrokerLoop], boards: dict[BrokerName, PriceBoard], log: Any
+) -> CopyEngine | None:
+    """Users of the running master brokers, and the engine that copies to them (None: nobody)."""
+    discovered = discover_users(settings.users_path, environment_with_dotenv(), live=mode == "live")
+    for problem in discovered.problems:
+        log.warning("user_file_problem", problem=problem.message)
+    users = list(discovered.users)
+    if mode == "paper" and not users and not discovered.problems:
+        users = list(demo_users())
+        log.info("demo_users", users=[u.user_id for u in users], note="paper mode with no users configured")
+    masters = {loop.broker.name for loop in loops}
+    markets = SharedMarkets()
+    copy_users: list[CopyUser] = []
+    for user in users:
+        user_log = log.bind(broker=str(user.broker), account=user.user_id)
+        if user.broker not in masters:
+            user_log.warning("user_without_master", detail=f"no running {user.broker} master to copy")
+            continue
+        if mode == "live" and user.user_id in discovered.missing_credentials:
+            user_log.error("user_missing_credentials", variables=list(credential_variables(user.broker, user.user_id).values()))
+            continue
+        try:
+            broker = _copy_user_broker(settings, mode, store, user, discovered, boards, markets)
+        except BrokerError as exc:
+            user_log.error("user_setup_failed", error=str(exc))
+            continue
+        copy_users.append(
+            CopyUser(
+                user.user_id, broker, risk_multiplier=user.risk_multiplier, disabled_symbols=user.disabled_symbols,
+                enabled=user.enabled, copy_from_master=user.copy_from_master,
+            )
+        )
+    if not copy_users:
+        return None
+    return CopyEngine(
+        store, copy_users, log.bind(component="copy"), copy_mode=settings.copy_trading_mode,
+        max_age_seconds=settings.copy_signal_max_age_seconds, max_workers=settings.copy_workers,
+        max_user_risk=settings.max_user_risk, min_position_usd=settings.min_position_usd,
+    )
 
 
 class _DataDirLock:
@@ -178,7 +257,17 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         return _fail(f"another NIJA daemon is running on {settings.data_dir}", EXIT_CONFIG, err)
     store = Store(db_path(settings.data_dir))
     stop = threading.Event()
-    loops, failed = (build_live_loops if mode == "live" else build_paper_loops)(settings, store, log)
+    boards: dict[BrokerName, PriceBoard] = {}
+    if mode == "live":
+        loops, failed = build_live_loops(settings, store, log)
+    else:
+        loops, failed = build_paper_loops(settings, store, log, boards)
+    engine = build_copy_engine(settings, mode, store, loops, boards, log)
+    engine_thread = None
+    if engine is not None:
+        for loop in loops:
+            loop.on_fill = engine.wake.set
+        engine_thread = threading.Thread(target=engine.run, name="copy-engine", daemon=True)
     store.forget_health([(str(loop.broker.name), MASTER) for loop in loops] + [(str(h.broker), h.account) for h in failed])
     store.daemon_started(os.getpid(), mode, settings.cycle_seconds)
     _install_signal_handlers(stop, log)
@@ -194,13 +283,22 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         failed_at_start=failed,
     )
     supervisor.start()
+    if engine_thread is not None:
+        engine_thread.start()
     heartbeat_every = min(5.0, settings.cycle_seconds)
     while not stop.wait(heartbeat_every):
         store.heartbeat()
         supervisor.tick()
 
     log.info("daemon_stopping")
+    if engine is not None:
+        engine.stop.set()
+        engine.wake.set()
     stuck = supervisor.stop(SHUTDOWN_DEADLINE_SECONDS)
+    if engine_thread is not None:
+        engine_thread.join(SHUTDOWN_DEADLINE_SECONDS / 2)
+        if engine_thread.is_alive():
+            stuck.append(engine_thread.name)
     supervisor.log_summary()
     store.daemon_stopped()
     for loop in loops:

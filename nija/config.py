@@ -48,6 +48,7 @@ _ACCEPTED: Final[dict[str, str]] = {
     "NIJA_PAPER_BROKERS": "a comma list of coinbase, kraken, okx, binance, alpaca",
     "KRAKEN_TIER": "starter, intermediate or pro",
     "NIJA_PAPER_MARKET": "offline or live",
+    "COPY_TRADING_MODE": "MASTER_FOLLOW or INDEPENDENT",
 }
 
 
@@ -73,6 +74,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), alias="NIJA_DATA_DIR")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="NIJA_LOG_FORMAT")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="NIJA_LOG_LEVEL")
+
+    # Copy trading.
+    copy_trading_mode: Literal["MASTER_FOLLOW", "INDEPENDENT"] = Field("MASTER_FOLLOW", alias="COPY_TRADING_MODE")
+    users_dir: Path | None = Field(None, alias="NIJA_USERS_DIR")  # default: <NIJA_DATA_DIR>/users
+    max_user_risk: Decimal = Field(Decimal("0.10"), alias="MAX_USER_RISK", gt=0, le=1)
+    min_position_usd: Decimal = Field(Decimal("1.0"), alias="MIN_POSITION_USD", ge=0)
+    copy_signal_max_age_seconds: float = Field(60.0, alias="COPY_SIGNAL_MAX_AGE_SECONDS", gt=0)
+    copy_workers: int = Field(32, alias="NIJA_COPY_WORKERS", ge=1, le=512)
 
     # Paper trading and its offline market.
     paper_brokers: Annotated[tuple[BrokerName, ...], NoDecode] = Field(
@@ -143,6 +152,16 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, raw: Any) -> Any:
         return raw.strip().lower() if isinstance(raw, str) else raw
+
+    @field_validator("copy_trading_mode", mode="before")
+    @classmethod
+    def _upper(cls, raw: Any) -> Any:
+        return raw.strip().upper() if isinstance(raw, str) else raw
+
+    @property
+    def users_path(self) -> Path:
+        """Where user account files live: NIJA_USERS_DIR, else <NIJA_DATA_DIR>/users."""
+        return self.users_dir if self.users_dir is not None else self.data_dir / "users"
 
     @field_validator(
         *(name for name in (

@@ -20,6 +20,7 @@ from typing import Final
 from nija.brokers.base import InsufficientFunds, OrderRejected
 from nija.brokers.fees import FeeSchedule
 from nija.brokers.paper_market import MarketSource, paper_market_rules
+from nija.brokers.price_board import PriceBoard
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
@@ -59,12 +60,14 @@ class PaperBroker:
         cash_currency: str = "USD",
         scan_batch: int | None = None,
         check_feed: bool = True,
+        board: PriceBoard | None = None,
     ) -> None:
         self.name = name
         self.account = account
         self.cash_currency = cash_currency
         self.scan_batch = scan_batch  # None: an offline market has no rate limit, scan everything
         self._check_feed = check_feed
+        self._board = board  # a master publishes its prices here for its copy users
         self.market = market
         self._store = store
         self._fees = fees
@@ -81,11 +84,14 @@ class PaperBroker:
         or non-positive close fails this broker's cycle instead of being traded on.
         """
         self.market.advance()
-        if not self._check_feed:  # a live venue's bad answer already raises on the read itself
-            return
+        if not self._check_feed:
+            return  # a live venue's bad answer already raises on the read itself
+        prices = {}
         for symbol in self.market.symbols():
             if len(self.market.ohlcv(symbol, 1)):  # symbols not listed yet in a replay are skipped
-                self.market.last_price(symbol)
+                prices[symbol] = self.market.last_price(symbol)
+        if self._board is not None:
+            self._board.publish(prices, self.market.now_ms())
 
     def is_market_open(self) -> bool:
         """Crypto venues never close."""

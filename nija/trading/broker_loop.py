@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -79,6 +79,7 @@ class BrokerLoop:
         self._fee = fee_schedule(broker.name)
         self._entries_blocked_logged = False
         self._unmanaged: dict[str, str] = {}
+        self.on_fill: Callable[[], None] = lambda: None  # wakes the copy engine after a master fill
         self._scan_offset = 0
 
     @property
@@ -136,6 +137,8 @@ class BrokerLoop:
         entries, reason = 0, "unfunded" if not funded else None
         if funded:
             entries, reason = self._enter(self.broker.balance_snapshot() if exits else snapshot, candles)
+        if exits or entries:
+            self.on_fill()
         return {
             "funded": funded,
             "equity": str(snapshot.total_equity),

@@ -179,3 +179,37 @@ def test_emergency_stop_file_refuses_start(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "nija"], capture_output=True, text=True, timeout=30, env=_env(tmp_path), cwd=tmp_path)
     assert proc.returncode == 3
     assert "EMERGENCY_STOP exists: refusing to start" in proc.stderr
+
+
+def test_paper_demo_users_copy_every_master_fill(tmp_path: Path) -> None:
+    env = _env(tmp_path, NIJA_CYCLE_SECONDS="0.1", NIJA_PAPER_BROKERS="kraken,coinbase")
+    with open(tmp_path / "daemon.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "nija"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            def copied() -> bool:
+                path = tmp_path / "data" / "nija.db"
+                if not path.exists():
+                    return False
+                store = Store(path, readonly=True)
+                try:
+                    rows = store.copy_rows()
+                    sides = {s.side for s, status in store.signals() if status == "done"}
+                    return len([r for r in rows if r["status"] == "filled"]) >= 4 and sides == {"buy", "sell"}
+                except Exception:
+                    return False
+                finally:
+                    store.close()
+
+            _eventually(copied, 60, "copies of master buys and sells")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+    store = Store(tmp_path / "data" / "nija.db", readonly=True)
+    users = {row["user_id"] for row in store.copy_rows()}
+    assert users <= {"demo_alice", "demo_bob"} and users
+    for sig, status in store.signals():
+        assert status in ("done", "pending")
+        rows = store.copy_rows(sig.signal_id)
+        assert len({r["client_order_id"] for r in rows}) == len(rows)  # one deterministic id per (signal, user)
+        assert all(r["broker"] == str(sig.broker) for r in rows)  # users mirror their own broker's master
+    store.close()
