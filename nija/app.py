@@ -110,7 +110,7 @@ def build_paper_loops(
     return loops, failed
 
 
-def _live_broker(settings: Settings, name: BrokerName, markets: SharedMarkets, stop: threading.Event, log: Any) -> Broker:
+def live_broker(settings: Settings, name: BrokerName, markets: SharedMarkets, stop: threading.Event, log: Any) -> Broker:
     """The live adapter of one master account (Alpaca through alpaca-py, the rest through ccxt)."""
     credentials = settings.master_credentials(name)
     if name is BrokerName.ALPACA:
@@ -137,7 +137,7 @@ def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[B
         broker_log = log.bind(broker=str(name), account=MASTER)
         stop = threading.Event()  # shared with the adapter: a rate-limit wait ends on shutdown
         try:
-            broker = _live_broker(settings, name, markets, stop, broker_log)
+            broker = live_broker(settings, name, markets, stop, broker_log)
         except BrokerError as exc:
             failed.append(_failed_at_start(store, name, exc, broker_log))
             continue

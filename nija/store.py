@@ -111,6 +111,14 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX copy_orders_by_status ON copy_orders (status);
     """,
+    # 3: the paper market's latest prices, so a separate process (python -m nija.trade) trades
+    # a paper master at the daemon's current prices.
+    """
+    CREATE TABLE paper_prices (
+        broker TEXT NOT NULL, symbol TEXT NOT NULL, price TEXT NOT NULL, market_ms INTEGER NOT NULL,
+        PRIMARY KEY (broker, symbol)
+    );
+    """,
 )
 
 
@@ -601,6 +609,19 @@ class Store:
                 "INSERT INTO paper_orders VALUES (?,?,?,?)",
                 (broker, account, report.client_order_id, report.model_dump_json()),
             )
+
+    def publish_paper_prices(self, broker: BrokerName, prices: Mapping[str, Decimal], market_ms: int) -> None:
+        """Store a paper market's current prices (one row per symbol, replaced each cycle)."""
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO paper_prices VALUES (?,?,?,?)",
+                [(broker, symbol, str(price), market_ms) for symbol, price in prices.items()],
+            )
+
+    def paper_prices(self, broker: BrokerName) -> tuple[dict[str, Decimal], int]:
+        """A paper market's latest published prices and their market time (ms; 0 if none)."""
+        rows = self._query("SELECT symbol, price, market_ms FROM paper_prices WHERE broker = ?", (broker,))
+        return {r["symbol"]: Decimal(r["price"]) for r in rows}, max((r["market_ms"] for r in rows), default=0)
 
     def paper_order(self, broker: BrokerName, account: str, client_order_id: str) -> ExecutionReport | None:
         """The simulated venue's record of an order, by client order id."""

@@ -26,7 +26,7 @@ from nija.models import (
 from nija.store import Store, StoreUnavailable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-LATEST = 2
+LATEST = 3
 
 
 def _buy(cid: str = "nj0000000000000001") -> OrderRequest:

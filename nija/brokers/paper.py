@@ -90,8 +90,9 @@ class PaperBroker:
         for symbol in self.market.symbols():
             if len(self.market.ohlcv(symbol, 1)):  # symbols not listed yet in a replay are skipped
                 prices[symbol] = self.market.last_price(symbol)
-        if self._board is not None:
+        if self._board is not None:  # a master: its copy users and `nija.trade` use these prices
             self._board.publish(prices, self.market.now_ms())
+            self._store.publish_paper_prices(self.name, prices, self.market.now_ms())
 
     def is_market_open(self) -> bool:
         """Crypto venues never close."""
