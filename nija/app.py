@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
             loop.on_fill = engine.wake.set
         engine_thread = threading.Thread(target=engine.run, name="copy-engine", daemon=True)
     store.forget_health([(str(loop.broker.name), MASTER) for loop in loops] + [(str(h.broker), h.account) for h in failed])
-    store.daemon_started(os.getpid(), mode, settings.cycle_seconds)
+    store.daemon_started(os.getpid(), mode, settings.cycle_seconds, settings.copy_trading_mode)
     _install_signal_handlers(stop, log)
     log.info(
         "daemon_started", mode=mode, pid=os.getpid(), brokers=[str(loop.broker.name) for loop in loops],

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -94,7 +94,9 @@ def collect(store: Store) -> dict[str, Any]:
                 "last_cycle_at": _iso(health.last_cycle_at),
             }
         )
-    return {"daemon": daemon_doc, "brokers": brokers}
+    copy = store.copy_summary(now - timedelta(hours=1))
+    copy["mode"] = daemon.copy_mode if daemon is not None else None
+    return {"daemon": daemon_doc, "brokers": brokers, "copy": copy}
 
 
 def exit_code(doc: dict[str, Any]) -> int:
@@ -130,6 +132,17 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
     ]
     headers = ["broker", "account", "status", "funded", "equity", "available", "locked", "positions", "cycles ok", "success", "last error"]
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) if rows else "no broker accounts yet", file=out)
+    copy = doc["copy"]
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(copy["copies_last_hour"].items())) or "none"
+    latency = copy["last_fanout_latency_ms"]
+    print(
+        f"\ncopy trading: mode={copy['mode'] or '-'}  signals pending={copy['signals_pending']}"
+        f"  copies last hour: {counts}  last fan-out latency={'-' if latency is None else f'{latency:.0f} ms'}",
+        file=out,
+    )
+    if copy["users"]:
+        user_rows = [[u["broker"], u["user_id"], _money(u["total_equity"]), u["last_copy"], u["last_reason"] or ""] for u in copy["users"]]
+        print(tabulate(user_rows, headers=["broker", "user", "equity", "last copy", "reason"], tablefmt="simple", disable_numparse=True), file=out)
 
 
 def _default_data_dir() -> Path:

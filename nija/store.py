@@ -118,6 +118,7 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
         broker TEXT NOT NULL, symbol TEXT NOT NULL, price TEXT NOT NULL, market_ms INTEGER NOT NULL,
         PRIMARY KEY (broker, symbol)
     );
+    ALTER TABLE daemon ADD COLUMN copy_mode TEXT;
     """,
 )
 
@@ -136,6 +137,7 @@ class DaemonRecord:
     started_at: datetime
     heartbeat_at: datetime
     stopped_at: datetime | None
+    copy_mode: str | None = None
 
 
 def db_path(data_dir: Path) -> Path:
@@ -168,7 +170,15 @@ class Store:
         self._all_lock = threading.Lock()
         if readonly and not path.exists():
             raise StoreUnavailable(f"no store at {path}")
-        if not readonly:
+        if readonly:
+            version = self.schema_version()
+            if version != len(_MIGRATIONS):
+                self.close()
+                raise StoreUnavailable(
+                    f"store {path} has schema {version}, this NIJA reads {len(_MIGRATIONS)}:"
+                    " restart the daemon with this version to migrate it"
+                )
+        else:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate()
 
@@ -382,6 +392,33 @@ class Store:
         where, params = ("WHERE signal_id = ?", (signal_id,)) if signal_id else ("", ())
         return [dict(row) for row in self._query(f"SELECT * FROM copy_orders {where} ORDER BY rowid", params)]
 
+    def copy_summary(self, since: datetime) -> dict[str, Any]:
+        """Copy-trading figures for status: pending signals, copies since `since` by status, the
+        last fan-out latency, and each user's latest ledger row and equity."""
+        pending = self._query("SELECT COUNT(*) AS n FROM signals WHERE status = 'pending'")[0]["n"]
+        by_status = {
+            r["status"]: r["n"]
+            for r in self._query(
+                "SELECT status, COUNT(*) AS n FROM copy_orders WHERE updated_at >= ? GROUP BY status", (since.isoformat(),)
+            )
+        }
+        latency = self._query(
+            "SELECT MAX(latency_ms) AS ms FROM copy_orders WHERE signal_id ="
+            " (SELECT signal_id FROM copy_orders WHERE latency_ms IS NOT NULL ORDER BY updated_at DESC LIMIT 1)"
+        )[0]["ms"]
+        users = []
+        for r in self._query(
+            "SELECT c.user_id, c.broker, c.status, c.reason, c.updated_at FROM copy_orders c"
+            " JOIN (SELECT user_id, MAX(rowid) AS last FROM copy_orders GROUP BY user_id) l ON c.rowid = l.last"
+            " ORDER BY c.broker, c.user_id"
+        ):
+            equity = self.latest_equity(r["broker"], r["user_id"])
+            users.append({
+                "user_id": r["user_id"], "broker": r["broker"], "last_copy": r["status"], "last_reason": r["reason"],
+                "last_copy_at": r["updated_at"], "total_equity": float(equity.total_equity) if equity else None,
+            })
+        return {"signals_pending": pending, "copies_last_hour": by_status, "last_fanout_latency_ms": latency, "users": users}
+
     def signals(self, status: str | None = None) -> list[tuple[TradeSignal, str]]:
         """Signals (with their outbox status), oldest first."""
         where, params = ("WHERE status = ?", (status,)) if status else ("", ())
@@ -547,12 +584,13 @@ class Store:
 
     # -- daemon ------------------------------------------------------------------------------
 
-    def daemon_started(self, pid: int, mode: str, cycle_seconds: float) -> None:
+    def daemon_started(self, pid: int, mode: str, cycle_seconds: float, copy_mode: str | None = None) -> None:
         """Record that this process now runs the daemon."""
         now = utc_now().isoformat()
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO daemon VALUES (1, ?, ?, ?, ?, ?, NULL)", (pid, mode, cycle_seconds, now, now)
+                "INSERT OR REPLACE INTO daemon VALUES (1, ?, ?, ?, ?, ?, NULL, ?)",
+                (pid, mode, cycle_seconds, now, now, copy_mode),
             )
 
     def heartbeat(self) -> None:
@@ -575,6 +613,7 @@ class Store:
             pid=row["pid"], mode=row["mode"], cycle_seconds=row["cycle_seconds"],
             started_at=datetime.fromisoformat(row["started_at"]),
             heartbeat_at=datetime.fromisoformat(row["heartbeat_at"]), stopped_at=_ts(row["stopped_at"]),
+            copy_mode=row["copy_mode"],
         )
 
     # -- paper ledger (the simulated venue's own books) ---------------------------------------

@@ -140,9 +140,8 @@ def test_readonly_store(tmp_path: Path) -> None:
 def test_unreadable_store_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "nija.db"
     path.write_bytes(b"this is not a database" * 100)
-    ro = Store(path, readonly=True)
     with pytest.raises(StoreUnavailable, match="unreadable"):
-        ro.health()
+        Store(path, readonly=True)
 
 
 def test_an_older_store_is_migrated_without_losing_data(tmp_path: Path) -> None:
@@ -175,3 +174,12 @@ def test_a_master_fill_and_its_signal_are_one_transaction(store: Store) -> None:
     # Replaying the same fill adds neither a fill nor a signal.
     store.apply_execution(report, _position(), False, [signal])
     assert len(store.signals()) == 1
+
+
+def test_readonly_open_of_another_schema_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "nija.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with pytest.raises(StoreUnavailable, match="schema 1, this NIJA reads .*restart the daemon"):
+        Store(path, readonly=True)

@@ -202,6 +202,7 @@ class CopyEngine:
                 user_holding=held, rules=rules, price=signal.price,
             )
         snapshot = user.broker.balance_snapshot()
+        self.store.record_equity(user.broker.name, user.user_id, snapshot)  # shown by nija.status
         return size_entry(
             master_quote_value=signal.quote_value, master_equity=signal.master_equity,
             user_equity=snapshot.total_equity, user_available=snapshot.available,

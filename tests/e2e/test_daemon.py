@@ -204,6 +204,12 @@ def test_paper_demo_users_copy_every_master_fill(tmp_path: Path) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0
+    code, doc = _status(tmp_path, env)
+    copy = doc["copy"]
+    assert copy["mode"] == "MASTER_FOLLOW" and copy["copies_last_hour"]["filled"] >= 4
+    assert {u["user_id"] for u in copy["users"]} == {"demo_alice", "demo_bob"}
+    assert all(u["total_equity"] and u["total_equity"] > 0 for u in copy["users"])
+    assert copy["last_fanout_latency_ms"] is not None
     store = Store(tmp_path / "data" / "nija.db", readonly=True)
     users = {row["user_id"] for row in store.copy_rows()}
     assert users <= {"demo_alice", "demo_bob"} and users
