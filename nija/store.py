@@ -106,7 +106,7 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
         signal_id TEXT NOT NULL, user_id TEXT NOT NULL, broker TEXT NOT NULL,
         client_order_id TEXT NOT NULL UNIQUE, status TEXT NOT NULL, reason TEXT,
         size_asked TEXT, unit TEXT, size_filled TEXT, price TEXT, fee TEXT, latency_ms REAL,
-        created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        user_equity TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
         PRIMARY KEY (signal_id, user_id)
     );
     CREATE INDEX copy_orders_by_status ON copy_orders (status);
@@ -373,9 +373,10 @@ class Store:
             conn.executemany(
                 "UPDATE copy_orders SET status = :status, reason = :reason, size_asked = :size_asked,"
                 " unit = :unit, size_filled = :size_filled, price = :price, fee = :fee,"
-                " latency_ms = :latency_ms, updated_at = :now WHERE signal_id = :signal_id AND user_id = :user_id",
+                " latency_ms = :latency_ms, user_equity = COALESCE(:user_equity, user_equity), updated_at = :now"
+                " WHERE signal_id = :signal_id AND user_id = :user_id",
                 [{"reason": None, "size_asked": None, "unit": None, "size_filled": None, "price": None,
-                  "fee": None, "latency_ms": None, **{k: _text(v) if isinstance(v, Decimal) else v for k, v in r.items()},
+                  "fee": None, "latency_ms": None, "user_equity": None, **{k: _text(v) if isinstance(v, Decimal) else v for k, v in r.items()},
                   "now": now} for r in results],
             )
 
@@ -408,14 +409,15 @@ class Store:
         )[0]["ms"]
         users = []
         for r in self._query(
-            "SELECT c.user_id, c.broker, c.status, c.reason, c.updated_at FROM copy_orders c"
+            "SELECT c.user_id, c.broker, c.status, c.reason, c.updated_at,"
+            " (SELECT e.user_equity FROM copy_orders e WHERE e.user_id = c.user_id AND e.user_equity IS NOT NULL"
+            "  ORDER BY e.rowid DESC LIMIT 1) AS equity FROM copy_orders c"
             " JOIN (SELECT user_id, MAX(rowid) AS last FROM copy_orders GROUP BY user_id) l ON c.rowid = l.last"
             " ORDER BY c.broker, c.user_id"
         ):
-            equity = self.latest_equity(r["broker"], r["user_id"])
             users.append({
                 "user_id": r["user_id"], "broker": r["broker"], "last_copy": r["status"], "last_reason": r["reason"],
-                "last_copy_at": r["updated_at"], "total_equity": float(equity.total_equity) if equity else None,
+                "last_copy_at": r["updated_at"], "total_equity": float(r["equity"]) if r["equity"] else None,
             })
         return {"signals_pending": pending, "copies_last_hour": by_status, "last_fanout_latency_ms": latency, "users": users}
 

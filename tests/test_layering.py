@@ -51,3 +51,10 @@ def test_brokers_never_import_trading() -> None:
     for name, imports in _modules().items():
         if name.startswith("brokers/"):
             assert not any(i.startswith(("nija.trading", "nija.copytrade", "nija.app")) for i in imports), name
+
+
+def test_copy_sizing_is_pure() -> None:
+    imports = _modules()["copytrade/sizing.py"]
+    nija = {i for i in imports if i.startswith("nija")}
+    assert nija <= {"nija.models"}, nija
+    assert not imports & {"threading", "time", "sqlite3", "structlog", "logging", "ccxt", "os"}

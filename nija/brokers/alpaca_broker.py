@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -37,7 +37,6 @@ from alpaca.trading.enums import TimeInForce
 from alpaca.trading.models import Asset
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import MarketOrderRequest
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from nija.brokers.base import (
     AuthError,
@@ -46,6 +45,9 @@ from nija.brokers.base import (
     MarketDataError,
     OrderRejected,
     TransientError,
+    read_retrying,
+    secret_text,
+    venue_decimal,
 )
 from nija.models import (
     BalanceSnapshot,
@@ -171,18 +173,7 @@ def _harden(client: RESTClient, timeout_s: float) -> None:
     client._retry_codes = []
 
 
-def _dec(value: Any, what: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError) as exc:
-        raise MarketDataError(f"{what}: not a number, was {value!r}") from exc
-    if not number.is_finite():
-        raise MarketDataError(f"{what}: must be finite, was {value!r}")
-    return number
 
-
-def _secret(value: Any) -> str:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
 # Alpaca order status -> ours. Statuses left out (pending_cancel, done_for_day, stopped, held,
@@ -229,7 +220,7 @@ class AlpacaBroker:
         self._symbols = tuple(symbols)
         self._read_attempts = read_attempts
         self._assets: dict[str, tuple[Asset, float]] = {}
-        key, secret = _secret(credentials["api_key"]), _secret(credentials["api_secret"])
+        key, secret = secret_text(credentials["api_key"]), secret_text(credentials["api_secret"])
         self.trading = TradingClient(key, secret, paper=paper, url_override=api_url.rstrip("/") if api_url else None)
         data_base = data_url or api_url
         self.data = StockHistoricalDataClient(key, secret, url_override=data_base.rstrip("/") if data_base else None)
@@ -244,12 +235,7 @@ class AlpacaBroker:
 
     def _read(self, fn: Callable[[], T]) -> T:
         """A read: retried on transient errors with exponential backoff and full jitter (max ~2 s)."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self._read_attempts),
-            wait=wait_random_exponential(multiplier=0.2, max=1.0),  # accounts do not retry in step
-            reraise=True,
-        )
+        retrying = read_retrying(self._read_attempts)
         return retrying(self._call, fn)
 
     # -- reads -------------------------------------------------------------------------------
@@ -276,12 +262,12 @@ class AlpacaBroker:
         raw = self._read(self.trading.get_account)
         if raw.equity is None or raw.cash is None:
             raise MarketDataError(f"{self.name}: account answer without equity or cash")
-        equity, cash = _dec(raw.equity, "equity"), _dec(raw.cash, "cash")
+        equity, cash = venue_decimal(raw.equity, "equity"), venue_decimal(raw.cash, "cash")
         if equity < 0:
             raise MarketDataError(f"{self.name}: negative equity, was {equity}")
         available = min(cash, equity)
         if raw.buying_power is not None:
-            available = min(available, _dec(raw.buying_power, "buying_power"))
+            available = min(available, venue_decimal(raw.buying_power, "buying_power"))
         available = max(available, Decimal(0))
         return BalanceSnapshot(
             total_equity=equity, available=available, locked_in_positions=equity - available, taken_at=utc_now()
@@ -292,7 +278,7 @@ class AlpacaBroker:
         positions = self._read(self.trading.get_all_positions)
         held: dict[str, Decimal] = {}
         for position in positions:
-            qty = _dec(position.qty, f"{position.symbol} qty")
+            qty = venue_decimal(position.qty, f"{position.symbol} qty")
             if qty > 0:
                 held[position.symbol] = qty
         return held
@@ -304,10 +290,10 @@ class AlpacaBroker:
         quote, trade = quotes.get(symbol), trades.get(symbol)
         if quote is None or trade is None:
             raise MarketDataError(f"{self.name}: no latest quote or trade for {symbol}")
-        last = _dec(trade.price, f"{symbol} last")
+        last = venue_decimal(trade.price, f"{symbol} last")
         # Outside the session a quote side is often 0: fall back to the last trade for that side.
-        bid = _dec(quote.bid_price, f"{symbol} bid") or last
-        ask = _dec(quote.ask_price, f"{symbol} ask") or last
+        bid = venue_decimal(quote.bid_price, f"{symbol} bid") or last
+        ask = venue_decimal(quote.ask_price, f"{symbol} ask") or last
         try:
             return Ticker(symbol=symbol, bid=bid, ask=ask, last=last, ts=trade.timestamp or utc_now())
         except ValueError as exc:
@@ -354,7 +340,7 @@ class AlpacaBroker:
         if not asset.tradable or asset.status != AssetStatus.ACTIVE:
             raise OrderRejected(f"{self.name}: {symbol} is not tradable")
         step = FRACTIONAL_STEP if asset.fractionable else WHOLE_SHARE
-        price_step = _dec(asset.price_increment, f"{symbol} price step") if asset.price_increment else DEFAULT_PRICE_STEP
+        price_step = venue_decimal(asset.price_increment, f"{symbol} price step") if asset.price_increment else DEFAULT_PRICE_STEP
         return MarketRules(
             symbol=symbol, base=symbol, quote=self.cash_currency, min_amount=step, min_cost=MIN_NOTIONAL_USD,
             amount_step=step, price_step=price_step,
@@ -418,8 +404,8 @@ class AlpacaBroker:
     def _report(self, client_order_id: str, raw: AlpacaOrder) -> ExecutionReport:
         if raw.client_order_id != client_order_id:
             raise MarketDataError(f"{self.name}: asked for order {client_order_id}, got {raw.client_order_id}")
-        filled = _dec(raw.filled_qty or 0, f"{client_order_id} filled_qty")
-        average = _dec(raw.filled_avg_price, f"{client_order_id} avg price") if raw.filled_avg_price else None
+        filled = venue_decimal(raw.filled_qty or 0, f"{client_order_id} filled_qty")
+        average = venue_decimal(raw.filled_avg_price, f"{client_order_id} avg price") if raw.filled_avg_price else None
         status = _STATUS.get(raw.status)
         if status is None:
             status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED

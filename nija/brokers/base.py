@@ -17,8 +17,10 @@ Adapters translate their library's exceptions into these in one place; nothing o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol, runtime_checkable
+
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from nija.models import BalanceSnapshot, BrokerName, Candles, ExecutionReport, MarketRules, OrderRequest, Ticker
 
@@ -31,6 +33,9 @@ __all__ = [
     "MarketDataError",
     "OrderRejected",
     "TransientError",
+    "read_retrying",
+    "secret_text",
+    "venue_decimal",
 ]
 
 
@@ -60,6 +65,33 @@ class AuthError(BrokerError):
 
 class MarketDataError(BrokerError):
     """Market data is missing or malformed (NaN price, unknown symbol): the cycle fails."""
+
+
+def venue_decimal(value: Any, what: str) -> Decimal:
+    """A number from a venue answer as Decimal; anything else (None, text, NaN) is a MarketDataError."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        raise MarketDataError(f"{what}: not a number, was {value!r}") from exc
+    if not number.is_finite():
+        raise MarketDataError(f"{what}: must be finite, was {value!r}")
+    return number
+
+
+def read_retrying(attempts: int) -> Retrying:
+    """The retry policy of every adapter read (never of an order): transient errors only,
+    exponential backoff with full jitter so accounts do not retry in step, about 2 s at most."""
+    return Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.2, max=1.0),
+        reraise=True,
+    )
+
+
+def secret_text(value: Any) -> str:
+    """The plain text of a credential part (a pydantic SecretStr or a str), for a client config."""
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
 
 
 @runtime_checkable

@@ -19,13 +19,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ContextManager, Final, TypeVar
 
 import ccxt
 import numpy as np
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from nija.brokers.base import (
     AuthError,
@@ -35,6 +34,9 @@ from nija.brokers.base import (
     MarketDataError,
     OrderRejected,
     TransientError,
+    read_retrying,
+    secret_text,
+    venue_decimal,
 )
 from nija.brokers.nonce import NonceSource, key_fingerprint
 from nija.brokers.ratelimit import KeyBudget, kraken_budget
@@ -168,14 +170,6 @@ def _refuse_non_json(client: ccxt.Exchange) -> None:
     client.on_rest_response = on_rest_response
 
 
-def _dec(value: Any, what: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError, TypeError) as exc:
-        raise MarketDataError(f"{what}: not a number, was {value!r}") from exc
-    if not number.is_finite():
-        raise MarketDataError(f"{what}: must be finite, was {value!r}")
-    return number
 
 
 class SharedMarkets:
@@ -251,11 +245,11 @@ class CcxtBroker:
         self.client = self._build(credentials)
         self._nonce: NonceSource | None = None
         if self.venue.persistent_nonce and credentials:
-            api_key = _secret(credentials["api_key"])
+            api_key = secret_text(credentials["api_key"])
             self._nonce = NonceSource(data_dir, api_key)
             self.client.nonce = self._nonce.next  # one persistent ms counter per key
         if self.venue.key_budget and credentials and enable_rate_limit:
-            self._pace_private_calls(kraken_budget(key_fingerprint(_secret(credentials["api_key"])), kraken_tier))
+            self._pace_private_calls(kraken_budget(key_fingerprint(secret_text(credentials["api_key"])), kraken_tier))
 
     def _pace_private_calls(self, budget: KeyBudget) -> None:
         """Kraken: private calls wait on the key's counter; public ones keep ccxt's per-instance pacing."""
@@ -289,7 +283,7 @@ class CcxtBroker:
         }
         for part, ccxt_key in self.venue.credentials.items():
             if credentials and part in credentials:
-                config[ccxt_key] = _secret(credentials[part])
+                config[ccxt_key] = secret_text(credentials[part])
         client: ccxt.Exchange = getattr(ccxt, self.venue.ccxt_id)(config)
         if self._api_url:
             redirect(client, self._api_url)
@@ -318,12 +312,7 @@ class CcxtBroker:
 
     def _read(self, fn: Callable[[], T], *, private: bool = False) -> T:
         """A read: retried on transient errors with exponential backoff and jitter (max ~2 s)."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self._read_attempts),
-            wait=wait_random_exponential(multiplier=0.2, max=1.0),  # full jitter: accounts do not retry in step
-            reraise=True,
-        )
+        retrying = read_retrying(self._read_attempts)
         return retrying(self._call, fn, private=private)
 
     def _ensure_markets(self) -> None:
@@ -356,8 +345,8 @@ class CcxtBroker:
 
     def _balances(self) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
         raw = self._read(lambda: self.client.fetch_balance(), private=True)
-        free = {a: _dec(v, f"{self.name} free {a}") for a, v in (raw.get("free") or {}).items() if v is not None}
-        total = {a: _dec(v, f"{self.name} total {a}") for a, v in (raw.get("total") or {}).items() if v is not None}
+        free = {a: venue_decimal(v, f"{self.name} free {a}") for a, v in (raw.get("free") or {}).items() if v is not None}
+        total = {a: venue_decimal(v, f"{self.name} total {a}") for a, v in (raw.get("total") or {}).items() if v is not None}
         return free, total
 
     def holdings(self) -> dict[str, Decimal]:
@@ -387,7 +376,7 @@ class CcxtBroker:
             last = ticker.get("last") or ticker.get("bid")
             if last is None:
                 raise MarketDataError(f"{self.name}: no price for {symbol} in the ticker answer")
-            value += held[asset] * _dec(last, f"{self.name} {symbol} last")
+            value += held[asset] * venue_decimal(last, f"{self.name} {symbol} last")
         locked = max(cash_total - available, Decimal(0)) + value
         return BalanceSnapshot.from_parts(available=available, locked_in_positions=locked, taken_at=utc_now())
 
@@ -398,8 +387,8 @@ class CcxtBroker:
         bid, ask = raw.get("bid") or last, raw.get("ask") or last
         try:
             return Ticker(
-                symbol=symbol, bid=_dec(bid, f"{symbol} bid"), ask=_dec(ask, f"{symbol} ask"),
-                last=_dec(last, f"{symbol} last"), ts=utc_now(),
+                symbol=symbol, bid=venue_decimal(bid, f"{symbol} bid"), ask=venue_decimal(ask, f"{symbol} ask"),
+                last=venue_decimal(last, f"{symbol} last"), ts=utc_now(),
             )
         except ValueError as exc:
             raise MarketDataError(f"{self.name}: malformed ticker for {symbol}: {exc}") from exc
@@ -445,10 +434,10 @@ class CcxtBroker:
             raise MarketDataError(f"{self.name}: market {symbol} has no precision")
         return MarketRules(
             symbol=symbol, base=market["base"], quote=market["quote"],
-            min_amount=_dec((limits.get("amount") or {}).get("min") or 0, f"{symbol} min amount"),
-            min_cost=_dec((limits.get("cost") or {}).get("min") or 0, f"{symbol} min cost"),
-            amount_step=_dec(precision["amount"], f"{symbol} amount step"),
-            price_step=_dec(precision["price"], f"{symbol} price step"),
+            min_amount=venue_decimal((limits.get("amount") or {}).get("min") or 0, f"{symbol} min amount"),
+            min_cost=venue_decimal((limits.get("cost") or {}).get("min") or 0, f"{symbol} min cost"),
+            amount_step=venue_decimal(precision["amount"], f"{symbol} amount step"),
+            price_step=venue_decimal(precision["price"], f"{symbol} price step"),
         )
 
     # -- orders ------------------------------------------------------------------------------
@@ -503,7 +492,8 @@ class CcxtBroker:
                 raise
             return self._report(client_order_id, raw) if raw else None
         if self.venue.lookup == "open_closed":
-            fetchers = (self.client.fetch_open_orders, self.client.fetch_closed_orders)
+            # A market order is closed within milliseconds: look there first, one call usually.
+            fetchers = (self.client.fetch_closed_orders, self.client.fetch_open_orders)
             for fetch in fetchers:
                 orders = self._read(lambda fetch=fetch: fetch(None, None, None, dict(params)), private=True)
                 for raw in orders:
@@ -517,33 +507,33 @@ class CcxtBroker:
         return None
 
     def _report(self, client_order_id: str, raw: Mapping[str, Any]) -> ExecutionReport:
-        filled = _dec(raw.get("filled") or 0, f"{client_order_id} filled")
+        filled = venue_decimal(raw.get("filled") or 0, f"{client_order_id} filled")
         average = raw.get("average")
         if average is None and filled > 0 and raw.get("cost"):
-            average = _dec(raw["cost"], "cost") / filled
+            average = venue_decimal(raw["cost"], "cost") / filled
         base = str(raw.get("symbol") or "/").split("/")[0]
         fee, fee_in_base = Decimal(0), Decimal(0)
         for entry in raw.get("fees") or ([raw["fee"]] if raw.get("fee") else []):
             if not entry or entry.get("cost") is None:
                 continue
-            cost = _dec(entry["cost"], f"{client_order_id} fee")
+            cost = venue_decimal(entry["cost"], f"{client_order_id} fee")
             if entry.get("currency") == base:  # withheld from the asset bought (Binance)
                 fee_in_base += cost
-                cost *= _dec(average, "average") if average is not None else Decimal(0)
+                cost *= venue_decimal(average, "average") if average is not None else Decimal(0)
             fee += cost
         if (
             self.venue.buy_fee_in_base_unreported and fee == 0 and filled > 0 and raw.get("side") == "buy"
             and average is not None
         ):
             taker = (self.client.markets.get(str(raw.get("symbol"))) or {}).get("taker") or 0
-            fee_in_base = filled * _dec(taker, "taker fee")
-            fee = fee_in_base * _dec(average, "average")
+            fee_in_base = filled * venue_decimal(taker, "taker fee")
+            fee = fee_in_base * venue_decimal(average, "average")
         status = _STATUS.get(str(raw.get("status")), None)
         if status is None:  # open or unknown: decided by what filled
             status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED
         return ExecutionReport(
             client_order_id=client_order_id, status=status, exchange_order_id=str(raw.get("id")) if raw.get("id") else None,
-            filled_qty=filled, avg_price=_dec(average, "average") if average is not None else None, fee=fee,
+            filled_qty=filled, avg_price=venue_decimal(average, "average") if average is not None else None, fee=fee,
             fee_in_base=fee_in_base,
         )
 
@@ -553,6 +543,3 @@ class CcxtBroker:
         if session is not None:
             session.close()
 
-
-def _secret(value: Any) -> str:
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)

@@ -34,6 +34,7 @@ __all__ = ["CopyEngine", "CopyUser"]
 POLL_SECONDS: Final = 1.0  # the outbox poll that picks up signals written by another process
 DEFAULT_MAX_AGE_SECONDS: Final = 60.0
 _OPEN_ROWS: Final = frozenset({"pending", "unknown"})  # ledger rows a later pass must still resolve
+_OPEN_ORDERS: Final = frozenset({OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.SUBMITTED, OrderStatus.PARTIAL})
 
 
 @dataclass
@@ -162,15 +163,18 @@ class CopyEngine:
         with user.lock:
             try:
                 stored = self.store.get_order(client_order_id)
+                equity = None
                 if stored is not None:
-                    request, size = stored.request, None
+                    request = stored.request
                 elif not fresh:
                     age = (utc_now() - signal.fill_time).total_seconds()
                     return self._row(signal, user, "expired", f"signal {age:.0f}s old > {self.max_age_seconds:.0f}s")
                 else:
-                    size = self._size(signal, user)
+                    size, equity = self._size(signal, user)
                     if size.skipped:
-                        return self._row(signal, user, "skipped", size.skip_reason, size_asked=Decimal(0), unit=size.unit)
+                        return self._row(
+                            signal, user, "skipped", size.skip_reason, size_asked=Decimal(0), unit=size.unit, user_equity=equity
+                        )
                     request = OrderRequest(
                         broker=signal.broker, account=user.user_id, symbol=signal.symbol, side=signal.side,
                         quantity=size.quantity, unit=size.unit, client_order_id=client_order_id,
@@ -180,9 +184,12 @@ class CopyEngine:
             except TransientError as exc:  # outcome unknown: resolved by client order id next pass
                 return self._row(signal, user, "unknown", redact_text(str(exc)))
             except Exception as exc:  # one user's failure is that user's ledger row, nothing more
-                return self._row(signal, user, "failed", redact_text(f"{type(exc).__name__}: {exc}"))
+                error = redact_text(f"{type(exc).__name__}: {exc}")
+                # Once the intent is stored the order may have reached the venue (e.g. the store
+                # was busy while recording the fill): only a lookup by client order id can tell.
+                return self._row(signal, user, "unknown" if self._outcome_open(client_order_id) else "failed", error)
         order = self.store.get_order(client_order_id)
-        asked = {"size_asked": request.quantity, "unit": request.unit}
+        asked = {"size_asked": request.quantity, "unit": request.unit, "user_equity": equity}
         if order is None or order.filled_qty <= 0:
             reason = (order.error if order is not None else None) or "not filled"
             status = "expired" if order is not None and order.status is OrderStatus.CANCELED and not fresh else "failed"
@@ -193,19 +200,27 @@ class CopyEngine:
             size_filled=order.filled_qty, price=order.avg_price, fee=order.fee, latency_ms=round(latency_ms, 1),
         )
 
-    def _size(self, signal: TradeSignal, user: CopyUser) -> CopySize:
+    def _outcome_open(self, client_order_id: str) -> bool:
+        """Whether a stored intent may still have reached the venue (not refused, not final)."""
+        try:
+            order = self.store.get_order(client_order_id)
+        except Exception:  # the store itself is failing: assume the worst, resolve next pass
+            return True
+        return order is not None and order.status in _OPEN_ORDERS
+
+    def _size(self, signal: TradeSignal, user: CopyUser) -> tuple[CopySize, Decimal | None]:
+        """The user's copy size, and the user's equity when it was read (entries)."""
         rules = user.broker.market_rules(signal.symbol)
         if signal.side is Side.SELL:
             held = user.broker.holdings().get(rules.base, Decimal(0))
             return size_exit(
                 master_sold_qty=signal.qty, master_position_before=signal.master_position_before,
                 user_holding=held, rules=rules, price=signal.price,
-            )
+            ), None
         snapshot = user.broker.balance_snapshot()
-        self.store.record_equity(user.broker.name, user.user_id, snapshot)  # shown by nija.status
         return size_entry(
             master_quote_value=signal.quote_value, master_equity=signal.master_equity,
             user_equity=snapshot.total_equity, user_available=snapshot.available,
             risk_multiplier=user.risk_multiplier, max_user_risk=self.max_user_risk,
             min_position_usd=self.min_position_usd, rules=rules, fee_rate=fee_schedule(signal.broker).taker,
-        )
+        ), snapshot.total_equity

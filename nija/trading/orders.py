@@ -14,7 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Final
 
-from nija.brokers.base import Broker, InsufficientFunds, OrderRejected, TransientError
+from nija.brokers.base import AuthError, Broker, InsufficientFunds, OrderRejected, TransientError
 from nija.models import ExecutionReport, Fill, Order, OrderRequest, OrderStatus, Position, Side, TradeSignal, utc_now
 from nija.store import Store
 
@@ -144,6 +144,10 @@ class OrderExecutor:
                 client_order_id=request.client_order_id, error=str(exc),
             )
             return None
+        except AuthError as exc:
+            # Refused before it reached the book: recorded, and the account stops (the caller's job).
+            self._store.mark_order(request.client_order_id, OrderStatus.REJECTED, error=str(exc))
+            raise
         except TransientError as exc:
             # Ambiguous: the venue may or may not have the order. Never re-send; look it up.
             self._store.mark_order(request.client_order_id, OrderStatus.UNKNOWN, error=str(exc))
