@@ -239,6 +239,8 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         return _fail(str(exc), EXIT_CONFIG, err)
     configure_logging(settings.log_format, settings.log_level, settings.secret_values())
     log = get_logger("nija.daemon")
+    stop = threading.Event()
+    _install_signal_handlers(stop, log)  # first: a SIGTERM during start-up still stops cleanly
 
     if (settings.data_dir / EMERGENCY_STOP_FILE).exists():
         return _fail(
@@ -256,7 +258,6 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     if not lock.acquire():
         return _fail(f"another NIJA daemon is running on {settings.data_dir}", EXIT_CONFIG, err)
     store = Store(db_path(settings.data_dir))
-    stop = threading.Event()
     boards: dict[BrokerName, PriceBoard] = {}
     if mode == "live":
         loops, failed = build_live_loops(settings, store, log)
@@ -270,7 +271,6 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         engine_thread = threading.Thread(target=engine.run, name="copy-engine", daemon=True)
     store.forget_health([(str(loop.broker.name), MASTER) for loop in loops] + [(str(h.broker), h.account) for h in failed])
     store.daemon_started(os.getpid(), mode, settings.cycle_seconds, settings.copy_trading_mode)
-    _install_signal_handlers(stop, log)
     log.info(
         "daemon_started", mode=mode, pid=os.getpid(), brokers=[str(loop.broker.name) for loop in loops],
         cycle_seconds=settings.cycle_seconds, data_dir=str(settings.data_dir),

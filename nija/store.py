@@ -175,8 +175,8 @@ class Store:
             if version != len(_MIGRATIONS):
                 self.close()
                 raise StoreUnavailable(
-                    f"store {path} has schema {version}, this NIJA reads {len(_MIGRATIONS)}:"
-                    " restart the daemon with this version to migrate it"
+                    f"store {path} has schema {version}, this NIJA reads {len(_MIGRATIONS)}"
+                    " (the daemon of this version migrates it when it starts)"
                 )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)

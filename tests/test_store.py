@@ -181,5 +181,5 @@ def test_readonly_open_of_another_schema_is_a_clear_error(tmp_path: Path) -> Non
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 1")
     conn.close()
-    with pytest.raises(StoreUnavailable, match="schema 1, this NIJA reads .*restart the daemon"):
+    with pytest.raises(StoreUnavailable, match="schema 1, this NIJA reads .*migrates it when it starts"):
         Store(path, readonly=True)

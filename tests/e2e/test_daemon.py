@@ -94,7 +94,10 @@ def _brokers(tmp_path: Path) -> dict[str, dict[str, Any]]:
     path = tmp_path / "data" / "nija.db"
     if not path.exists():
         return {}
-    store = Store(path, readonly=True)
+    try:
+        store = Store(path, readonly=True)
+    except Exception:  # the daemon may be creating it right now
+        return {}
     try:
         return {b["broker"]: b for b in collect(store)["brokers"]}
     except Exception:
@@ -190,7 +193,10 @@ def test_paper_demo_users_copy_every_master_fill(tmp_path: Path) -> None:
                 path = tmp_path / "data" / "nija.db"
                 if not path.exists():
                     return False
-                store = Store(path, readonly=True)
+                try:
+                    store = Store(path, readonly=True)
+                except Exception:  # the daemon may be creating it right now
+                    return False
                 try:
                     rows = store.copy_rows()
                     sides = {s.side for s, status in store.signals() if status == "done"}

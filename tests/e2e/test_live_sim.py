@@ -58,7 +58,10 @@ def _eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
 def _brokers(data: Path) -> dict[str, dict[str, Any]]:
     if not (data / "nija.db").exists():
         return {}
-    store = Store(data / "nija.db", readonly=True)
+    try:
+        store = Store(data / "nija.db", readonly=True)
+    except Exception:  # the daemon may be creating it right now
+        return {}
     try:
         return {b["broker"]: b for b in collect(store)["brokers"]}
     except Exception:
