@@ -13,15 +13,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from nija.status import collect
 from nija.store import Store
+from tests.e2e.support import brokers, eventually, reading
 
 CYCLE = 0.25
 WARMUP = 300  # ReplayMarket's default warm-up
@@ -66,14 +66,6 @@ def _status(tmp_path: Path, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
     return proc.returncode, json.loads(proc.stdout)
 
 
-def _eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -90,26 +82,12 @@ def daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, st
     log.close()
 
 
-def _brokers(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    path = tmp_path / "data" / "nija.db"
-    if not path.exists():
-        return {}
-    try:
-        store = Store(path, readonly=True)
-    except Exception:  # the daemon may be creating it right now
-        return {}
-    try:
-        return {b["broker"]: b for b in collect(store)["brokers"]}
-    except Exception:
-        return {}
-    finally:
-        store.close()
 
 
 def test_isolation_status_and_graceful_shutdown(tmp_path: Path, daemon) -> None:
     proc, env = daemon
     # Both brokers cycle.
-    _eventually(lambda: all(b["cycles_ok"] >= 3 for b in _brokers(tmp_path).values()) and len(_brokers(tmp_path)) == 2, 30, "cycles")
+    eventually(lambda: all(b["cycles_ok"] >= 3 for b in brokers(tmp_path / "data").values()) and len(brokers(tmp_path / "data")) == 2, 30, "cycles")
     code, doc = _status(tmp_path, env)
     assert doc["daemon"]["running"] is True and doc["daemon"]["mode"] == "paper"
     assert doc["daemon"]["pid"] == proc.pid
@@ -122,17 +100,17 @@ def test_isolation_status_and_graceful_shutdown(tmp_path: Path, daemon) -> None:
     assert all(b["total_equity"] == pytest.approx(1000, rel=0.05) for b in doc["brokers"])
 
     # Coinbase's feed goes bad: it fails; kraken keeps cycling all along.
-    failed = _eventually(lambda: (b := _brokers(tmp_path).get("coinbase")) and b["status"] == "failed" and b, 60, "coinbase failed")
+    failed = eventually(lambda: (b := brokers(tmp_path / "data").get("coinbase")) and b["status"] == "failed" and b, 60, "coinbase failed")
     assert failed["consecutive_errors"] >= 5
     assert "MarketDataError" in failed["last_error"]
-    kraken_at_failure = _brokers(tmp_path)["kraken"]
+    kraken_at_failure = brokers(tmp_path / "data")["kraken"]
     code, doc = _status(tmp_path, env)
     assert code == 1  # running with a failed broker
     assert {b["broker"]: b["status"] for b in doc["brokers"]}["kraken"] == "healthy"
 
     # The feed recovers: one good cycle makes coinbase healthy again.
-    _eventually(lambda: _brokers(tmp_path).get("coinbase", {}).get("status") == "healthy", 60, "coinbase healthy")
-    kraken_now = _brokers(tmp_path)["kraken"]
+    eventually(lambda: brokers(tmp_path / "data").get("coinbase", {}).get("status") == "healthy", 60, "coinbase healthy")
+    kraken_now = brokers(tmp_path / "data")["kraken"]
     assert kraken_now["cycles_ok"] > kraken_at_failure["cycles_ok"]
     assert kraken_now["consecutive_errors"] == 0 and kraken_now["cycles_ok"] == kraken_now["cycles_total"]
     code, _ = _status(tmp_path, env)
@@ -190,23 +168,14 @@ def test_paper_demo_users_copy_every_master_fill(tmp_path: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "nija"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             def copied() -> bool:
-                path = tmp_path / "data" / "nija.db"
-                if not path.exists():
-                    return False
-                try:
-                    store = Store(path, readonly=True)
-                except Exception:  # the daemon may be creating it right now
-                    return False
-                try:
+                with reading(tmp_path / "data") as store:
+                    if store is None:
+                        return False
                     rows = store.copy_rows()
                     sides = {s.side for s, status in store.signals() if status == "done"}
                     return len([r for r in rows if r["status"] == "filled"]) >= 4 and sides == {"buy", "sell"}
-                except Exception:
-                    return False
-                finally:
-                    store.close()
 
-            _eventually(copied, 60, "copies of master buys and sells")
+            eventually(copied, 60, "copies of master buys and sells")
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=10) == 0

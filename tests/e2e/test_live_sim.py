@@ -12,16 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from nija.status import collect
-from nija.store import Store
+from tests.e2e.support import brokers, eventually
 from tests.sim.simulator import Simulator
 
 CYCLE = 0.5
@@ -46,28 +43,8 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
-def _eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
-def _brokers(data: Path) -> dict[str, dict[str, Any]]:
-    if not (data / "nija.db").exists():
-        return {}
-    try:
-        store = Store(data / "nija.db", readonly=True)
-    except Exception:  # the daemon may be creating it right now
-        return {}
-    try:
-        return {b["broker"]: b for b in collect(store)["brokers"]}
-    except Exception:
-        return {}
-    finally:
-        store.close()
 
 
 def _start(sim: Simulator, tmp_path: Path) -> tuple[subprocess.Popen[str], dict[str, str], Path]:
@@ -104,35 +81,35 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 def test_failing_venue_degrades_fails_and_heals_while_the_other_trades_on(sim: Simulator, tmp_path: Path) -> None:
     proc, env, data = _start(sim, tmp_path)
     try:
-        _eventually(lambda: len(b := _brokers(data)) == len(LIVE) and all(x["cycles_ok"] >= 2 for x in b.values()), 60, "cycles")
-        assert {b["status"] for b in _brokers(data).values()} == {"healthy"}
-        assert _brokers(data)["kraken"]["total_equity"] == 10000
+        eventually(lambda: len(b := brokers(data)) == len(LIVE) and all(x["cycles_ok"] >= 2 for x in b.values()), 60, "cycles")
+        assert {b["status"] for b in brokers(data).values()} == {"healthy"}
+        assert brokers(data)["kraken"]["total_equity"] == 10000
 
         # Binance breaks: timeouts, then 5xx, then HTML-200 on the balance call.
         sim.inject("binance", r"/api/v3/account", "timeout", times=3, delay_ms=1_500, drop=True)
         sim.inject("binance", r"/api/v3/account", "http_5xx", times=6)
         sim.inject("binance", r"/api/v3/account", "html_200", times=None)
-        failed = _eventually(lambda: (b := _brokers(data).get("binance")) and b["status"] == "failed" and b, 120, "binance failed")
+        failed = eventually(lambda: (b := brokers(data).get("binance")) and b["status"] == "failed" and b, 120, "binance failed")
         assert failed["consecutive_errors"] >= 5
-        kraken = _brokers(data)["kraken"]
+        kraken = brokers(data)["kraken"]
         assert kraken["status"] == "healthy" and kraken["cycles_ok"] == kraken["cycles_total"]
-        alpaca = _brokers(data)["alpaca"]
+        alpaca = brokers(data)["alpaca"]
         assert alpaca["status"] == "healthy" and alpaca["cycles_ok"] == alpaca["cycles_total"]
 
         # The fault clears: healthy again within two cycles of the backoff.
         sim.clear_faults("binance")
-        _eventually(lambda: _brokers(data).get("binance", {}).get("status") == "healthy", 60, "binance healthy")
-        kraken_after = _eventually(
-            lambda: (k := _brokers(data)["kraken"])["cycles_ok"] > kraken["cycles_ok"] and k, 30, "kraken cycles on"
+        eventually(lambda: brokers(data).get("binance", {}).get("status") == "healthy", 60, "binance healthy")
+        kraken_after = eventually(
+            lambda: (k := brokers(data)["kraken"])["cycles_ok"] > kraken["cycles_ok"] and k, 30, "kraken cycles on"
         )
         assert kraken_after["cycles_ok"] == kraken_after["cycles_total"]  # never missed a cycle
 
         # An auth error stops only that broker.
         sim.inject("kraken", r"BalanceEx", "auth_error", times=None)
-        dead = _eventually(lambda: (b := _brokers(data).get("kraken")) and b["status"] == "failed" and b, 60, "kraken auth")
+        dead = eventually(lambda: (b := brokers(data).get("kraken")) and b["status"] == "failed" and b, 60, "kraken auth")
         assert "AuthError" in dead["last_error"]
-        binance_then = _brokers(data)["binance"]["cycles_ok"]
-        _eventually(lambda: _brokers(data)["binance"]["cycles_ok"] >= binance_then + 3, 60, "binance goes on")
+        binance_then = brokers(data)["binance"]["cycles_ok"]
+        eventually(lambda: brokers(data)["binance"]["cycles_ok"] >= binance_then + 3, 60, "binance goes on")
         assert proc.poll() is None
     finally:
         _stop(proc)

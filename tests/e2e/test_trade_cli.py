@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from nija.store import Store
-from tests.e2e.test_daemon import _env, _eventually
+from tests.e2e.support import eventually, reading
+from tests.e2e.test_daemon import _env
 
 
 def _trade(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,20 +26,10 @@ def test_manual_trade_is_recorded_and_copied(tmp_path: Path) -> None:
             db = tmp_path / "data" / "nija.db"
 
             def prices_published() -> bool:
-                if not db.exists():
-                    return False
-                try:
-                    store = Store(db, readonly=True)
-                except Exception:  # the daemon may be creating it right now
-                    return False
-                try:
-                    return bool(store.paper_prices("kraken")[0])
-                except Exception:
-                    return False
-                finally:
-                    store.close()
+                with reading(tmp_path / "data") as store:
+                    return store is not None and bool(store.paper_prices("kraken")[0])
 
-            _eventually(prices_published, 30, "paper prices")
+            eventually(prices_published, 30, "paper prices")
             bought = _trade(tmp_path, env, "buy", "BTC/USD", "100", "--broker", "kraken", "--quote")
             assert bought.returncode == 0, bought.stderr
             assert bought.stdout.startswith("filled buy ") and "BTC/USD" in bought.stdout
@@ -51,7 +42,7 @@ def test_manual_trade_is_recorded_and_copied(tmp_path: Path) -> None:
                 finally:
                     store.close()
 
-            _eventually(copied, 30, "the copy of the manual buy")
+            eventually(copied, 30, "the copy of the manual buy")
             store = Store(db, readonly=True)
             assert store.get_order(cid).request.reason.startswith("manual trade")
             store.close()
