@@ -15,13 +15,24 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from tests.sim.book import VenueBook
 from tests.sim.model import Account, Market, Reject, VenueError
 
-__all__ = ["Call", "Reply", "Request", "Route", "Venue", "route"]
+__all__ = ["Call", "Reply", "Request", "Route", "Venue", "request_decimal", "route"]
+
+
+def request_decimal(value: Any, field: str) -> Decimal:
+    """A number from a request parameter; anything else is the venue's bad-request answer."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise VenueError(Reject.BAD_REQUEST, field) from None
+    if not number.is_finite():
+        raise VenueError(Reject.BAD_REQUEST, field)
+    return number
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,18 @@ class Venue(ABC):
         return time.time() + self.clock_offset_s
 
     # -- what each venue supplies ---------------------------------------------------------
+
+    @staticmethod
+    def market_id(market: Market) -> str:
+        """The venue's own name of a market (BTC-USD on OKX and Coinbase; venues override)."""
+        return f"{market.base}-{market.quote}"
+
+    def _market_of(self, venue_id: Any) -> Market:
+        """The market a request names by the venue's id, or the venue's unknown-symbol answer."""
+        for market in self.book.markets.values():
+            if self.market_id(market) == venue_id:
+                return market
+        raise VenueError(Reject.UNKNOWN_SYMBOL, str(venue_id))
 
     @abstractmethod
     def default_markets(self) -> list[tuple[Market, Decimal]]:

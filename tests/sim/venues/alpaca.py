@@ -25,11 +25,11 @@ import string
 import time
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final
 
 from tests.sim.model import Account, Candle, Market, Order, OrderStatus, Reject, Side, VenueError, quantize_down
-from tests.sim.venue import Call, Reply, Request, Venue, route
+from tests.sim.venue import Call, Reply, Request, Venue, request_decimal, route
 
 __all__ = ["VENUE", "AlpacaVenue"]
 
@@ -89,13 +89,7 @@ def _num(value: Decimal) -> str:
 
 
 def _decimal(value: Any, field: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise VenueError(Reject.BAD_REQUEST, f"invalid {field}") from None
-    if not number.is_finite():
-        raise VenueError(Reject.BAD_REQUEST, f"invalid {field}")
-    return number
+    return request_decimal(value, f"invalid {field}")
 
 
 def _decimals(value: Decimal) -> int:

@@ -20,11 +20,11 @@ import json
 import re
 import secrets
 import time
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final
 
 from tests.sim.model import Account, Candle, Fill, Market, Order, OrderStatus, Reject, Side, VenueError
-from tests.sim.venue import Call, Reply, Request, Venue, route
+from tests.sim.venue import Call, Reply, Request, Venue, request_decimal, route
 
 __all__ = ["VENUE", "BinanceVenue"]
 
@@ -66,13 +66,7 @@ def _fmt(value: Decimal, decimals: int = 8) -> str:
 
 
 def _decimal(value: Any) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise VenueError(Reject.BAD_REQUEST, "number") from None
-    if not number.is_finite():
-        raise VenueError(Reject.BAD_REQUEST, "number")
-    return number
+    return request_decimal(value, "number")
 
 
 class BinanceVenue(Venue):
@@ -101,12 +95,6 @@ class BinanceVenue(Venue):
     @staticmethod
     def market_id(market: Market) -> str:
         return market.base + market.quote
-
-    def _market_of(self, symbol_id: Any) -> Market:
-        for market in self.book.markets.values():
-            if self.market_id(market) == symbol_id:
-                return market
-        raise VenueError(Reject.UNKNOWN_SYMBOL, str(symbol_id))
 
     def _now_ms(self) -> int:
         return int(self.now_s() * 1000)

@@ -35,7 +35,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final
 from urllib.parse import parse_qs
 
@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from tests.sim.model import Account, Candle, Market, Order, OrderStatus, Reject, Side, VenueError
-from tests.sim.venue import Call, Reply, Request, Venue, route
+from tests.sim.venue import Call, Reply, Request, Venue, request_decimal, route
 
 __all__ = ["VENUE", "CoinbaseVenue"]
 
@@ -101,14 +101,6 @@ def _iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _decimal(value: Any, field: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise VenueError(Reject.BAD_REQUEST, field) from None
-    if not number.is_finite():
-        raise VenueError(Reject.BAD_REQUEST, field)
-    return number
 
 
 def _b64url(text: str) -> bytes:
@@ -157,16 +149,6 @@ class CoinbaseVenue(Venue):
 
     def new_fill_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-
-    @staticmethod
-    def market_id(market: Market) -> str:
-        return f"{market.base}-{market.quote}"
-
-    def _market_of(self, product_id: Any) -> Market:
-        for market in self.book.markets.values():
-            if self.market_id(market) == product_id:
-                return market
-        raise VenueError(Reject.UNKNOWN_SYMBOL, str(product_id))
 
     @staticmethod
     def _multi(request: Request, name: str) -> list[str]:
@@ -416,13 +398,13 @@ class CoinbaseVenue(Venue):
         interval_s = _GRANULARITY_S.get(str(params.get("granularity")))
         if interval_s is None:
             raise VenueError(Reject.BAD_REQUEST, "granularity")
-        start = int(_decimal(params.get("start"), "start"))
-        end = int(_decimal(params.get("end"), "end"))
+        start = int(request_decimal(params.get("start"), "start"))
+        end = int(request_decimal(params.get("end"), "end"))
         if end < start or (end - start) // interval_s > _CANDLES_MAX:
             raise VenueError(Reject.BAD_REQUEST, "number of candles requested should be less than 350")
         bars = [c for c in self.book.candles(market.symbol, interval_s) if start <= c.ts_s <= end]
         if params.get("limit") not in (None, ""):
-            bars = bars[-int(_decimal(params["limit"], "limit")) :]
+            bars = bars[-int(request_decimal(params["limit"], "limit")) :]
         return Reply.json({"candles": [self._candle_json(c, market) for c in reversed(bars)]})  # newest first
 
     @route("GET", "/api/v3/brokerage/products/{product_id}/candles", private=True)
@@ -507,7 +489,7 @@ class CoinbaseVenue(Venue):
             "starting_after": None,
             "previous_ending_before": None,
             "next_starting_after": None,
-            "limit": int(_decimal(call.params.get("limit", 25), "limit")),
+            "limit": int(request_decimal(call.params.get("limit", 25), "limit")),
             "order": "desc",
             "previous_uri": None,
             "next_uri": None,
@@ -575,8 +557,8 @@ class CoinbaseVenue(Venue):
             raise VenueError(Reject.BAD_REQUEST, "base_size")
         if quote_size is not None and side is Side.SELL:
             raise VenueError(Reject.BAD_REQUEST, "quote_size")  # sells are sized in base here
-        quote = _decimal(quote_size, "quote_size") if quote_size is not None else None
-        volume = _decimal(base_size, "base_size") if base_size is not None else None
+        quote = request_decimal(quote_size, "quote_size") if quote_size is not None else None
+        volume = request_decimal(base_size, "base_size") if base_size is not None else None
         if volume is not None and -volume.as_tuple().exponent > market.amount_decimals:
             raise VenueError(Reject.BELOW_MIN_AMOUNT, "base_increment")
         if quote is not None and quote < market.min_cost:
@@ -678,8 +660,8 @@ class CoinbaseVenue(Venue):
             end = datetime.fromisoformat(str(params["end_date"]).replace("Z", "+00:00")).timestamp()
             orders = [o for o in orders if o.created_at_s <= end]
         newest_first = sorted(orders, key=lambda o: o.created_at_s, reverse=True)
-        offset = int(_decimal(params.get("cursor") or 0, "cursor"))
-        limit = min(int(_decimal(params.get("limit") or _ORDERS_PAGE_DEFAULT, "limit")), _ORDERS_PAGE_MAX)
+        offset = int(request_decimal(params.get("cursor") or 0, "cursor"))
+        limit = min(int(request_decimal(params.get("limit") or _ORDERS_PAGE_DEFAULT, "limit")), _ORDERS_PAGE_MAX)
         page = newest_first[offset : offset + limit]
         has_next = offset + limit < len(newest_first)
         return Reply.json(

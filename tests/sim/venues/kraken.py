@@ -20,12 +20,12 @@ import re
 import secrets
 import string
 import time
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from email.utils import formatdate
 from typing import Any, Final
 
 from tests.sim.model import Account, Candle, Fill, Market, Order, OrderStatus, Reject, Side, VenueError
-from tests.sim.venue import Call, Reply, Request, Venue, route
+from tests.sim.venue import Call, Reply, Request, Venue, request_decimal, route
 
 __all__ = ["VENUE", "KrakenVenue"]
 
@@ -92,14 +92,6 @@ def _truthy(value: Any) -> bool:
     return str(value).lower() in ("true", "1")
 
 
-def _decimal(value: Any, field: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise VenueError(Reject.BAD_REQUEST, field) from None
-    if not number.is_finite():
-        raise VenueError(Reject.BAD_REQUEST, field)
-    return number
 
 
 def _kraken_id(prefix: str, rng_choice: Any) -> str:
@@ -282,11 +274,11 @@ class KrakenVenue(Venue):
     @route("GET", "/0/public/OHLC")
     def ohlc(self, call: Call) -> Reply:
         market = self._market_of(str(call.params.get("pair", "")))
-        interval_min = int(_decimal(call.params.get("interval", 1), "interval"))
+        interval_min = int(request_decimal(call.params.get("interval", 1), "interval"))
         if interval_min not in _INTERVALS_MIN:
             raise VenueError(Reject.BAD_REQUEST, "interval")
         since = call.params.get("since")
-        since_s = int(_decimal(since, "since")) if since not in (None, "") else None
+        since_s = int(request_decimal(since, "since")) if since not in (None, "") else None
         bars = self.book.candles(market.symbol, interval_min * 60, since_s)[-_OHLC_PAGE:]
         rows = [self._candle_row(c, market) for c in bars]
         return self._ok({self.pair_names(market)[0]: rows, "last": bars[-1].ts_s if bars else since_s or 0})
@@ -331,7 +323,7 @@ class KrakenVenue(Venue):
         by_cost = "viqc" in flags
         if by_cost and side is Side.SELL:
             raise VenueError(Reject.BAD_REQUEST, "viqc")
-        volume = _decimal(params.get("volume"), "volume")
+        volume = request_decimal(params.get("volume"), "volume")
         if volume <= 0 or (not by_cost and -volume.as_tuple().exponent > market.amount_decimals):
             raise VenueError(Reject.BAD_REQUEST, "volume")
         client_order_id, userref = self._client_ids(params)
@@ -459,11 +451,11 @@ class KrakenVenue(Venue):
         orders = self._filtered(call, {OrderStatus.CLOSED, OrderStatus.CANCELED})
         start, end = call.params.get("start"), call.params.get("end")
         if start not in (None, ""):
-            orders = [o for o in orders if (o.closed_at_s or 0) > float(_decimal(start, "start"))]
+            orders = [o for o in orders if (o.closed_at_s or 0) > float(request_decimal(start, "start"))]
         if end not in (None, ""):
-            orders = [o for o in orders if (o.closed_at_s or 0) <= float(_decimal(end, "end"))]
+            orders = [o for o in orders if (o.closed_at_s or 0) <= float(request_decimal(end, "end"))]
         newest_first = sorted(orders, key=lambda o: o.closed_at_s or 0, reverse=True)
-        offset = int(_decimal(call.params.get("ofs", 0) or 0, "ofs"))
+        offset = int(request_decimal(call.params.get("ofs", 0) or 0, "ofs"))
         page = newest_first[offset : offset + _CLOSED_PAGE]
         closed = {o.order_id: self._order_json(o, with_trades) for o in page}
         return self._ok({"closed": closed, "count": len(newest_first)})
@@ -511,11 +503,11 @@ class KrakenVenue(Venue):
         fills = call.book.fills_of(account)
         start, end = call.params.get("start"), call.params.get("end")
         if start not in (None, ""):
-            fills = [f for f in fills if f.ts_s > float(_decimal(start, "start"))]
+            fills = [f for f in fills if f.ts_s > float(request_decimal(start, "start"))]
         if end not in (None, ""):
-            fills = [f for f in fills if f.ts_s <= float(_decimal(end, "end"))]
+            fills = [f for f in fills if f.ts_s <= float(request_decimal(end, "end"))]
         newest_first = sorted(fills, key=lambda f: f.ts_s, reverse=True)
-        offset = int(_decimal(call.params.get("ofs", 0) or 0, "ofs"))
+        offset = int(request_decimal(call.params.get("ofs", 0) or 0, "ofs"))
         page = newest_first[offset : offset + _CLOSED_PAGE]
         trades = {f.fill_id: self._trade_json(f, call.book.orders[f.order_id]) for f in page}
         return self._ok({"trades": trades, "count": len(newest_first)})

@@ -24,11 +24,11 @@ import itertools
 import secrets
 import time
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final
 
 from tests.sim.model import Account, Candle, Market, Order, OrderStatus, Reject, Side, VenueError
-from tests.sim.venue import Call, Reply, Request, Venue, route
+from tests.sim.venue import Call, Reply, Request, Venue, request_decimal, route
 
 __all__ = ["VENUE", "OkxVenue"]
 
@@ -83,14 +83,6 @@ def _ms(seconds: float) -> str:
     return str(int(seconds * 1000))
 
 
-def _decimal(value: Any, field: str) -> Decimal:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        raise VenueError(Reject.BAD_REQUEST, field) from None
-    if not number.is_finite():
-        raise VenueError(Reject.BAD_REQUEST, field)
-    return number
 
 
 class _OrderRefused(Exception):
@@ -126,16 +118,6 @@ class OkxVenue(Venue):
     def client_order_ids(self, request: Request) -> tuple[str, ...]:
         entries = request.json if isinstance(request.json, list) else [request.json]
         return tuple(str(e["clOrdId"]) for e in entries if isinstance(e, dict) and e.get("clOrdId"))
-
-    @staticmethod
-    def market_id(market: Market) -> str:
-        return f"{market.base}-{market.quote}"
-
-    def _market_of(self, inst_id: Any) -> Market:
-        for market in self.book.markets.values():
-            if self.market_id(market) == inst_id:
-                return market
-        raise VenueError(Reject.UNKNOWN_SYMBOL, str(inst_id))
 
     # -- auth -------------------------------------------------------------------------------
 
@@ -289,13 +271,13 @@ class OkxVenue(Venue):
         interval_s = _BARS_S.get(str(params.get("bar", "1m")))
         if interval_s is None:
             raise VenueError(Reject.BAD_REQUEST, "bar")
-        limit = min(int(_decimal(params.get("limit", _CANDLES_DEFAULT), "limit")), _CANDLES_MAX)
+        limit = min(int(request_decimal(params.get("limit", _CANDLES_DEFAULT), "limit")), _CANDLES_MAX)
         bars = self.book.candles(market.symbol, interval_s)
         # `after`: older than this ms timestamp; `before`: newer than it (both exclusive)
         if params.get("after") not in (None, ""):
-            bars = [c for c in bars if c.ts_s * 1000 < int(_decimal(params["after"], "after"))]
+            bars = [c for c in bars if c.ts_s * 1000 < int(request_decimal(params["after"], "after"))]
         if params.get("before") not in (None, ""):
-            bars = [c for c in bars if c.ts_s * 1000 > int(_decimal(params["before"], "before"))]
+            bars = [c for c in bars if c.ts_s * 1000 > int(request_decimal(params["before"], "before"))]
         current_s = int(self.now_s()) // interval_s * interval_s
         newest_first = list(reversed(bars[-limit:]))
         return self._ok([self._candle_row(c, market, c.ts_s < current_s) for c in newest_first])
@@ -426,7 +408,7 @@ class OkxVenue(Venue):
         if len(client_order_id) > 32:
             raise VenueError(Reject.BAD_REQUEST, "clOrdId")
         target = str(entry.get("tgtCcy") or ("quote_ccy" if side is Side.BUY else "base_ccy"))
-        size = _decimal(entry.get("sz"), "sz")
+        size = request_decimal(entry.get("sz"), "sz")
         if size <= 0:
             raise VenueError(Reject.BAD_REQUEST, "sz")
         by_quote = target == "quote_ccy"
@@ -537,10 +519,10 @@ class OkxVenue(Venue):
             market = self._market_of(params["instId"])
             orders = [o for o in orders if o.symbol == market.symbol]
         if params.get("begin") not in (None, ""):
-            orders = [o for o in orders if o.created_at_s * 1000 >= int(_decimal(params["begin"], "begin"))]
+            orders = [o for o in orders if o.created_at_s * 1000 >= int(request_decimal(params["begin"], "begin"))]
         if params.get("end") not in (None, ""):
-            orders = [o for o in orders if o.created_at_s * 1000 <= int(_decimal(params["end"], "end"))]
-        limit = min(int(_decimal(params.get("limit", _ORDERS_PAGE_MAX), "limit")), _ORDERS_PAGE_MAX)
+            orders = [o for o in orders if o.created_at_s * 1000 <= int(request_decimal(params["end"], "end"))]
+        limit = min(int(request_decimal(params.get("limit", _ORDERS_PAGE_MAX), "limit")), _ORDERS_PAGE_MAX)
         return list(reversed(orders))[:limit]  # newest first
 
     @route("GET", "/api/v5/trade/orders-pending", private=True)
