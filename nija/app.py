@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any, Final, TextIO
@@ -18,7 +19,7 @@ from typing import Any, Final, TextIO
 from nija.brokers.alpaca_broker import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt_broker import VENUES, CcxtBroker, SharedMarkets
-from nija.brokers.fees import fee_schedule
+from nija.brokers.fees import configure_fees, fee_schedule
 from nija.brokers.live_market import LiveMarket
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
@@ -29,7 +30,9 @@ from nija.copytrade.engine import CopyEngine, CopyUser
 from nija.logs import configure_logging, get_logger, redact_text
 from nija.models import BrokerHealth, BrokerName, HealthStatus
 from nija.store import Store, db_path
+from nija.strategy.risk import RiskLimits
 from nija.trading.broker_loop import EMERGENCY_STOP_FILE, BrokerLoop, LoopConfig
+from nija.trading.routing import EligibleBrokers
 from nija.trading.supervisor import Supervisor
 
 __all__ = ["main"]
@@ -69,6 +72,10 @@ def _loop_config(settings: Settings) -> LoopConfig:
         minimum_funded_balance=settings.minimum_funded_balance,
         max_concurrent_positions=settings.max_concurrent_positions,
         data_dir=settings.data_dir,
+        risk_limits=RiskLimits(settings.max_drawdown_pct, settings.max_daily_loss_pct),
+        min_net_profit_pct=settings.min_net_profit_pct,
+        coinbase_min_balance=settings.coinbase_min_balance,
+        entry_blocking=settings.entry_blocking,
     )
 
 
@@ -88,6 +95,7 @@ def build_paper_loops(
     """One paper master per NIJA_PAPER_BROKERS entry, each on its own market source; each master
     publishes its prices on a board (in `boards`) for its copy users."""
     boards = boards if boards is not None else {}
+    eligible = EligibleBrokers()  # shared: each loop reports which brokers could have taken its entries
     loops: list[BrokerLoop] = []
     failed: list[BrokerHealth] = []
     markets = SharedMarkets()
@@ -106,7 +114,12 @@ def build_paper_loops(
             scan_batch=VENUES[name].scan_batch if live else None, check_feed=not live,
             board=boards.setdefault(name, PriceBoard()),
         )
-        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event()))
+        # Paper calls never reach a venue: pace them on the market's clock, so a replay moving five
+        # minutes per cycle is never slowed, while paper on live prices is paced like live.
+        clock = (lambda m=market: m.now_ms() / 1000) if not live else time.monotonic
+        loops.append(
+            BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event(), eligible=eligible, clock=clock)
+        )
     return loops, failed
 
 
@@ -131,6 +144,7 @@ def live_broker(settings: Settings, name: BrokerName, markets: SharedMarkets, st
 def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
     """One live master per broker with complete credentials; markets shared per venue."""
     markets = SharedMarkets()
+    eligible = EligibleBrokers()  # shared: each loop reports which brokers could have taken its entries
     loops: list[BrokerLoop] = []
     failed: list[BrokerHealth] = []
     for name in settings.configured_live_brokers():
@@ -142,7 +156,7 @@ def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[B
             failed.append(_failed_at_start(store, name, exc, broker_log))
             continue
         broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
-        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, stop))
+        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, stop, eligible=eligible))
     return loops, failed
 
 
@@ -237,6 +251,7 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         settings = load_settings()
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG, err)
+    configure_fees(settings.fee_overrides())  # before any thread reads a fee
     configure_logging(settings.log_format, settings.log_level, settings.secret_values())
     log = get_logger("nija.daemon")
     stop = threading.Event()

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nija.brokers.fees import FeeSchedule
 from nija.models import BrokerName
 
 __all__ = ["ConfigError", "Credentials", "Settings", "load_settings"]
@@ -49,6 +50,8 @@ _ACCEPTED: Final[dict[str, str]] = {
     "KRAKEN_TIER": "starter, intermediate or pro",
     "NIJA_PAPER_MARKET": "offline or live",
     "COPY_TRADING_MODE": "MASTER_FOLLOW or INDEPENDENT",
+    "ENTRY_BLOCKING": "true or false",
+    **{f"NIJA_FEES_{b.name}": "taker,maker,spread in percent, e.g. 0.26,0.16,0.10" for b in BrokerName},
 }
 
 
@@ -82,6 +85,19 @@ class Settings(BaseSettings):
     min_position_usd: Decimal = Field(Decimal("1.0"), alias="MIN_POSITION_USD", ge=0)
     copy_signal_max_age_seconds: float = Field(60.0, alias="COPY_SIGNAL_MAX_AGE_SECONDS", gt=0)
     copy_workers: int = Field(32, alias="NIJA_COPY_WORKERS", ge=1, le=512)
+
+    # Risk guardrails (percentages are percent: 10 = 10 %).
+    max_drawdown_pct: Decimal = Field(Decimal("10"), alias="MAX_DRAWDOWN_PCT", gt=0, le=100)
+    max_daily_loss_pct: Decimal = Field(Decimal("5"), alias="MAX_DAILY_LOSS_PCT", gt=0, le=100)
+    min_net_profit_pct: Decimal = Field(Decimal("0.2"), alias="MIN_NET_PROFIT_PCT", ge=0, le=100)
+    coinbase_min_balance: Decimal = Field(Decimal("50"), alias="COINBASE_MIN_BALANCE", ge=0)
+    entry_blocking: bool = Field(False, alias="ENTRY_BLOCKING")
+    # Fee overrides for a better fee tier: "taker,maker,spread" in percent.
+    coinbase_fees: Annotated[FeeSchedule | None, NoDecode] = Field(None, alias="NIJA_FEES_COINBASE")
+    kraken_fees: Annotated[FeeSchedule | None, NoDecode] = Field(None, alias="NIJA_FEES_KRAKEN")
+    okx_fees: Annotated[FeeSchedule | None, NoDecode] = Field(None, alias="NIJA_FEES_OKX")
+    binance_fees: Annotated[FeeSchedule | None, NoDecode] = Field(None, alias="NIJA_FEES_BINANCE")
+    alpaca_fees: Annotated[FeeSchedule | None, NoDecode] = Field(None, alias="NIJA_FEES_ALPACA")
 
     # Paper trading and its offline market.
     paper_brokers: Annotated[tuple[BrokerName, ...], NoDecode] = Field(
@@ -148,6 +164,23 @@ class Settings(BaseSettings):
             return tuple(part.strip().upper() for part in raw.split(",") if part.strip())
         return raw
 
+    @field_validator("coinbase_fees", "kraken_fees", "okx_fees", "binance_fees", "alpaca_fees", mode="before")
+    @classmethod
+    def _fee_row(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        if not raw.strip():
+            return None
+        parts = [part.strip() for part in raw.split(",")]
+        try:
+            values = [Decimal(part) for part in parts]
+        except ArithmeticError:
+            raise ValueError("not three numbers") from None
+        if len(values) != 3 or not all(v.is_finite() and 0 <= v <= 10 for v in values):
+            raise ValueError("need three numbers between 0 and 10")
+        taker, maker, spread = (v / 100 for v in values)
+        return FeeSchedule(taker=taker, maker=maker, spread=spread)
+
     @field_validator("log_level", "log_format", "mode", "paper_market", mode="before")
     @classmethod
     def _lower(cls, raw: Any) -> Any:
@@ -211,6 +244,10 @@ class Settings(BaseSettings):
     def replay_dir_for(self, broker: BrokerName) -> Path | None:
         """The replay folder of `broker`'s paper market: its own override, else NIJA_REPLAY_DIR."""
         return getattr(self, f"{broker.value}_replay_dir") or self.replay_dir
+
+    def fee_overrides(self) -> dict[BrokerName, FeeSchedule]:
+        """NIJA_FEES_<BROKER> rows the operator set, to apply with `fees.configure_fees`."""
+        return {b: row for b in BrokerName if (row := getattr(self, f"{b.value}_fees")) is not None}
 
     def secret_values(self) -> list[str]:
         """Every configured secret value, for the log redactor."""

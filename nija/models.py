@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 from typing import Final
@@ -19,6 +19,7 @@ __all__ = [
     "BalanceSnapshot",
     "BrokerHealth",
     "BrokerName",
+    "EquityMarks",
     "Candles",
     "ExecutionReport",
     "Fill",
@@ -330,6 +331,7 @@ class HealthStatus(StrEnum):
     DEGRADED = "degraded"
     FAILED = "failed"
     UNFUNDED = "unfunded"
+    HALTED = "halted"  # the kill switch tripped: reduce-only until an operator resumes it
     STOPPED = "stopped"
 
 
@@ -347,11 +349,22 @@ class BrokerHealth(_Frozen):
     last_cycle_at: datetime | None = None
     retry_at: datetime | None = None
     auth_failed: bool = False
+    # Why this account is halted or makes no entries (kill switch, ENTRY_BLOCKING, low balance).
+    note: str | None = None
 
     @property
     def success_rate(self) -> float:
         """Percentage of cycles that completed, 0 when none ran."""
         return 100.0 * self.cycles_ok / self.cycles_total if self.cycles_total else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EquityMarks:
+    """What a broker's kill switch measures against: the equity high-water mark and the day's start."""
+
+    high_water_mark: Decimal
+    day: date  # UTC
+    day_start_equity: Decimal
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Reads the store read-only; never talks to an exchange or to the daemon. Exit codes follow the
 Nagios convention:
   0  running, every funded broker healthy
-  1  running, some broker degraded, failed or unfunded
+  1  running, some broker degraded, failed, unfunded or halted (its kill switch tripped)
   2  not running, heartbeat older than 3 cycles (and 15 s), or no funded broker
   3  no store, or the store is unreadable
 """
@@ -32,7 +32,8 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STALE_AFTER_CYCLES: Final = 3
 # Floor for very fast demo cycles: a heartbeat written every 0.25 s can lag a second under load.
 STALE_FLOOR_SECONDS: Final = 15.0
-_BAD: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED, HealthStatus.UNFUNDED})
+_BAD: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED, HealthStatus.UNFUNDED, HealthStatus.HALTED})
+FEE_REPORT_HOURS: Final = 24
 
 
 def _pid_alive(pid: int) -> bool:
@@ -92,11 +93,14 @@ def collect(store: Store) -> dict[str, Any]:
                 "consecutive_errors": health.consecutive_errors,
                 "last_error": health.last_error,
                 "last_cycle_at": _iso(health.last_cycle_at),
+                "note": health.note,  # why it is halted or makes no entries
             }
         )
     copy = store.copy_summary(now - timedelta(hours=1))
     copy["mode"] = daemon.copy_mode if daemon is not None else None
-    return {"daemon": daemon_doc, "brokers": brokers, "copy": copy}
+    # Entries that a cheaper funded broker also listed (capital isolation kept them where found).
+    fee_routing = [e for e in store.entry_costs(now - timedelta(hours=FEE_REPORT_HOURS)) if e["cheaper_broker"]]
+    return {"daemon": daemon_doc, "brokers": brokers, "copy": copy, "fee_routing": fee_routing}
 
 
 def exit_code(doc: dict[str, Any]) -> int:
@@ -132,6 +136,18 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
     ]
     headers = ["broker", "account", "status", "funded", "equity", "available", "locked", "positions", "cycles ok", "success", "last error"]
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) if rows else "no broker accounts yet", file=out)
+    for b in doc["brokers"]:
+        if b["note"]:
+            print(f"{b['broker']}/{b['account']} {'HALTED' if b['status'] == 'halted' else 'no entries'}: {b['note']}", file=out)
+    if doc["fee_routing"]:
+        print(f"\nentries a cheaper broker also listed (last {FEE_REPORT_HOURS} h; capital stays isolated):", file=out)
+        fee_rows = [
+            [e["entered_at"][:19], e["symbol"], e["broker"], f"{e['round_trip_pct']:.2f}%", e["cheaper_broker"],
+             f"{e['cheaper_round_trip_pct']:.2f}%"]
+            for e in doc["fee_routing"]
+        ]
+        headers = ["entered", "symbol", "broker", "round trip", "cheaper broker", "its round trip"]
+        print(tabulate(fee_rows, headers=headers, tablefmt="simple", disable_numparse=True), file=out)
     copy = doc["copy"]
     counts = ", ".join(f"{n} {status}" for status, n in sorted(copy["copies_last_hour"].items())) or "none"
     latency = copy["last_fanout_latency_ms"]

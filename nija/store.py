@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +21,7 @@ from nija.models import (
     BalanceSnapshot,
     BrokerHealth,
     BrokerName,
+    EquityMarks,
     ExecutionReport,
     Fill,
     HealthStatus,
@@ -119,6 +120,22 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (broker, symbol)
     );
     ALTER TABLE daemon ADD COLUMN copy_mode TEXT;
+    """,
+    # 4: risk guardrails: each master's equity watermarks and halt, the cost of each entry
+    # against the cheapest other funded broker, and why an account makes no entries.
+    """
+    CREATE TABLE broker_risk (
+        broker TEXT NOT NULL, account TEXT NOT NULL,
+        high_water_mark TEXT NOT NULL, day TEXT NOT NULL, day_start_equity TEXT NOT NULL,
+        halted_reason TEXT, halted_at TEXT, updated_at TEXT NOT NULL,
+        PRIMARY KEY (broker, account)
+    );
+    CREATE TABLE entry_costs (
+        client_order_id TEXT PRIMARY KEY, broker TEXT NOT NULL, account TEXT NOT NULL,
+        symbol TEXT NOT NULL, round_trip TEXT NOT NULL, cheaper_broker TEXT, cheaper_round_trip TEXT,
+        entered_at TEXT NOT NULL
+    );
+    ALTER TABLE broker_health ADD COLUMN note TEXT;
     """,
 )
 
@@ -551,12 +568,12 @@ class Store:
         """Persist one account's health record (every cycle)."""
         with self._tx() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO broker_health VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO broker_health VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     health.broker, health.account, health.status, int(health.funded), health.cycles_total,
                     health.cycles_ok, health.consecutive_errors, health.last_error,
                     _text(health.last_cycle_at), _text(health.retry_at), int(health.auth_failed),
-                    utc_now().isoformat(),
+                    utc_now().isoformat(), health.note,
                 ),
             )
 
@@ -569,7 +586,7 @@ class Store:
                 funded=bool(row["funded"]), cycles_total=row["cycles_total"], cycles_ok=row["cycles_ok"],
                 consecutive_errors=row["consecutive_errors"], last_error=row["last_error"],
                 last_cycle_at=_ts(row["last_cycle_at"]), retry_at=_ts(row["retry_at"]),
-                auth_failed=bool(row["auth_failed"]),
+                auth_failed=bool(row["auth_failed"]), note=row["note"],
             )
             for row in rows
         ]
@@ -583,6 +600,78 @@ class Store:
                     conn.execute(
                         "DELETE FROM broker_health WHERE broker = ? AND account = ?", (row["broker"], row["account"])
                     )
+
+    # -- risk guardrails ----------------------------------------------------------------------
+
+    def risk_marks(self, broker: BrokerName, account: str) -> EquityMarks | None:
+        """The kill switch's watermarks of one master account (None: not measured yet)."""
+        rows = self._query("SELECT * FROM broker_risk WHERE broker = ? AND account = ?", (broker, account))
+        if not rows:
+            return None
+        row = rows[0]
+        return EquityMarks(
+            high_water_mark=Decimal(row["high_water_mark"]), day=date.fromisoformat(row["day"]),
+            day_start_equity=Decimal(row["day_start_equity"]),
+        )
+
+    def save_risk_marks(self, broker: BrokerName, account: str, marks: EquityMarks, halted_reason: str | None) -> None:
+        """Persist the watermarks and the halt reason (None: trading) of one master account."""
+        now = utc_now().isoformat()
+        with self._tx() as conn:
+            conn.execute(
+                """INSERT INTO broker_risk VALUES (?,?,?,?,?,?,?,?)
+                   ON CONFLICT (broker, account) DO UPDATE SET
+                     high_water_mark = excluded.high_water_mark, day = excluded.day,
+                     day_start_equity = excluded.day_start_equity, halted_reason = excluded.halted_reason,
+                     halted_at = CASE WHEN excluded.halted_reason IS NULL THEN NULL
+                                      ELSE COALESCE(broker_risk.halted_at, excluded.halted_at) END,
+                     updated_at = excluded.updated_at""",
+                (
+                    broker, account, _text(marks.high_water_mark), marks.day.isoformat(),
+                    _text(marks.day_start_equity), halted_reason, now if halted_reason else None, now,
+                ),
+            )
+
+    def halted_reason(self, broker: BrokerName, account: str) -> str | None:
+        """Why this master account is halted, or None."""
+        rows = self._query("SELECT halted_reason FROM broker_risk WHERE broker = ? AND account = ?", (broker, account))
+        return rows[0]["halted_reason"] if rows else None
+
+    def forget_risk_marks(self, broker: BrokerName, account: str) -> None:
+        """An operator resumed the account: measure drawdown afresh from its current equity."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM broker_risk WHERE broker = ? AND account = ?", (broker, account))
+
+    def record_entry_cost(
+        self, client_order_id: str, broker: BrokerName, account: str, symbol: str, round_trip: Decimal,
+        cheaper: tuple[BrokerName, Decimal] | None,
+    ) -> None:
+        """What an entry costs in fees here, and the cheaper funded broker that listed it, if any."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO entry_costs VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    client_order_id, broker, account, symbol, _text(round_trip),
+                    cheaper[0] if cheaper else None, _text(cheaper[1]) if cheaper else None, utc_now().isoformat(),
+                ),
+            )
+
+    def entry_costs(self, since: datetime) -> list[dict[str, Any]]:
+        """Entries since `since`, newest first, with their fee comparison."""
+        rows = self._query(
+            "SELECT * FROM entry_costs WHERE entered_at >= ? ORDER BY entered_at DESC", (since.isoformat(),)
+        )
+        return [
+            {
+                "broker": r["broker"], "account": r["account"], "symbol": r["symbol"],
+                "round_trip_pct": float(Decimal(r["round_trip"]) * 100), "cheaper_broker": r["cheaper_broker"],
+                "cheaper_round_trip_pct": (
+                    float(Decimal(r["cheaper_round_trip"]) * 100) if r["cheaper_round_trip"] is not None else None
+                ),
+                "entered_at": r["entered_at"],
+            }
+            for r in rows
+        ]
 
     # -- daemon ------------------------------------------------------------------------------
 

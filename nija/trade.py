@@ -1,10 +1,16 @@
 """`python -m nija.trade buy|sell SYMBOL AMOUNT --broker NAME [--quote|--base]`: a manual master
 trade through the same adapter and order path as the daemon's own.
+`python -m nija.trade halt|resume --broker NAME`: the operator's per-broker kill switch.
 
 The order is stored before it is sent and recorded like any master order; its fill writes a copy
 signal into the store's outbox, which the running daemon's copy engine picks up. In paper mode
 the paper master trades at the prices the daemon last published. Exit codes: 0 filled,
-1 refused or not filled, 2 bad arguments or settings, 3 no daemon store.
+1 refused or not filled, 2 bad arguments or settings, 3 no daemon store. A buy is refused while
+the broker is halted or ENTRY_BLOCKING=true; sells always go.
+
+`halt` writes the broker's halt file (the running daemon turns that broker reduce-only at its
+next cycle: no entries, its positions sold); `resume` removes it, the only way out of a halt,
+whether the kill switch or an operator set it. The daemon then measures drawdown afresh.
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ from typing import TextIO
 from nija.app import live_broker
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt_broker import SharedMarkets
-from nija.brokers.fees import fee_schedule
+from nija.brokers.fees import configure_fees, fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.brokers.price_board import BoardMarket, PriceBoard
 from nija.config import ConfigError, Settings, load_settings
 from nija.logs import configure_logging, get_logger
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
 from nija.store import Store, StoreUnavailable, db_path
+from nija.trading.broker_loop import halt_path
 from nija.trading.orders import OrderExecutor
 
 __all__ = ["main"]
@@ -45,7 +52,10 @@ def _amount(text: str) -> Decimal:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m nija.trade", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m nija.trade", description=__doc__.splitlines()[0],
+        epilog="also: python -m nija.trade halt|resume --broker NAME (per-broker kill switch)",
+    )
     parser.add_argument("side", choices=[side.value for side in Side])
     parser.add_argument("symbol", help="unified symbol, e.g. BTC/USD (AAPL on Alpaca)")
     parser.add_argument("amount", type=_amount, help="how much: quote currency with --quote, base asset with --base")
@@ -54,6 +64,38 @@ def _parser() -> argparse.ArgumentParser:
     unit.add_argument("--quote", action="store_true", help="AMOUNT in quote currency (buys only; the default for buys)")
     unit.add_argument("--base", action="store_true", help="AMOUNT in the base asset (the default, and the only unit, for sells)")
     return parser
+
+
+def _switch(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    """`halt|resume --broker NAME [--reason TEXT]`."""
+    parser = argparse.ArgumentParser(prog="python -m nija.trade", description="halt or resume one broker")
+    parser.add_argument("action", choices=["halt", "resume"])
+    parser.add_argument("--broker", required=True, choices=[b.value for b in BrokerName])
+    parser.add_argument("--reason", default="halted by operator (python -m nija.trade halt)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"nija trade: {exc}", file=err)
+        return 2
+    path = halt_path(settings.data_dir, BrokerName(args.broker))
+    if args.action == "halt":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(args.reason.replace("\n", " ") + "\n", encoding="utf-8")
+        print(f"{args.broker}: halted ({path}); the daemon stops its entries and closes its positions", file=out)
+        return 0
+    try:
+        reason = path.read_text(encoding="utf-8").strip()
+        path.unlink()
+    except FileNotFoundError:
+        print(f"{args.broker}: not halted", file=out)
+        return 0
+    print(
+        f"{args.broker}: resumed (was halted: {reason or 'by operator'}); the daemon measures drawdown and"
+        " daily loss afresh from the current equity at its next cycle",
+        file=out,
+    )
+    return 0
 
 
 def _master_broker(settings: Settings, name: BrokerName, store: Store) -> Broker:
@@ -72,7 +114,10 @@ def _master_broker(settings: Settings, name: BrokerName, store: Store) -> Broker
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Send one manual master order; return the exit code."""
+    """Send one manual master order (or halt/resume a broker); return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("halt", "resume"):
+        return _switch(argv, out, err)
     args = _parser().parse_args(argv)
     side, name = Side(args.side), BrokerName(args.broker)
     if side is Side.SELL and args.quote:
@@ -81,10 +126,20 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     unit = QuantityUnit.QUOTE if side is Side.BUY and not args.base else QuantityUnit.BASE
     try:
         settings = load_settings()
+        configure_fees(settings.fee_overrides())
     except ConfigError as exc:
         print(f"nija trade: {exc}", file=err)
         return 2
     configure_logging(settings.log_format, settings.log_level, settings.secret_values(), stream=err)
+    if side is Side.BUY:
+        halted = halt_path(settings.data_dir, name)
+        if halted.exists():
+            print(f"nija trade: {name} is halted ({halted.read_text(encoding='utf-8').strip()}): buys are refused;"
+                  f" resume with python -m nija.trade resume --broker {name}", file=err)
+            return 1
+        if settings.entry_blocking:
+            print("nija trade: ENTRY_BLOCKING=true: buys are refused, sells go", file=err)
+            return 1
     try:
         store = Store(db_path(settings.data_dir), readonly=True)
         store.close()

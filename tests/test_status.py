@@ -66,3 +66,29 @@ def test_table_output_names_every_broker(tmp_path: Path) -> None:
     assert code == 1
     assert "daemon: running" in text and "kraken" in text and "coinbase" in text and "degraded" in text
     assert "1,000.50" in text
+
+
+def test_a_halted_broker_is_1_and_its_reason_is_shown(tmp_path: Path) -> None:
+    store = _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True), (BrokerName.OKX, HealthStatus.HEALTHY, True))
+    reason = "halted: drawdown 10.52% from high-water mark 1000.00 exceeds MAX_DRAWDOWN_PCT=10"
+    store.save_health(BrokerHealth(broker=BrokerName.KRAKEN, account="master", status=HealthStatus.HALTED, funded=True, note=reason))
+    store.close()
+    code, text = _run(tmp_path)
+    assert code == 1
+    assert f"kraken/master HALTED: {reason}" in text
+    doc = json.loads(_run(tmp_path, "--json")[1])
+    assert {b["broker"]: b["note"] for b in doc["brokers"]} == {"kraken": reason, "okx": None}
+
+
+def test_entries_a_cheaper_broker_listed_are_reported(tmp_path: Path) -> None:
+    store = _store(tmp_path, (BrokerName.COINBASE, HealthStatus.HEALTHY, True), (BrokerName.OKX, HealthStatus.HEALTHY, True))
+    store.record_entry_cost("nj01", BrokerName.COINBASE, "master", "BTC/USD", Decimal("0.014"), (BrokerName.OKX, Decimal("0.0025")))
+    store.record_entry_cost("nj02", BrokerName.OKX, "master", "ETH/USDT", Decimal("0.0025"), None)
+    store.close()
+    code, text = _run(tmp_path)
+    assert code == 0
+    assert "entries a cheaper broker also listed" in text and "BTC/USD" in text and "1.40%" in text and "0.25%" in text
+    doc = json.loads(_run(tmp_path, "--json")[1])
+    [entry] = doc["fee_routing"]
+    assert (entry["symbol"], entry["broker"], entry["cheaper_broker"]) == ("BTC/USD", "coinbase", "okx")
+    assert entry["round_trip_pct"] == 1.4 and entry["cheaper_round_trip_pct"] == 0.25

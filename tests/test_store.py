@@ -23,10 +23,10 @@ from nija.models import (
     QuantityUnit,
     Side,
 )
-from nija.store import Store, StoreUnavailable
+from nija.store import _MIGRATIONS, Store, StoreUnavailable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-LATEST = 3
+LATEST = len(_MIGRATIONS)
 
 
 def _buy(cid: str = "nj0000000000000001") -> OrderRequest:

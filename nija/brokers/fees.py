@@ -1,11 +1,14 @@
 """The one fee table: taker, maker and typical spread per broker, as fractions.
 
 Every part of NIJA that needs a fee reads it from here; the original kept four tables that
-disagreed (Kraken at 0.26 %, 0.36 %, 0.52 % and 0.67 % in different modules).
+disagreed (Kraken at 0.26 %, 0.36 %, 0.52 % and 0.67 % in different modules). An operator on a
+better fee tier overrides a broker's row once at start (`NIJA_FEES_<BROKER>`, via
+`configure_fees`); from then on every reader sees the same numbers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -13,7 +16,15 @@ from typing import Final
 
 from nija.models import BrokerName
 
-__all__ = ["FEES", "FeeSchedule", "fee_schedule"]
+__all__ = [
+    "DEFAULT_FEES",
+    "FeeSchedule",
+    "cheaper_broker",
+    "configure_fees",
+    "fee_schedule",
+    "fees_table",
+    "same_market",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +42,7 @@ class FeeSchedule:
 
 
 # Published base-tier schedules (Coinbase Advanced, Kraken Pro, OKX, Binance spot, Alpaca).
-FEES: Final = MappingProxyType(
+DEFAULT_FEES: Final = MappingProxyType(
     {
         BrokerName.COINBASE: FeeSchedule(Decimal("0.0060"), Decimal("0.0040"), Decimal("0.0020")),
         BrokerName.KRAKEN: FeeSchedule(Decimal("0.0026"), Decimal("0.0016"), Decimal("0.0010")),
@@ -41,7 +52,50 @@ FEES: Final = MappingProxyType(
     }
 )
 
+_active: Mapping[BrokerName, FeeSchedule] = DEFAULT_FEES
+# Quotes that price the same thing for fee comparison: BTC/USD on Kraken vs BTC/USDT on Binance.
+_DOLLAR_QUOTES: Final = frozenset({"USD", "USDT", "USDC"})
+
+
+def configure_fees(overrides: Mapping[BrokerName, FeeSchedule]) -> None:
+    """Replace some brokers' rows (from settings), once at start, before any thread reads them."""
+    global _active
+    _active = MappingProxyType({**DEFAULT_FEES, **overrides})
+
+
+def fees_table() -> Mapping[BrokerName, FeeSchedule]:
+    """The table in force: defaults plus the operator's overrides."""
+    return _active
+
 
 def fee_schedule(broker: BrokerName) -> FeeSchedule:
-    """Return the fee schedule of `broker`."""
-    return FEES[broker]
+    """Return the fee schedule of `broker` in force."""
+    return _active[broker]
+
+
+def same_market(symbol: str, other: str) -> bool:
+    """Whether two symbols trade the same asset against the dollar (or are simply equal)."""
+    if symbol == other:
+        return True
+    base, _, quote = symbol.partition("/")
+    other_base, _, other_quote = other.partition("/")
+    return base == other_base and quote in _DOLLAR_QUOTES and other_quote in _DOLLAR_QUOTES
+
+
+def cheaper_broker(
+    symbol: str, broker: BrokerName, tradable: Mapping[BrokerName, Iterable[str]]
+) -> tuple[BrokerName, FeeSchedule] | None:
+    """The cheapest other broker (by round trip) that lists `symbol`, if it is cheaper than `broker`.
+
+    `tradable` maps each funded broker to the symbols it can trade. Pure; used to report the
+    cost of capital isolation, never to move an entry.
+    """
+    own = fee_schedule(broker).round_trip
+    best: tuple[BrokerName, FeeSchedule] | None = None
+    for other, symbols in sorted(tradable.items()):
+        if other == broker or not any(same_market(symbol, s) for s in symbols):
+            continue
+        schedule = fee_schedule(other)
+        if schedule.round_trip < own and (best is None or schedule.round_trip < best[1].round_trip):
+            best = (other, schedule)
+    return best

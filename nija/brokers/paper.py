@@ -123,7 +123,8 @@ class PaperBroker:
             (qty * self.market.last_price(self._symbol_of(asset)) for asset, qty in self.holdings().items()),
             Decimal(0),
         )
-        return BalanceSnapshot.from_parts(available=cash, locked_in_positions=locked, taken_at=utc_now())
+        # Market time: a replayed day is the market's day (the kill switch's daily loss uses it).
+        return BalanceSnapshot.from_parts(available=cash, locked_in_positions=locked, taken_at=self._market_time())
 
     def ticker(self, symbol: str) -> Ticker:
         """Bid and ask at half the broker's typical spread around the last price."""

@@ -45,6 +45,10 @@ Exit (`evaluate_exit`, §1.9 S0 with the §1.11 fixes), one action per call, fir
   3. Take profit (R = entry − initial stop): price ≥ entry + 1R at stage 0 → sell 50 % of the
      initial quantity, stop to breakeven; ≥ entry + 2R at stage 1 → sell 25 % of initial;
      ≥ entry + 3R at stage 2 → sell the rest. Each sell is capped at what is held.
+     Fee floor: every level must gain at least `min_take_profit_pct` (the broker's round trip
+     + MIN_NET_PROFIT_PCT, set per broker by the loop). A tight stop makes R small, so 1R can
+     sit below the fees; then the whole ladder is scaled up until its lowest level meets the
+     floor (ratios kept), and the decision says "raised".
   4. Trailing (after TP1 only): price ≤ trailing stop → sell all; else the trailing stop is
      raised to price − `trailing_atr_mult` = 1.5 × ATR(14), never lowered, never below entry.
   5. EMA cross: EMA9 < EMA21 at the last candle → sell all.
@@ -84,8 +88,10 @@ __all__ = [
     "EntryDecision",
     "ExitAction",
     "ExitDecision",
+    "TakeProfitLadder",
     "evaluate_entry",
     "evaluate_exit",
+    "take_profit_ladder",
 ]
 
 _NAN: Final = math.nan
@@ -122,6 +128,7 @@ class ApexParams:
     tp_fractions: tuple[float, ...] = (0.5, 0.25, 0.25)  # of the ORIGINAL size; the last sells all
     trailing_atr_mult: float = 1.5
     emergency_loss_pct: float = 0.01  # −1 %
+    min_take_profit_pct: float = 0.0  # fraction of entry every TP level must gain (fees + net)
 
     def __post_init__(self) -> None:
         if len(self.tp_r_multiples) != len(self.tp_fractions):
@@ -300,6 +307,7 @@ class ExitAction(StrEnum):
     TAKE_PROFIT = "take_profit"
     TRAILING_STOP = "trailing_stop"
     EMA_CROSS = "ema_cross"
+    KILL_SWITCH = "kill_switch"  # set by the broker loop when its broker is halted, never by APEX
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,12 +368,39 @@ def _decimal(value: float) -> Decimal:
     return Decimal(str(value))
 
 
+@dataclass(frozen=True, slots=True)
+class TakeProfitLadder:
+    """The take-profit prices of a position, after the fee floor; `note` says if it was raised."""
+
+    targets: tuple[Decimal, ...]
+    note: str | None  # None: the R ladder already clears the floor
+
+
+def take_profit_ladder(entry: Decimal, risk_per_unit: Decimal, params: ApexParams = DEFAULT_PARAMS) -> TakeProfitLadder:
+    """TP prices entry + m × R for each R multiple m, scaled up so the lowest gains the floor."""
+    multiples = [_decimal(m) for m in params.tp_r_multiples]
+    targets = [entry + m * risk_per_unit for m in multiples]
+    floor = _decimal(params.min_take_profit_pct)
+    if floor <= 0 or entry <= 0 or not multiples:
+        return TakeProfitLadder(tuple(targets), None)
+    lowest = min(multiples)
+    gain = lowest * risk_per_unit / entry
+    if gain >= floor:
+        return TakeProfitLadder(tuple(targets), None)
+    # Scale R so the lowest level gains exactly the floor; a zero R (no stop distance) uses it as 1R.
+    unit = floor * entry / lowest
+    raised = tuple(entry + m * unit for m in multiples)
+    note = f"TP ladder raised: {lowest:g}R = {gain:.2%} < fee floor {floor:.2%}; {lowest:g}R now {floor:.2%}"
+    return TakeProfitLadder(raised, note)
+
+
 def _take_profit(position: Position, price: Decimal, params: ApexParams) -> ExitDecision | None:
     stage = position.tp_stage
     if stage >= len(params.tp_r_multiples):
         return None
     entry, held, initial = position.entry_price, position.qty, position.initial_qty
-    target = entry + _decimal(params.tp_r_multiples[stage]) * position.risk_per_unit
+    ladder = take_profit_ladder(entry, position.risk_per_unit, params)
+    target = ladder.targets[stage]
     if price < target:
         return None
     last = stage == len(params.tp_r_multiples) - 1
@@ -374,6 +409,8 @@ def _take_profit(position: Position, price: Decimal, params: ApexParams) -> Exit
         qty = held  # a sub-dust remainder could never be sold on its own
     new_stop = max(position.stop_price, entry)  # breakeven from TP1 on (§1.9)
     reason = f"take profit {stage + 1}: price {price} >= {target} ({params.tp_r_multiples[stage]:g}R)"
+    if ladder.note:
+        reason = f"{reason}; {ladder.note}"
     return ExitDecision(ExitAction.TAKE_PROFIT, qty, reason, new_stop, stage + 1, position.trailing_stop)
 
 

@@ -1,6 +1,8 @@
-"""Entry sizing and selection for APEX (canonical S0 formula, research note §1.8).
+"""Entry sizing and selection for APEX (canonical S0 formula, research note §1.8), and the
+per-broker loss kill switch.
 
-Pure: Decimal in, Decimal out; no I/O, no clock, no state.
+Pure: Decimal in, Decimal out; no I/O, no clock, no state (the caller passes the day and keeps
+the marks).
 
 Size = equity × clamp(base(ADX) × strength(conditions met), 2 %, 10 %), where
   base(ADX): < 20 → 0 (no trade); [20, 25) → 2 %; [25, 30) → 4 %; [30, 40) → 6 %;
@@ -9,6 +11,12 @@ Size = equity × clamp(base(ADX) × strength(conditions met), 2 %, 10 %), where
 Nothing multiplies the size after the clamp (S2 did, reaching 14.4 %). The base is EQUITY, not
 cash (DESIGN invariant 2); cash only caps the amount, fee included. Example (§1.8): $10,000 at
 ADX 35 with 4 conditions → 6 % → $600.
+
+Kill switch (per master broker, on total equity = cash + positions marked to market):
+  drawdown   = (high-water mark − equity) / high-water mark > MAX_DRAWDOWN_PCT (10 %), or
+  daily loss = (day's starting equity − equity) / day's starting equity > MAX_DAILY_LOSS_PCT (5 %),
+the day being the UTC day; its starting equity is the first equity seen that day. Unrealised
+losses count because equity marks open positions. Either trips the broker into reduce-only.
 """
 
 from __future__ import annotations
@@ -16,12 +24,25 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
+from nija.models import EquityMarks
 from nija.strategy.apex import EntryDecision
 
-__all__ = ["MAX_PCT", "MIN_PCT", "SizingDecision", "position_pct", "select_entries", "size_entry"]
+__all__ = [
+    "MAX_PCT",
+    "MIN_PCT",
+    "EquityMarks",
+    "RiskLimits",
+    "SizingDecision",
+    "advance_marks",
+    "kill_switch_reason",
+    "position_pct",
+    "select_entries",
+    "size_entry",
+]
 
 _ZERO: Final = Decimal(0)
 _CENT: Final = Decimal("0.01")
@@ -113,3 +134,39 @@ def select_entries(
             seen.add(symbol)
             chosen.append((symbol, decision))
     return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """Loss limits of one master broker, in percent of equity (10 = 10 %)."""
+
+    max_drawdown_pct: Decimal = Decimal(10)
+    max_daily_loss_pct: Decimal = Decimal(5)
+
+
+def advance_marks(marks: EquityMarks | None, equity: Decimal, today: date) -> EquityMarks:
+    """Raise the high-water mark to `equity`; a new UTC day starts from `equity`."""
+    if marks is None:
+        return EquityMarks(equity, today, equity)
+    if today != marks.day:
+        return EquityMarks(max(marks.high_water_mark, equity), today, equity)
+    return EquityMarks(max(marks.high_water_mark, equity), marks.day, marks.day_start_equity)
+
+
+def kill_switch_reason(marks: EquityMarks, equity: Decimal, limits: RiskLimits) -> str | None:
+    """Why this broker must stop trading and flatten, or None while it is within its limits."""
+    if marks.high_water_mark > 0:
+        drawdown = (marks.high_water_mark - equity) / marks.high_water_mark * 100
+        if drawdown > limits.max_drawdown_pct:
+            return (
+                f"drawdown {drawdown:.2f}% from high-water mark {marks.high_water_mark:.2f}"
+                f" exceeds MAX_DRAWDOWN_PCT={limits.max_drawdown_pct}"
+            )
+    if marks.day_start_equity > 0:
+        loss = (marks.day_start_equity - equity) / marks.day_start_equity * 100
+        if loss > limits.max_daily_loss_pct:
+            return (
+                f"daily loss {loss:.2f}% of the day's starting equity {marks.day_start_equity:.2f}"
+                f" exceeds MAX_DAILY_LOSS_PCT={limits.max_daily_loss_pct}"
+            )
+    return None

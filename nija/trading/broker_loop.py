@@ -1,27 +1,42 @@
 """BrokerLoop: one master account's trading cycle, run in that broker's own thread.
 
-cycle = reconcile orders → begin cycle → balance snapshot → exits → entries → record → wait.
+cycle = reconcile orders → begin cycle → balance snapshot → kill switch → exits → entries
+→ record → wait.
 Everything a loop touches is its own: broker client, strategy state, positions, health. Any
 exception ends that cycle only; it is classified, logged with the broker name and recorded in
-health. Entries stop while `EMERGENCY_STOP` exists in the data dir; exits never stop.
+health. Exits never stop. Entries stop, with the reason in health, while:
+  - the broker is halted: its kill switch tripped (drawdown or daily loss, `strategy.risk`) or an
+    operator wrote its halt file `HALT_<broker>`. Halted means reduce-only: every position NIJA
+    opened is sold (market, held quantity) and nothing is bought until an operator resumes it by
+    removing the file (`python -m nija.trade resume --broker NAME`); never automatically;
+  - `ENTRY_BLOCKING=true`, or the `EMERGENCY_STOP` file exists in the data dir;
+  - Coinbase equity is below `COINBASE_MIN_BALANCE` (its round trip eats small positions);
+  - the market is closed, or `MAX_CONCURRENT_POSITIONS` are open.
+Calls are paced per account by its equity's rate profile (`brokers.ratelimit`): entry orders keep
+their minimum interval (waited in this thread, stop-aware); a balance read inside its interval
+reuses the last one, unless an own fill made that stale.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
 from nija.brokers.base import AuthError, Broker, BrokerError, MarketDataError
-from nija.brokers.fees import fee_schedule
+from nija.brokers.fees import cheaper_broker, fee_schedule
+from nija.brokers.ratelimit import AccountPacer, Pace, rate_profile
 from nija.logs import redact_text
 from nija.models import (
     BalanceSnapshot,
     BrokerHealth,
+    BrokerName,
     Candles,
     OrderRequest,
     Position,
@@ -32,15 +47,26 @@ from nija.models import (
     utc_now,
 )
 from nija.store import Store
-from nija.strategy.apex import DEFAULT_PARAMS, ApexParams, EntryDecision, ExitAction, evaluate_entry, evaluate_exit
-from nija.strategy.risk import select_entries, size_entry
+from nija.strategy.apex import (
+    DEFAULT_PARAMS,
+    ApexParams,
+    EntryDecision,
+    ExitAction,
+    ExitDecision,
+    evaluate_entry,
+    evaluate_exit,
+    take_profit_ladder,
+)
+from nija.strategy.risk import RiskLimits, advance_marks, kill_switch_reason, select_entries, size_entry
 from nija.trading.health import HealthTracker
 from nija.trading.orders import OrderExecutor
+from nija.trading.routing import EligibleBrokers
 from nija.trading.scan import rotating_batch
 
-__all__ = ["EMERGENCY_STOP_FILE", "BrokerLoop", "LoopConfig"]
+__all__ = ["EMERGENCY_STOP_FILE", "BrokerLoop", "LoopConfig", "halt_path"]
 
 EMERGENCY_STOP_FILE: Final = "EMERGENCY_STOP"
+HALT_FILE_PREFIX: Final = "HALT_"
 # APEX needs 100 candles; 200 lets EMA50 and ADX settle past TA-Lib's seed values.
 CANDLES_PER_SYMBOL: Final = 200
 
@@ -54,10 +80,19 @@ class LoopConfig:
     max_concurrent_positions: int
     data_dir: Path
     params: ApexParams = DEFAULT_PARAMS
+    risk_limits: RiskLimits = field(default_factory=RiskLimits)
+    min_net_profit_pct: Decimal = Decimal("0.2")  # percent, on top of the round trip, for TP levels
+    coinbase_min_balance: Decimal = Decimal(50)
+    entry_blocking: bool = False
 
     @property
     def emergency_stop_path(self) -> Path:
         return self.data_dir / EMERGENCY_STOP_FILE
+
+
+def halt_path(data_dir: Path, broker: BrokerName) -> Path:
+    """The per-broker halt file: present = reduce-only; its text says why."""
+    return data_dir / f"{HALT_FILE_PREFIX}{broker.value}"
 
 
 class CycleFailed(BrokerError):
@@ -67,7 +102,10 @@ class CycleFailed(BrokerError):
 class BrokerLoop:
     """Runs one master account; `run` is the thread target, `run_cycle` one isolated cycle."""
 
-    def __init__(self, broker: Broker, store: Store, config: LoopConfig, log: Any, stop: threading.Event) -> None:
+    def __init__(
+        self, broker: Broker, store: Store, config: LoopConfig, log: Any, stop: threading.Event, *,
+        eligible: EligibleBrokers | None = None, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.broker = broker
         self.store = store
         self.config = config
@@ -77,7 +115,13 @@ class BrokerLoop:
         self._equity = Decimal(0)  # master equity of the latest snapshot, carried by copy signals
         self._orders = OrderExecutor(broker, store, log, master_equity=lambda: self._equity)
         self._fee = fee_schedule(broker.name)
-        self._entries_blocked_logged = False
+        # TP levels must clear this broker's fees plus the net profit asked for.
+        floor = self._fee.round_trip + config.min_net_profit_pct / 100
+        self._params = replace(config.params, min_take_profit_pct=float(floor))
+        self._eligible = eligible if eligible is not None else EligibleBrokers()
+        self._pacer = AccountPacer(clock=clock)
+        self._account: tuple[BalanceSnapshot, dict[str, Decimal]] | None = None  # last balance read
+        self._entry_block_logged: str | None = None
         self._unmanaged: dict[str, str] = {}
         self.on_fill: Callable[[], None] = lambda: None  # wakes the copy engine after a master fill
         self._scan_offset = 0
@@ -116,7 +160,9 @@ class BrokerLoop:
                 exc_info=not isinstance(exc, BrokerError),
             )
             return health
-        health = self.health.cycle_ok(utc_now(), stats.pop("funded"))
+        health = self.health.cycle_ok(
+            utc_now(), stats.pop("funded"), halted=stats.pop("halted") is not None, note=stats.get("entries_skipped")
+        )
         self.store.save_health(health)
         self.log.info(
             "cycle_done", health=health.status, duration_ms=round((time.monotonic() - started) * 1000), **stats
@@ -128,19 +174,27 @@ class BrokerLoop:
     def _cycle(self) -> dict[str, Any]:
         self._orders.reconcile()
         self.broker.begin_cycle()
-        snapshot = self.broker.balance_snapshot()
+        snapshot, holdings, fresh = self._read_account()
         self._equity = snapshot.total_equity
-        self.store.record_equity(self.broker.name, self.broker.account, snapshot)
+        if fresh:
+            self.store.record_equity(self.broker.name, self.broker.account, snapshot)
+        halted = self._kill_switch(snapshot, fresh)
         funded = snapshot.total_equity >= self.config.minimum_funded_balance
         candles: dict[str, Candles] = {}
-        exits = self._manage_exits(candles)
-        entries, reason = 0, "unfunded" if not funded else None
-        if funded:
-            entries, reason = self._enter(self.broker.balance_snapshot() if exits else snapshot, candles)
+        exits = self._manage_exits(candles, holdings, halted)
+        reason = self._entry_block(snapshot, funded, halted)
+        entries = 0
+        if reason is None:
+            # Sells only add cash: the snapshot read before them never overspends.
+            entries, reason = self._enter(snapshot, candles)
+        self._eligible.update(self.broker.name, funded and halted is None and reason in (None, "max_positions"),
+                              self.broker.symbols())
         if exits or entries:
+            self._pacer.forget(Pace.MONITORING)  # own fills make the last balance read stale
             self.on_fill()
         return {
             "funded": funded,
+            "halted": halted,
             "equity": str(snapshot.total_equity),
             "available": str(snapshot.available),
             "locked": str(snapshot.locked_in_positions),
@@ -148,24 +202,97 @@ class BrokerLoop:
             "entries": entries,
             "entries_skipped": reason,
             "open_positions": len(self.store.positions(self.broker.name, self.broker.account)),
+            "rate_profile": self._pacer.profile.name,
         }
+
+    def _read_account(self) -> tuple[BalanceSnapshot, dict[str, Decimal], bool]:
+        """Balance and holdings, read at most once per the rate profile's monitoring interval."""
+        if self._account is not None and self._pacer.wait_seconds(Pace.MONITORING) > 0:
+            snapshot, holdings = self._account
+            return snapshot, holdings, False
+        snapshot = self.broker.balance_snapshot()
+        holdings = dict(self.broker.holdings())
+        self._pacer.record(Pace.MONITORING)
+        self._account = (snapshot, holdings)
+        profile = rate_profile(snapshot.total_equity)
+        if profile != self._pacer.profile:
+            self.log.info("rate_profile", profile=profile.name, equity=str(snapshot.total_equity),
+                          entry_interval_s=profile.entry_interval_s, monitoring_interval_s=profile.monitoring_interval_s)
+            self._pacer.profile = profile
+        return snapshot, holdings, True
+
+    # -- kill switch -------------------------------------------------------------------------
+
+    def _kill_switch(self, snapshot: BalanceSnapshot, fresh: bool) -> str | None:
+        """The halt reason of this broker (None: trading), tripping the switch when a limit is crossed.
+
+        The halt file is the switch: written before the store (a crash in between still halts),
+        removed only by an operator. A stored halt whose file is gone was resumed: measure afresh.
+        """
+        broker, account, equity = self.broker.name, self.broker.account, snapshot.total_equity
+        path = halt_path(self.config.data_dir, broker)
+        reason = _read_halt_file(path)
+        stored = self.store.halted_reason(broker, account)
+        if stored is not None and reason is None:
+            self.log.warning("broker_resumed", previous_reason=stored, equity=str(equity),
+                             note="halt file removed by an operator; high-water mark and day start reset")
+            self.store.forget_risk_marks(broker, account)
+        if not fresh:
+            return reason
+        # The snapshot's own time: paper replays run on market time, whose days are the market's.
+        marks = advance_marks(self.store.risk_marks(broker, account), equity, snapshot.taken_at.date())
+        if reason is None and (reason := kill_switch_reason(marks, equity, self.config.risk_limits)) is not None:
+            _write_halt_file(path, reason)
+            self.log.error("kill_switch_tripped", reason=reason, equity=str(equity),
+                           note=f"reduce-only: positions are closed; resume with python -m nija.trade resume --broker {broker}")
+        elif reason is not None and stored is None:
+            self.log.error("broker_halted", reason=reason, note="halt file present: reduce-only")
+        self.store.save_risk_marks(broker, account, marks, reason)
+        return reason
+
+    def _entry_block(self, snapshot: BalanceSnapshot, funded: bool, halted: str | None) -> str | None:
+        """Why this cycle makes no entries (also recorded in health), or None."""
+        if halted is not None:
+            reason = f"halted: {halted}"
+        elif not funded:
+            reason = "unfunded"
+        elif self.config.entry_blocking:
+            reason = "ENTRY_BLOCKING=true"
+        elif self.config.emergency_stop_path.exists():
+            reason = f"emergency_stop: {EMERGENCY_STOP_FILE} file present"
+        elif self.broker.name is BrokerName.COINBASE and snapshot.total_equity < self.config.coinbase_min_balance:
+            reason = (
+                f"Coinbase equity {snapshot.total_equity:.2f} < COINBASE_MIN_BALANCE {self.config.coinbase_min_balance}:"
+                f" a {self._fee.round_trip:.2%} round trip eats small positions; exits continue"
+            )
+        else:
+            reason = None
+        if reason != self._entry_block_logged and reason not in (None, "unfunded"):
+            self.log.warning("entries_blocked", reason=reason)
+        self._entry_block_logged = reason
+        return reason
 
     def _candles(self, cache: dict[str, Candles], symbol: str) -> Candles:
         if symbol not in cache:
             cache[symbol] = self.broker.ohlcv(symbol, CANDLES_PER_SYMBOL)
         return cache[symbol]
 
-    def _manage_exits(self, cache: dict[str, Candles]) -> int:
-        """Check every open position NIJA opened; sells are sized from the base actually held."""
+    def _manage_exits(self, cache: dict[str, Candles], holdings: Mapping[str, Decimal], halted: str | None) -> int:
+        """Check every open position NIJA opened (all sold when halted); sells are sized from the base held."""
         broker, account = self.broker.name, self.broker.account
-        holdings = self.broker.holdings()
         positions = self.store.positions(broker, account)
+        if any(holdings.get(p.symbol.split("/")[0], Decimal(0)) < p.qty for p in positions):
+            # A position recorded after `holdings` was read (a paced read, or a fill recorded by
+            # reconcile or `nija.trade` in between) is not gone: decide on holdings read now.
+            holdings = dict(self.broker.holdings())
+            if self._account is not None:
+                self._account = (self._account[0], holdings)
         self._report_unmanaged(holdings, positions)
         sold = 0
         errors: list[Exception] = []
         for position in positions:
             try:
-                sold += self._exit_one(position, holdings, cache)
+                sold += self._exit_one(position, holdings, cache, halted)
             except AuthError:
                 raise
             except Exception as exc:  # one position's failure must not block the other exits
@@ -188,7 +315,9 @@ class BrokerLoop:
             if unmanaged:
                 self.log.info("unmanaged_holdings", holdings=unmanaged, note="not opened by NIJA: never sold")
 
-    def _exit_one(self, position: Position, holdings: Mapping[str, Decimal], cache: dict[str, Candles]) -> int:
+    def _exit_one(
+        self, position: Position, holdings: Mapping[str, Decimal], cache: dict[str, Candles], halted: str | None
+    ) -> int:
         base = position.symbol.split("/")[0]
         held = min(position.qty, holdings.get(base, Decimal(0)))
         if held <= 0:
@@ -200,13 +329,19 @@ class BrokerLoop:
             position = position.model_copy(update={"qty": held})
         ticker = self.broker.ticker(position.symbol)
         price = ticker.last
-        try:
-            candles: Candles | None = self._candles(cache, position.symbol)
-        except MarketDataError as exc:
-            # Missing candles only disable the indicator exits; price exits still run.
-            self.log.warning("exit_candles_missing", symbol=position.symbol, error=str(exc))
-            candles = None
-        decision = evaluate_exit(position, price, candles, self.config.params)
+        candles: Candles | None = None
+        if halted is not None:
+            decision = ExitDecision(
+                ExitAction.KILL_SWITCH, held, f"flatten: {halted}", position.stop_price, position.tp_stage,
+                position.trailing_stop,
+            )
+        else:
+            try:
+                candles = self._candles(cache, position.symbol)
+            except MarketDataError as exc:
+                # Missing candles only disable the indicator exits; price exits still run.
+                self.log.warning("exit_candles_missing", symbol=position.symbol, error=str(exc))
+            decision = evaluate_exit(position, price, candles, self._params)
         updated = position.model_copy(
             update={"stop_price": decision.stop_price, "tp_stage": decision.tp_stage, "trailing_stop": decision.trailing_stop}
         )
@@ -238,12 +373,6 @@ class BrokerLoop:
 
     def _enter(self, snapshot: BalanceSnapshot, cache: dict[str, Candles]) -> tuple[int, str | None]:
         """Scan the universe, rank entry signals by score and enter within the caps."""
-        if self.config.emergency_stop_path.exists():
-            if not self._entries_blocked_logged:
-                self.log.warning("entries_blocked", reason=f"{EMERGENCY_STOP_FILE} file present")
-                self._entries_blocked_logged = True
-            return 0, "emergency_stop"
-        self._entries_blocked_logged = False
         if not self.broker.is_market_open():
             return 0, "market_closed"
         positions = self.store.positions(self.broker.name, self.broker.account)
@@ -269,17 +398,57 @@ class BrokerLoop:
             if sizing.quote_amount <= 0:
                 self.log.info("entry_skipped", symbol=symbol, reason=sizing.skip_reason, score=decision.score)
                 continue
+            if (delay := self._pacer.wait_seconds(Pace.ENTRY)) > 0 and self.stop.wait(delay):
+                break  # shutting down: the entry interval wait ends with the stop flag
+            stop_price = Decimal(repr(decision.stop_price))
+            ladder = take_profit_ladder(Decimal(repr(decision.price)), Decimal(repr(decision.risk_per_unit)), self._params)
             request = OrderRequest(
                 broker=self.broker.name, account=self.broker.account, symbol=symbol, side=Side.BUY,
                 quantity=sizing.quote_amount, unit=QuantityUnit.QUOTE,
-                reason=f"apex entry score={decision.score} conditions={decision.conditions_met}",
-                stop_price=Decimal(repr(decision.stop_price)),
+                reason=f"apex entry score={decision.score} conditions={decision.conditions_met}"
+                + (f"; {ladder.note}" if ladder.note else ""),
+                stop_price=stop_price,
                 client_order_id=client_order_id_for(
                     self.broker.name, self.broker.account, symbol, "entry", int(self._candles(cache, symbol).ts[-1])
                 ),
             )
+            self._record_entry_cost(request)
+            self._pacer.record(Pace.ENTRY)
             report = self._orders.submit(request, None)
             if report is not None:
                 entered += 1
                 available -= report.filled_qty * (report.avg_price or 0) + report.fee
         return entered, None
+
+    def _record_entry_cost(self, request: OrderRequest) -> None:
+        """Note what this entry pays in fees here against the cheapest other eligible broker."""
+        cheaper = cheaper_broker(request.symbol, self.broker.name, self._eligible.snapshot())
+        self.store.record_entry_cost(
+            request.client_order_id, self.broker.name, self.broker.account, request.symbol, self._fee.round_trip,
+            (cheaper[0], cheaper[1].round_trip) if cheaper else None,
+        )
+        if cheaper:
+            self.log.info("cheaper_broker_available", symbol=request.symbol, round_trip=str(self._fee.round_trip),
+                          cheaper_broker=str(cheaper[0]), cheaper_round_trip=str(cheaper[1].round_trip),
+                          note="capital isolation: the entry stays on this broker")
+
+
+def _read_halt_file(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # unreadable but present: still halted
+        return f"halt file unreadable: {exc}"
+    return text.splitlines()[0][:300] if text else f"halted by operator ({path.name} present)"
+
+
+def _write_halt_file(path: Path, reason: str) -> None:
+    """Atomic and durable: a crash right after must still find the broker halted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(reason + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

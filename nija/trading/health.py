@@ -3,6 +3,9 @@
     starting ─ok─► healthy ─error─► degraded ─5 errors in a row─► failed ─ok─► healthy
         │             ▲  └─auth error (any state)─► failed (auth: no retry until restart)
         └─unfunded────┴──► unfunded ─funded & ok─► healthy        any ─stop─► stopped
+    any but stopped ─ok while the kill switch holds─► halted ─ok after an operator resume─► healthy
+
+`note` carries why the account is halted or makes no entries; it is replaced every cycle.
 
 Pure: the caller passes the time; nothing here sleeps or logs.
 """
@@ -22,11 +25,12 @@ _ERROR_TEXT_LIMIT: Final = 300
 
 S = HealthStatus
 _NEXT: Final[dict[HealthStatus, frozenset[HealthStatus]]] = {
-    S.STARTING: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.STOPPED}),
-    S.HEALTHY: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.STOPPED}),
-    S.DEGRADED: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.STOPPED}),
-    S.FAILED: frozenset({S.HEALTHY, S.FAILED, S.UNFUNDED, S.STOPPED}),
-    S.UNFUNDED: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.STOPPED}),
+    S.STARTING: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.HALTED, S.STOPPED}),
+    S.HEALTHY: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.HALTED, S.STOPPED}),
+    S.DEGRADED: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.HALTED, S.STOPPED}),
+    S.FAILED: frozenset({S.HEALTHY, S.FAILED, S.UNFUNDED, S.HALTED, S.STOPPED}),
+    S.UNFUNDED: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.HALTED, S.STOPPED}),
+    S.HALTED: frozenset({S.HEALTHY, S.DEGRADED, S.FAILED, S.UNFUNDED, S.HALTED, S.STOPPED}),
     S.STOPPED: frozenset({S.STARTING}),
 }
 
@@ -52,11 +56,12 @@ class HealthTracker:
         self.current = self.current.model_copy(update={"status": status, **changes})
         return self.current
 
-    def cycle_ok(self, at: datetime, funded: bool) -> BrokerHealth:
-        """A cycle completed."""
+    def cycle_ok(self, at: datetime, funded: bool, *, halted: bool = False, note: str | None = None) -> BrokerHealth:
+        """A cycle completed; `halted` while the kill switch holds, `note` says why entries stop."""
         return self._move(
-            S.HEALTHY if funded else S.UNFUNDED,
+            S.HALTED if halted else S.HEALTHY if funded else S.UNFUNDED,
             funded=funded,
+            note=note,
             cycles_total=self.current.cycles_total + 1,
             cycles_ok=self.current.cycles_ok + 1,
             consecutive_errors=0,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nija.brokers.base import InsufficientFunds, MarketDataError, OrderRejected
-from nija.brokers.fees import FEES, fee_schedule
+from nija.brokers.fees import DEFAULT_FEES, fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.models import BrokerName, OrderRequest, OrderStatus, QuantityUnit, Side
 from nija.store import Store
@@ -30,7 +30,7 @@ def _order(side: Side, qty: str, unit: QuantityUnit, cid: str, symbol: str = "BT
 
 
 def test_fee_table_is_the_documented_one() -> None:
-    taker = {b: f.taker for b, f in FEES.items()}
+    taker = {b: f.taker for b, f in DEFAULT_FEES.items()}
     assert taker == {
         BrokerName.COINBASE: Decimal("0.006"), BrokerName.KRAKEN: Decimal("0.0026"), BrokerName.OKX: Decimal("0.001"),
         BrokerName.BINANCE: Decimal("0.001"), BrokerName.ALPACA: Decimal("0"),

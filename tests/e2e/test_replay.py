@@ -3,6 +3,7 @@ cycle: no position over the caps, every exit sized from holdings, equity identit
 
 from __future__ import annotations
 
+import itertools
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +41,12 @@ def test_apex_replay_keeps_invariants(replay_dir: Path, store: Store, tmp_path: 
     config = LoopConfig(
         cycle_seconds=0.01, minimum_funded_balance=Decimal("10"), max_concurrent_positions=MAX_POSITIONS, data_dir=tmp_path
     )
-    loop = BrokerLoop(broker, store, config, structlog.get_logger("replay"), threading.Event())
+    # The replay runs years of candles in seconds: its pacing clock moves a minute per call, so the
+    # rate profile's real-time intervals never stretch it.
+    minutes = itertools.count(step=60.0)
+    loop = BrokerLoop(
+        broker, store, config, structlog.get_logger("replay"), threading.Event(), clock=lambda: next(minutes)
+    )
     seen_orders: set[str] = set()
     cycles = 0
     while not market.exhausted:

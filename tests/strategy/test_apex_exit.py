@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from nija.models import BrokerName, Candles, Position
-from nija.strategy.apex import ExitAction, ExitDecision, evaluate_exit
+from nija.strategy.apex import DEFAULT_PARAMS, ExitAction, ExitDecision, evaluate_exit, take_profit_ladder
 from nija.strategy.indicators import compute
 
 from .builders import downtrend_arrays, entry_arrays, to_candles
@@ -213,3 +214,38 @@ def test_sells_never_exceed_held(stage: int, qty: str, price: str) -> None:
     decision = exit_at(position(qty=qty, stage=stage, stop=stop), price, DOWNTREND)
     assert D(0) <= decision.sell_qty <= D(qty)
     assert (decision.sell_qty > 0) == (decision.action is not ExitAction.NONE)
+
+
+# -- fee floor on the take-profit ladder -----------------------------------------------------------
+
+KRAKEN_FLOOR = replace(DEFAULT_PARAMS, min_take_profit_pct=0.0082)  # 0.62 % round trip + 0.2 % net
+
+
+def test_a_ladder_below_the_fee_floor_is_raised_keeping_its_ratios() -> None:
+    # R = 0.5 on 100: TP1 at +0.5 % would lose money after Kraken's 0.62 % round trip.
+    ladder = take_profit_ladder(D(100), D("0.5"), KRAKEN_FLOOR)
+    assert ladder.targets == (D("100.82"), D("101.64"), D("102.46"))
+    assert ladder.note is not None and "raised" in ladder.note and "0.82%" in ladder.note
+
+
+def test_a_ladder_above_the_floor_is_untouched() -> None:
+    ladder = take_profit_ladder(D(100), D("1.0"), KRAKEN_FLOOR)  # 1R = +1 % > 0.82 %
+    assert ladder.targets == (D(101), D(102), D(103)) and ladder.note is None
+    coinbase = replace(DEFAULT_PARAMS, min_take_profit_pct=0.016)  # 1.4 % + 0.2 %
+    assert take_profit_ladder(D(100), D("1.0"), coinbase).targets[0] == D("101.6")
+
+
+@pytest.mark.parametrize("broker_floor", [0.0025 + 0.002, 0.0062 + 0.002, 0.014 + 0.002])
+def test_every_level_clears_the_floor_for_every_stop_distance(broker_floor: float) -> None:
+    params = replace(DEFAULT_PARAMS, min_take_profit_pct=broker_floor)
+    for risk in ("0", "0.01", "0.3", "0.7", "2", "9"):
+        for target in take_profit_ladder(D(100), D(risk), params).targets:
+            assert (target - 100) / 100 >= D(str(broker_floor))
+
+
+def test_the_exit_waits_for_the_raised_level_and_says_so() -> None:
+    pos = position()  # 1R = 100.5, raised to 100.82 under Kraken's fees
+    assert evaluate_exit(pos, D("100.5"), UPTREND, KRAKEN_FLOOR).action is ExitAction.NONE
+    decision = evaluate_exit(pos, D("100.82"), UPTREND, KRAKEN_FLOOR)
+    assert decision.action is ExitAction.TAKE_PROFIT and decision.sell_qty == D("1.5")
+    assert "TP ladder raised" in decision.reason
