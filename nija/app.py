@@ -203,18 +203,23 @@ def build_copy_engine(
     masters = {loop.broker.name for loop in loops}
     markets = SharedMarkets()
     copy_users: list[CopyUser] = []
+    unavailable: list[tuple[BrokerName, str, str]] = []  # shown by status with the reason
     for user in users:
         user_log = log.bind(broker=str(user.broker), account=user.user_id)
         if user.broker not in masters:
             user_log.warning("user_without_master", detail=f"no running {user.broker} master to copy")
+            unavailable.append((user.broker, user.user_id, f"no running {user.broker} master to copy"))
             continue
         if mode == "live" and user.user_id in discovered.missing_credentials:
-            user_log.error("user_missing_credentials", variables=list(credential_variables(user.broker, user.user_id).values()))
+            variables = list(credential_variables(user.broker, user.user_id).values())
+            user_log.error("user_missing_credentials", variables=variables)
+            unavailable.append((user.broker, user.user_id, "missing credentials: " + ", ".join(variables)))
             continue
         try:
             broker = _copy_user_broker(settings, mode, store, user, discovered, boards, markets)
         except BrokerError as exc:
             user_log.error("user_setup_failed", error=str(exc))
+            unavailable.append((user.broker, user.user_id, f"setup failed: {exc}"))
             continue
         copy_users.append(
             CopyUser(
@@ -222,12 +227,12 @@ def build_copy_engine(
                 enabled=user.enabled, copy_from_master=user.copy_from_master,
             )
         )
-    if not copy_users:
+    if not copy_users and not unavailable:
         return None
     return CopyEngine(
         store, copy_users, log.bind(component="copy"), copy_mode=settings.copy_trading_mode,
         max_age_seconds=settings.copy_signal_max_age_seconds, max_workers=settings.copy_workers,
-        max_user_risk=settings.max_user_risk, min_position_usd=settings.min_position_usd,
+        max_user_risk=settings.max_user_risk, min_position_usd=settings.min_position_usd, unavailable=unavailable,
     )
 
 

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     max_user_risk: Decimal = Field(Decimal("0.10"), alias="MAX_USER_RISK", gt=0, le=1)
     min_position_usd: Decimal = Field(Decimal("1.0"), alias="MIN_POSITION_USD", ge=0)
     copy_signal_max_age_seconds: float = Field(60.0, alias="COPY_SIGNAL_MAX_AGE_SECONDS", gt=0)
-    copy_workers: int = Field(32, alias="NIJA_COPY_WORKERS", ge=1, le=512)
+    copy_workers: int = Field(128, alias="NIJA_COPY_WORKERS", ge=1, le=512)
 
     # Risk guardrails (percentages are percent: 10 = 10 %).
     max_drawdown_pct: Decimal = Field(Decimal("10"), alias="MAX_DRAWDOWN_PCT", gt=0, le=100)

@@ -157,8 +157,15 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
         file=out,
     )
     if copy["users"]:
-        user_rows = [[u["broker"], u["user_id"], _money(u["total_equity"]), u["last_copy"], u["last_reason"] or ""] for u in copy["users"]]
-        print(tabulate(user_rows, headers=["broker", "user", "equity", "last copy", "reason"], tablefmt="simple", disable_numparse=True), file=out)
+        user_rows = [
+            [
+                u["broker"], u["user_id"], (u.get("state") or "-") + ("" if u.get("enabled") is not False else " (off)"),
+                _money(u["total_equity"]), u["last_copy"] or "none yet", u["last_reason"] or u.get("last_error") or "",
+            ]
+            for u in copy["users"]
+        ]
+        headers = ["broker", "user", "state", "equity", "last copy", "reason / last error"]
+        print(tabulate(user_rows, headers=headers, tablefmt="simple", disable_numparse=True), file=out)
 
 
 def _default_data_dir() -> Path:

@@ -6,15 +6,20 @@ Starts the exchange simulator in its own process (`python -m tests.sim --port 0 
 127.0.0.1 only), creates one master and N user accounts there (each user its own API key and
 base64 secret, USD equity spread 1,000–50,000 so every copy has its own size), builds one
 `CcxtBroker` per account on one `SharedMarkets` (markets loaded once, limiter off), and a
-`CopyEngine` with `max_workers = min(N, 256)` (or `--workers`). None of that is timed.
+`CopyEngine` with `max_workers = min(N, 128)` (or `--workers`). None of that is timed.
 
 Each of the S signals is one master market buy on BTC/USD through the master's
 `OrderExecutor(master_equity=...)`, which records the fill and the signal in one transaction.
 The timed interval runs from that record (the master `submit` returning) through reading the
-signal from the outbox to `engine.fan_out(signal)` returning — after every user's order was
-acknowledged by the simulator and recorded in the store. Prints ONE JSON line on stdout:
+signal from the outbox to `engine.dispatch(signal)` returning — after every user's order was
+acknowledged by the simulator (the issue's "last user order acknowledged") and every answer was
+recorded in the store. The fills are then read by `engine.settle()` (the daemon does that right
+after dispatching); it is not timed, its CPU is reported on its own (`settle_cpu_ms_per_order`),
+and the ledger statuses counted are the settled ones. `engine.start()` (every user registered in
+the store and its balance read, as the daemon does at start) is setup. Prints ONE JSON line:
 
-    users, latency_ms, signals, workers, p50_s, p99_s, samples_s, cpu_ms_per_order,
+    users, latency_ms, signals, workers, p50_s, p99_s, samples_s, cpu_ms_per_order, settle_cpu_ms_per_order, settle_s,
+    sim_cpu_ms_per_order (the simulator process's CPU in the timed intervals: it shares the 2 cores),
     orders_ok, orders_failed, duplicates, missing, rss_mb, sim_requests_per_order,
     user_calls_per_order (the users' venue calls by endpoint), statuses (ledger statuses), failure_reasons (top 5)
 
@@ -97,6 +102,14 @@ class SimProcess:
             for _ in self.proc.stderr:
                 pass
 
+    def cpu_seconds(self) -> float:
+        """The simulator process's CPU time so far (user + system), from /proc."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def url(self, venue: str) -> str:
         return f"{self.base}/{venue}"
 
@@ -146,7 +159,7 @@ class ThreadProfiles:
     def __init__(self, engine: CopyEngine, clock: str) -> None:
         self.engine = engine
         self.timer = time.thread_time if clock == "cpu" else time.perf_counter  # cpu: this thread's CPU only
-        self.original = engine._copy_one
+        self.original = engine._send_one
         self.profiles: list[cProfile.Profile] = []
         self.lock = threading.Lock()
 
@@ -163,11 +176,11 @@ class ThreadProfiles:
                 with self.lock:
                     self.profiles.append(profile)
 
-        self.engine._copy_one = profiled  # type: ignore[method-assign]
+        self.engine._send_one = profiled  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.engine._copy_one = self.original  # type: ignore[method-assign]
+        self.engine._send_one = self.original  # type: ignore[method-assign]
 
     def report(self, main: cProfile.Profile, top: int = 15, dump: Path | None = None) -> str:
         out = io.StringIO()
@@ -185,7 +198,7 @@ class ThreadProfiles:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     n, latency = args.users, args.latency_ms
-    workers = args.workers or min(n, 256)
+    workers = args.workers or min(n, 128)
     tmp = Path(tempfile.mkdtemp(prefix="nija-bench-fanout-"))
     sim: SimProcess | None = None
     store: Store | None = None
@@ -222,11 +235,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             brokers.append(broker)
             users.append(CopyUser(user_id, broker))
         engine = CopyEngine(store, users, log, max_workers=workers)
+        engine.start()
         setup_requests = len(sim.get("requests", venue=VENUE))
 
         # -- signals (timed: master fill recorded -> fan_out returned) --------------------------
         samples: list[float] = []
         cpu = 0.0
+        settle_cpu, settle_wall, sim_cpu, sys_cpu = 0.0, [], 0.0, 0.0
         statuses: Counter[str] = Counter()
         client_ids: list[str] = []
         profile_text = ""
@@ -243,12 +258,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             main_profile = cProfile.Profile(thread_profiles.timer) if thread_profiles is not None else None
             if thread_profiles is not None:
                 thread_profiles.__enter__()
+            sim_cpu_started = sim.cpu_seconds()
+            sys_started = resource.getrusage(resource.RUSAGE_SELF).ru_stime
             cpu_started, started = time.process_time(), time.perf_counter()  # the fill was just recorded
             if main_profile is not None:
                 main_profile.enable()
             pending = store.signals("pending")
             signal = pending[-1][0]
-            result = engine.fan_out(signal)
+            engine.dispatch(signal)
             if main_profile is not None:
                 main_profile.disable()
             elapsed, cpu_used = time.perf_counter() - started, time.process_time() - cpu_started
@@ -257,6 +274,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 profile_text = thread_profiles.report(main_profile, dump=tmp / "fanout.pstats" if args.keep else None)
             samples.append(elapsed)
             cpu += cpu_used
+            sim_cpu += sim.cpu_seconds() - sim_cpu_started
+            sys_cpu += resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys_started
+            settle_started, settle_cpu_started = time.perf_counter(), time.process_time()
+            engine.settle()
+            settle_cpu += time.process_time() - settle_cpu_started
+            settle_wall.append(time.perf_counter() - settle_started)
+            result = {row["user_id"]: row["status"] for row in store.copy_rows(signal.signal_id)}
             statuses.update(result.values())
             if len(result) != n:
                 statuses["no_row"] += n - len(result)
@@ -296,6 +320,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "p50_s": round(statistics.median(samples), 4), "p99_s": round(_percentile(samples, 99), 4),
             "samples_s": [round(s, 4) for s in samples],
             "cpu_ms_per_order": round(cpu * 1000 / orders, 3),
+            "sys_cpu_ms_per_order": round(sys_cpu * 1000 / orders, 3),  # the kernel's part of cpu_ms_per_order
+            "settle_cpu_ms_per_order": round(settle_cpu * 1000 / orders, 3),
+            "sim_cpu_ms_per_order": round(sim_cpu * 1000 / orders, 3),  # the simulator's side of the timed intervals
+            "settle_s": round(statistics.median(settle_wall), 4),
             "orders_ok": ok, "orders_failed": orders - ok,
             "duplicates": duplicates, "missing": missing,
             "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -324,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, required=True, help="user accounts copying the master")
     parser.add_argument("--latency-ms", type=int, required=True, help="the simulator adds this to every answer")
     parser.add_argument("--signals", type=int, default=5, help="master buys fanned out (default 5)")
-    parser.add_argument("--workers", type=int, default=None, help="engine max_workers (default min(N, 256))")
+    parser.add_argument("--workers", type=int, default=None, help="engine max_workers (default min(N, 128))")
     parser.add_argument("--profile", nargs="?", const="wall", choices=("wall", "cpu"), default=None,
                         help="cProfile the last fan-out in every thread (stderr): wall clock, or each thread's CPU")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (store, nonces, log, fanout.pstats)")

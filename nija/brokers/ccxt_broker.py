@@ -13,6 +13,7 @@ through the key's `NonceSource`: one persistent millisecond nonce and one reques
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -25,6 +26,7 @@ from typing import Any, ContextManager, Final, TypeVar
 
 import ccxt
 import numpy as np
+import requests
 
 from nija.brokers.base import (
     AuthError,
@@ -38,6 +40,7 @@ from nija.brokers.base import (
     secret_text,
     venue_decimal,
 )
+from nija.brokers.lean_http import LeanSession
 from nija.brokers.nonce import NonceSource, key_fingerprint
 from nija.brokers.ratelimit import KeyBudget, kraken_budget
 from nija.models import (
@@ -63,6 +66,9 @@ TIMEFRAME_MS: Final = 300_000
 MARKETS_MAX_AGE_SECONDS: Final = 3600.0  # venues list and delist markets; refresh hourly
 DUST_USD: Final = Decimal("1")  # holdings worth less are valued but not counted as positions
 NONCE_JUMP_MS: Final = 5_000  # after InvalidNonce: jump past whatever raced us, then retry once
+# The nonce file holds a mark this far ahead, so a request rarely waits on an fsync'd rename
+# (nonce.py, "lease"); after a crash the key's nonces resume up to 10 s ahead of the clock.
+NONCE_LEASE_MS: Final = 10_000
 _CCXT_KRAKEN_PRIVATE_COST: Final = 3.0
 
 
@@ -149,6 +155,11 @@ def redirect(client: ccxt.Exchange, base_url: str) -> None:
         client.hostname = base.split("://", 1)[-1].split("/", 1)[0]
 
 
+def _proxy_configured() -> bool:
+    """Whether the environment routes HTTP(S) through a proxy (LeanSession does not speak to proxies)."""
+    return any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
+
+
 def _refuse_non_json(client: ccxt.Exchange) -> None:
     """Make a 2xx answer whose body is not JSON an error instead of an empty result.
 
@@ -180,6 +191,7 @@ class SharedMarkets:
     """
 
     def __init__(self, max_age_seconds: float = MARKETS_MAX_AGE_SECONDS) -> None:
+        self.max_age = max_age_seconds
         self._max_age = max_age_seconds
         self._lock = threading.Lock()
         self._templates: dict[tuple[str, str], tuple[ccxt.Exchange, float]] = {}
@@ -237,6 +249,7 @@ class CcxtBroker:
         self._markets = markets
         self._markets_key = (self.venue.ccxt_id, api_url or "")
         self._markets_loaded_at = 0.0
+        self._rules: dict[str, MarketRules] = {}  # per symbol, until the markets are reloaded
         self._explicit_symbols = symbols
         self._disabled = disabled_symbols
         self._read_attempts = read_attempts
@@ -246,7 +259,7 @@ class CcxtBroker:
         self._nonce: NonceSource | None = None
         if self.venue.persistent_nonce and credentials:
             api_key = secret_text(credentials["api_key"])
-            self._nonce = NonceSource(data_dir, api_key)
+            self._nonce = NonceSource(data_dir, api_key, lease_ms=NONCE_LEASE_MS)
             self.client.nonce = self._nonce.next  # one persistent ms counter per key
         if self.venue.key_budget and credentials and enable_rate_limit:
             self._pace_private_calls(kraken_budget(key_fingerprint(secret_text(credentials["api_key"])), kraken_tier))
@@ -284,6 +297,10 @@ class CcxtBroker:
         for part, ccxt_key in self.venue.credentials.items():
             if credentials and part in credentials:
                 config[ccxt_key] = secret_text(credentials[part])
+        # requests costs about half of a request's client CPU for features NIJA never uses
+        # (cookies, redirects): a lean keep-alive session per client (lean_http.py). A VPS that
+        # routes through a proxy keeps requests, which honours HTTP(S)_PROXY.
+        config["session"] = requests.Session() if _proxy_configured() else LeanSession()
         client: ccxt.Exchange = getattr(ccxt, self.venue.ccxt_id)(config)
         if self._api_url:
             redirect(client, self._api_url)
@@ -316,10 +333,13 @@ class CcxtBroker:
         return retrying(self._call, fn, private=private)
 
     def _ensure_markets(self) -> None:
+        if self._markets_loaded_at and time.monotonic() - self._markets_loaded_at < self._markets.max_age:
+            return  # fresh: every order checks this, and a retrying read costs more than the order's own work
         template, loaded_at = self._read(lambda: self._markets.ensure(self._markets_key, self._public_template))
         if loaded_at != self._markets_loaded_at:
             self.client.set_markets_from_exchange(template)  # shared read-only, never copied
             self._markets_loaded_at = loaded_at
+            self._rules.clear()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -426,24 +446,39 @@ class CcxtBroker:
     def market_rules(self, symbol: str) -> MarketRules:
         """Minimums and precision steps from the venue's market metadata."""
         self._ensure_markets()
+        cached = self._rules.get(symbol)
+        if cached is not None:
+            return cached
         market = self.client.markets.get(symbol)
         if market is None:
             raise OrderRejected(f"{self.name}: unknown symbol {symbol}")
         precision, limits = market.get("precision") or {}, market.get("limits") or {}
         if precision.get("amount") is None or precision.get("price") is None:
             raise MarketDataError(f"{self.name}: market {symbol} has no precision")
-        return MarketRules(
+        rules = self._rules[symbol] = MarketRules(
             symbol=symbol, base=market["base"], quote=market["quote"],
             min_amount=venue_decimal((limits.get("amount") or {}).get("min") or 0, f"{symbol} min amount"),
             min_cost=venue_decimal((limits.get("cost") or {}).get("min") or 0, f"{symbol} min cost"),
             amount_step=venue_decimal(precision["amount"], f"{symbol} amount step"),
             price_step=venue_decimal(precision["price"], f"{symbol} price step"),
         )
+        return rules
 
     # -- orders ------------------------------------------------------------------------------
 
     def place_order(self, request: OrderRequest) -> ExecutionReport:
-        """Send one market order carrying the client order id; never retried here."""
+        """Send one market order carrying the client order id and read its fill; never retried here."""
+        report = self.send_order(request)
+        if report.status is OrderStatus.SUBMITTED and report.filled_qty == 0:
+            # Market orders fill in milliseconds; one read tells the fill instead of waiting a cycle.
+            found = self.fetch_order(request.client_order_id, request.symbol)
+            if found is not None:
+                return found
+        return report
+
+    def send_order(self, request: OrderRequest) -> ExecutionReport:
+        """Send one market order and return the venue's acknowledgment (an order id, usually no
+        fill yet): the copy engine's hot path, which reads fills later with `fetch_order`."""
         rules = self.market_rules(request.symbol)
         params = {self.venue.client_id_param: request.client_order_id}
         symbol = request.symbol
@@ -464,13 +499,7 @@ class CcxtBroker:
         if not raw or raw.get("id") is None:
             # A 200 whose body was not JSON: the venue may well hold the order.
             raise TransientError(f"{self.name}: order {request.client_order_id} answer had no order id")
-        report = self._report(request.client_order_id, raw)
-        if report.status is OrderStatus.SUBMITTED and report.filled_qty == 0:
-            # Market orders fill in milliseconds; one read tells the fill instead of waiting a cycle.
-            found = self.fetch_order(request.client_order_id, symbol)
-            if found is not None:
-                return found
-        return report
+        return self._report(request.client_order_id, raw)
 
     def _to_precision(self, helper: Callable[[str, float], str], symbol: str, value: Decimal, what: str) -> Decimal:
         """Round with ccxt's own precision helper (truncating); a value that rounds to 0 is below minimum."""

@@ -10,7 +10,7 @@ at start and at the start of each cycle.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
@@ -18,7 +18,7 @@ from nija.brokers.base import AuthError, Broker, InsufficientFunds, OrderRejecte
 from nija.models import ExecutionReport, Fill, Order, OrderRequest, OrderStatus, Position, Side, TradeSignal, utc_now
 from nija.store import Store
 
-__all__ = ["OrderExecutor", "fills_of", "position_after_fill"]
+__all__ = ["OrderExecutor", "fills_of", "lookup_outcome", "position_after_fill"]
 
 _TP_FRACTIONS_LEFT: Final = ((Decimal("0.25"), 2), (Decimal("0.5"), 1))  # remaining share -> stage reached
 _DUST_SHARE: Final = Decimal("1e-9")  # below this share of the initial size a position is closed
@@ -91,6 +91,27 @@ def fills_of(order: Order, report: ExecutionReport, base_fee_recorded: Decimal =
             ts_exchange=now, ts_seen=now,
         ),
     )
+
+
+def lookup_outcome(order: Order, found: ExecutionReport | None, now: datetime) -> ExecutionReport | None:
+    """What a lookup by client order id means for a stored order: the venue's report to record,
+    a CANCELED report when the venue never booked it, or None while the outcome is still unknown.
+
+    Pending and unknown to the venue: the process stopped before sending it. Ambiguous (unknown)
+    and still not listed after `UNKNOWN_GRACE`: refused before it was booked (a 504 or 429 in
+    front of the matching engine). Either way it is never re-sent from here.
+    """
+    if found is not None:
+        return found
+    cid = order.request.client_order_id
+    if order.status is OrderStatus.PENDING:
+        return ExecutionReport(client_order_id=cid, status=OrderStatus.CANCELED, error="never reached the venue")
+    if order.status is OrderStatus.UNKNOWN and now - order.updated_at >= UNKNOWN_GRACE:
+        return ExecutionReport(
+            client_order_id=cid, status=OrderStatus.CANCELED,
+            error=f"not found at the venue {UNKNOWN_GRACE} after an ambiguous answer",
+        )
+    return None
 
 
 class OrderExecutor:

@@ -220,7 +220,8 @@ import json, sys, time
 from pathlib import Path
 from nija.brokers.nonce import NonceSource
 data_dir, key, count, clock = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-src = NonceSource(data_dir, key, clock_ms=lambda: clock)
+lease = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+src = NonceSource(data_dir, key, clock_ms=lambda: clock, lease_ms=lease)
 (data_dir / f"ready-{sys.argv[5]}").touch()
 while not (data_dir / "go").exists():
     time.sleep(0.001)
@@ -232,11 +233,11 @@ print(json.dumps(out))
 """
 
 
-def _draw_in_three_processes(data_dir: Path, round_name: str, clock: int) -> list[list[int]]:
+def _draw_in_three_processes(data_dir: Path, round_name: str, clock: int, lease_ms: int = 0) -> list[list[int]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(data_dir), KEY, "200", str(clock), f"{round_name}-{i}"],
+            [sys.executable, "-c", _CHILD, str(data_dir), KEY, "200", str(clock), f"{round_name}-{i}", str(lease_ms)],
             stdout=subprocess.PIPE,
             env=env,
         )
@@ -247,7 +248,7 @@ def _draw_in_three_processes(data_dir: Path, round_name: str, clock: int) -> lis
         while not all((data_dir / f"ready-{round_name}-{i}").exists() for i in range(2)):
             assert time.monotonic() < deadline and all(c.poll() is None for c in children)
             time.sleep(0.005)
-        src = NonceSource(data_dir, KEY, clock_ms=frozen(clock))
+        src = NonceSource(data_dir, KEY, clock_ms=frozen(clock), lease_ms=lease_ms)
         (data_dir / "go").touch()
         mine = []
         for _ in range(200):
@@ -326,3 +327,43 @@ def test_forked_child_does_not_keep_the_parents_key_lock(tmp_path: Path) -> None
         os.waitpid(pid, 0)
         os.close(read_end)
         os.close(write_end)
+
+
+def test_leased_processes_never_repeat_and_resume_above_the_lease(tmp_path: Path) -> None:
+    # With a lease most values come from memory; processes interleaving on one key still never
+    # repeat a value, each one's values rise, and a restart continues above everything handed out.
+    past = 1_000
+    first = _draw_in_three_processes(tmp_path, "a", past, lease_ms=50)
+    flat = [v for seq in first for v in seq]
+    assert len(set(flat)) == 600
+    assert all(all(a < b for a, b in zip(seq, seq[1:])) for seq in first)
+    restarted = _draw_in_three_processes(tmp_path, "b", past, lease_ms=50)
+    flat_again = [v for seq in restarted for v in seq]
+    assert len(set(flat_again)) == 600 and min(flat_again) > max(flat)
+
+
+def test_lease_writes_once_per_lease_and_a_crash_resumes_above_the_persisted_mark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[int] = []
+    real_write = NonceSource._write
+    monkeypatch.setattr(NonceSource, "_write", lambda self, value: (writes.append(value), real_write(self, value))[1])
+    src = NonceSource(tmp_path, KEY, clock_ms=frozen(), lease_ms=100)
+    values = [src.next() for _ in range(250)]
+    assert values == list(range(T0, T0 + 250))
+    assert writes == [T0 + 100, T0 + 201, T0 + 302]  # a persisted mark covers every value handed out
+    assert int(src.path.read_text()) >= max(values)
+    nonce_module._gates.clear()  # what a restarted process sees: only the file
+    assert NonceSource(tmp_path, KEY, clock_ms=frozen(), lease_ms=100).next() == T0 + 303
+
+
+def test_lease_sees_another_writer_of_the_file(tmp_path: Path) -> None:
+    src = NonceSource(tmp_path, KEY, clock_ms=frozen(), lease_ms=1_000)
+    assert src.next() == T0
+    src.path.write_text(str(T0 + 5_000))  # another process moved the mark (under the lock, in life)
+    assert src.next() == T0 + 5_001
+
+
+def test_negative_lease_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lease_ms"):
+        NonceSource(tmp_path, KEY, lease_ms=-1)

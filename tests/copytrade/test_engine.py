@@ -4,57 +4,13 @@ are not chased."""
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
-import structlog
-
-from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets
-from nija.copytrade.engine import CopyEngine, CopyUser
-from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, TradeSignal, client_order_id_for, utc_now
-from nija.store import Store
-from nija.trading.orders import OrderExecutor
+from nija.copytrade.engine import CopyEngine
+from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for, utc_now
+from tests.copytrade.conftest import LOG, _master_buy
 from tests.sim.simulator import Simulator
-
-LOG = structlog.get_logger("copy-test")
-PRICE = Decimal("50000")
-USERS = {"alice": "1000", "bob": "50000", "carol": "100"}  # USD equity (cash) of each user
-
-
-@pytest.fixture
-def sim() -> Iterator[Simulator]:
-    with Simulator(venues=["kraken"]) as simulator:
-        simulator.set_price("kraken", "BTC/USD", PRICE)
-        yield simulator
-
-
-def _account(sim: Simulator, tmp_path: Path, name: str, usd: str, markets: SharedMarkets) -> CcxtBroker:
-    key, secret = f"{name}-key", base64.b64encode(f"{name}-secret-0123456789".encode()).decode()
-    sim.add_account("kraken", key, secret, {"USD": Decimal(usd)})
-    return CcxtBroker(BrokerName.KRAKEN, name, {"api_key": key, "api_secret": secret}, markets,
-                      api_url=sim.url("kraken"), data_dir=tmp_path, enable_rate_limit=False)
-
-
-@pytest.fixture
-def setup(sim: Simulator, tmp_path: Path) -> Iterator[tuple[Store, OrderExecutor, list[CopyUser]]]:
-    markets = SharedMarkets()
-    store = Store(tmp_path / "nija.db")
-    master = _account(sim, tmp_path, "master", "10000", markets)
-    executor = OrderExecutor(master, store, LOG, master_equity=lambda: Decimal("10000"))
-    users = [CopyUser(name, _account(sim, tmp_path, name, usd, markets)) for name, usd in USERS.items()]
-    yield store, executor, users
-    store.close()
-
-
-def _master_buy(executor: OrderExecutor, quote: str, tag: str) -> TradeSignal:
-    request = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.BUY,
-                           quantity=Decimal(quote), unit=QuantityUnit.QUOTE, client_order_id=client_order_id_for(tag))
-    executor.submit(request, None)
-    return executor._store.signals("pending")[-1][0]
 
 
 def test_entry_fans_out_scaled_by_equity_concurrently_exactly_once(sim: Simulator, setup) -> None:

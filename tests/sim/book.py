@@ -56,6 +56,8 @@ class VenueBook:
         self._candles: dict[tuple[str, int], list[Candle]] = {}
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, Order] = {}  # insertion order = creation order
+        # Each account's orders, oldest first: a thousand accounts' lookups must not scan them all.
+        self._orders_by_key: dict[str, list[Order]] = {}
         self.fills: list[Fill] = []
 
     # -- reference data -------------------------------------------------------------------
@@ -144,6 +146,7 @@ class VenueBook:
             extra=dict(extra or {}),
         )
         self.orders[order.order_id] = order
+        self._orders_by_key.setdefault(order.api_key, []).append(order)
         fraction = _ONE if fill_fraction is None else fill_fraction
         self.fill_order(order, quantize_down(volume * fraction, market.amount_decimals))
         return order
@@ -247,9 +250,8 @@ class VenueBook:
         wanted = {status} if isinstance(status, OrderStatus) else set(status) if status is not None else None
         return [
             o
-            for o in self.orders.values()
-            if o.api_key == account.api_key
-            and (wanted is None or o.status in wanted)
+            for o in self._orders_by_key.get(account.api_key, ())
+            if (wanted is None or o.status in wanted)
             and (client_order_id is None or o.client_order_id == client_order_id)
         ]
 
