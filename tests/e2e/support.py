@@ -45,3 +45,15 @@ def brokers(data_dir: Path) -> dict[str, dict[str, Any]]:
             return {b["broker"]: b for b in collect(store)["brokers"]}
         except Exception:  # a write in progress: try again on the next poll
             return {}
+
+
+def daemon_pid(data_dir: Path) -> int | None:
+    """The pid the running (or last) daemon recorded in its store; None while there is none."""
+    with reading(data_dir) as store:
+        if store is None:
+            return None
+        try:
+            record = store.daemon()
+        except Exception:  # a write in progress: try again on the next poll
+            return None
+        return record.pid if record is not None else None
