@@ -155,18 +155,13 @@ def advance_marks(marks: EquityMarks | None, equity: Decimal, today: date) -> Eq
 
 def kill_switch_reason(marks: EquityMarks, equity: Decimal, limits: RiskLimits) -> str | None:
     """Why this broker must stop trading and flatten, or None while it is within its limits."""
-    if marks.high_water_mark > 0:
-        drawdown = (marks.high_water_mark - equity) / marks.high_water_mark * 100
-        if drawdown > limits.max_drawdown_pct:
-            return (
-                f"drawdown {drawdown:.2f}% from high-water mark {marks.high_water_mark:.2f}"
-                f" exceeds MAX_DRAWDOWN_PCT={limits.max_drawdown_pct}"
-            )
-    if marks.day_start_equity > 0:
-        loss = (marks.day_start_equity - equity) / marks.day_start_equity * 100
-        if loss > limits.max_daily_loss_pct:
-            return (
-                f"daily loss {loss:.2f}% of the day's starting equity {marks.day_start_equity:.2f}"
-                f" exceeds MAX_DAILY_LOSS_PCT={limits.max_daily_loss_pct}"
-            )
+    checks = (
+        (marks.high_water_mark, limits.max_drawdown_pct, "drawdown {loss:.2f}% from high-water mark {ref:.2f}",
+         "MAX_DRAWDOWN_PCT"),
+        (marks.day_start_equity, limits.max_daily_loss_pct,
+         "daily loss {loss:.2f}% of the day's starting equity {ref:.2f}", "MAX_DAILY_LOSS_PCT"),
+    )
+    for reference, limit, what, setting in checks:
+        if reference > 0 and (loss := (reference - equity) / reference * 100) > limit:
+            return f"{what.format(loss=loss, ref=reference)} exceeds {setting}={limit}"
     return None

@@ -161,7 +161,7 @@ class BrokerLoop:
             )
             return health
         health = self.health.cycle_ok(
-            utc_now(), stats.pop("funded"), halted=stats.pop("halted") is not None, note=stats.get("entries_skipped")
+            utc_now(), stats.pop("funded"), halted=stats.pop("halted") is not None, note=stats.pop("entries_blocked")
         )
         self.store.save_health(health)
         self.log.info(
@@ -182,13 +182,14 @@ class BrokerLoop:
         funded = snapshot.total_equity >= self.config.minimum_funded_balance
         candles: dict[str, Candles] = {}
         exits = self._manage_exits(candles, holdings, halted)
-        reason = self._entry_block(snapshot, funded, halted)
+        blocked = self._entry_block(snapshot, funded, halted)
+        reason = blocked
         entries = 0
         if reason is None:
             # Sells only add cash: the snapshot read before them never overspends.
             entries, reason = self._enter(snapshot, candles)
-        self._eligible.update(self.broker.name, funded and halted is None and reason in (None, "max_positions"),
-                              self.broker.symbols())
+        # Could this broker have taken an entry now (for the cheaper-broker report of the others)?
+        self._eligible.update(self.broker.name, blocked is None and reason != "market_closed", self.broker.symbols())
         if exits or entries:
             self._pacer.forget(Pace.MONITORING)  # own fills make the last balance read stale
             self.on_fill()
@@ -201,6 +202,9 @@ class BrokerLoop:
             "exits": exits,
             "entries": entries,
             "entries_skipped": reason,
+            # What an operator should see in status: why entries are off (a closed market or a
+            # full book are normal trading, not a block).
+            "entries_blocked": blocked if blocked != "unfunded" else None,
             "open_positions": len(self.store.positions(self.broker.name, self.broker.account)),
             "rate_profile": self._pacer.profile.name,
         }

@@ -293,3 +293,15 @@ def test_entry_reports_a_cheaper_eligible_broker_but_stays(store: Store, tmp_pat
     else:
         assert costs[0]["cheaper_broker"] is None
     assert not _buys(store, BrokerName.OKX)  # the entry never moves
+
+
+def test_a_lowered_position_cap_never_sells_to_get_under_it(store: Store, tmp_path: Path) -> None:
+    # Three positions open, then the operator lowers MAX_CONCURRENT_POSITIONS to 1.
+    loop = _loop(store, tmp_path, prices={"BTC/USD": "100", "ETH/USD": "10", "SOL/USD": "20"}, max_concurrent_positions=1)
+    for symbol in ("BTC/USD", "ETH/USD", "SOL/USD"):
+        _open(loop, symbol, "100")
+    for _ in range(20):
+        health = loop.run_cycle()
+        assert health.status is HealthStatus.HEALTHY and health.note is None
+    assert len(store.positions(BrokerName.KRAKEN, "master")) == 3
+    assert _sells(store, BrokerName.KRAKEN) == [] and len(_buys(store, BrokerName.KRAKEN)) == 3
