@@ -6,7 +6,7 @@ The order is stored before it is sent and recorded like any master order; its fi
 signal into the store's outbox, which the running daemon's copy engine picks up. In paper mode
 the paper master trades at the prices the daemon last published. Exit codes: 0 filled,
 1 refused or not filled, 2 bad arguments or settings, 3 no daemon store. A buy is refused while
-the broker is halted or ENTRY_BLOCKING=true; sells always go.
+the broker is halted, under ENTRY_BLOCKING=true or while EMERGENCY_STOP exists; sells always go.
 
 `halt` writes the broker's halt file (the running daemon turns that broker reduce-only at its
 next cycle: no entries, its positions sold); `resume` removes it, the only way out of a halt,
@@ -33,7 +33,7 @@ from nija.config import ConfigError, Settings, load_settings
 from nija.logs import configure_logging, get_logger
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
 from nija.store import Store, StoreUnavailable, db_path
-from nija.trading.broker_loop import halt_path
+from nija.trading.broker_loop import EMERGENCY_STOP_FILE, halt_path
 from nija.trading.orders import OrderExecutor
 
 __all__ = ["main"]
@@ -139,6 +139,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return 1
         if settings.entry_blocking:
             print("nija trade: ENTRY_BLOCKING=true: buys are refused, sells go", file=err)
+            return 1
+        if (settings.data_dir / EMERGENCY_STOP_FILE).exists():
+            print(f"nija trade: {EMERGENCY_STOP_FILE} file present: buys are refused, sells go", file=err)
             return 1
     try:
         store = Store(db_path(settings.data_dir), readonly=True)

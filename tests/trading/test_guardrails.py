@@ -156,6 +156,14 @@ def test_operator_halt_file_makes_the_broker_reduce_only(store: Store, tmp_path:
     err = io.StringIO()
     assert trade.main(["buy", "BTC/USD", "10", "--broker", "kraken"], out=io.StringIO(), err=err) == 1
     assert "kraken is halted (maintenance): buys are refused" in err.getvalue()
+    (tmp_path / "HALT_kraken").unlink()
+    for flag, setup in (("ENTRY_BLOCKING=true", lambda: monkeypatch.setenv("ENTRY_BLOCKING", "true")),
+                        ("EMERGENCY_STOP file present", lambda: (tmp_path / "EMERGENCY_STOP").touch())):
+        monkeypatch.delenv("ENTRY_BLOCKING", raising=False)
+        setup()
+        err = io.StringIO()
+        assert trade.main(["buy", "BTC/USD", "10", "--broker", "kraken"], out=io.StringIO(), err=err) == 1
+        assert flag in err.getvalue()
 
 
 def test_daily_loss_uses_the_day_start_and_a_new_day_starts_afresh(store: Store, tmp_path: Path) -> None:
