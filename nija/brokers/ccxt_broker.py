@@ -12,7 +12,6 @@ through the key's `NonceSource`: one persistent millisecond nonce and one reques
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -166,20 +165,33 @@ def _refuse_non_json(client: ccxt.Exchange) -> None:
     ccxt parses an HTML or truncated 200 to nothing and raises nothing: fetch_balance then
     returns an empty balance (equity 0: "unfunded") and fetch_open_orders an empty list (an
     order "not found" that may well exist). Both are lies a real-money bot must not believe.
+    The check parses with ccxt's own parser (`on_json_response`: orjson when installed), and
+    the value is handed to ccxt's `parse_json` for that same body, so an answer is parsed once.
     """
     original = client.on_rest_response
+    parse = client.on_json_response
+    last: list[Any] = [None, None]  # (body, value) of the last 2xx answer; one thread per client
 
     def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any, body: Any, *rest: Any) -> Any:
         body = original(code, reason, url, method, headers, body, *rest)
+        last[0] = last[1] = None
         if isinstance(code, int) and 200 <= code < 300:
             try:
-                json.loads(body)
+                value = parse(body)
             except (TypeError, ValueError) as exc:
                 raise ccxt.BadResponse(f"{client.id} {method} {url}: HTTP {code} answer is not JSON") from exc
+            last[0], last[1] = body, value
         return body
 
-    client.on_rest_response = on_rest_response
+    def on_json_response(text: Any) -> Any:
+        if text is last[0]:  # the body just checked: its value, handed over once
+            value = last[1]
+            last[0] = last[1] = None
+            return value
+        return parse(text)
 
+    client.on_rest_response = on_rest_response
+    client.on_json_response = on_json_response
 
 
 

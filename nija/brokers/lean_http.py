@@ -122,11 +122,14 @@ class _Connection:
                 raise requests.exceptions.SSLError(f"TLS with {host}:{port} failed: {exc}") from exc
         self.sock = sock
         self.reader = sock.makefile("rb")
+        self.timeout = sock.gettimeout()  # settimeout costs a syscall: only when it changes
 
     def exchange(self, method: str, path: str, headers: dict[str, str], body: bytes | None, timeout: float | None
                  ) -> tuple[int, str, CaseInsensitiveDict[str], bytes, bool]:
         """Send one request, read its answer: (status, reason, headers, body, connection closes)."""
-        self.sock.settimeout(timeout)
+        if timeout != self.timeout:
+            self.sock.settimeout(timeout)
+            self.timeout = timeout
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host_header}"]
         lines.extend(f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length"))
         if body is not None or method in ("POST", "PUT", "PATCH"):

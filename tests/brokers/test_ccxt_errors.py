@@ -49,3 +49,20 @@ def test_redirect_keeps_paths() -> None:
     redirect(client, "http://127.0.0.1:9/binance")
     assert client.urls["api"]["public"] == "http://127.0.0.1:9/binance/api/v3"
     assert client.urls["api"]["sapi"].startswith("http://127.0.0.1:9/binance/sapi/")
+
+
+def test_a_2xx_answer_is_parsed_once_and_a_non_json_one_refused() -> None:
+    from nija.brokers.ccxt_broker import _refuse_non_json
+
+    client = ccxt.kraken()
+    calls: list[str] = []
+    parse = client.on_json_response
+    client.on_json_response = lambda text: (calls.append(text), parse(text))[1]  # ccxt's parser, counted
+    _refuse_non_json(client)
+    body = client.on_rest_response(200, "OK", "u", "POST", {}, ' {"result": {"txid": ["O1"]}} ', {}, None)
+    assert client.parse_json(body) == {"result": {"txid": ["O1"]}}
+    assert calls == [body]  # the check's value was handed to ccxt: one parse per answer
+    assert client.parse_json('{"other": 1}') == {"other": 1}  # any other text is parsed as before
+    with pytest.raises(ccxt.BadResponse, match="not JSON"):
+        client.on_rest_response(200, "OK", "u", "GET", {}, "<html>busy</html>", {}, None)
+    assert client.on_rest_response(502, "Bad", "u", "GET", {}, "<html>busy</html>", {}, None) == "<html>busy</html>"

@@ -188,3 +188,10 @@ def test_a_configured_proxy_keeps_requests_for_the_venue_clients(monkeypatch: py
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     session = CcxtBroker(BrokerName.OKX, "master", None, SharedMarkets()).client.session
     assert type(session) is requests.Session
+
+
+def test_a_changed_timeout_applies_on_a_kept_alive_connection(server: ThreadingHTTPServer) -> None:
+    session = LeanSession()  # the socket's timeout is set only when it changes: it must still change
+    assert session.request("POST", _url(server, "/a"), data=b"{}", timeout=5).status_code == 200
+    with pytest.raises(requests.exceptions.Timeout):
+        session.request("GET", _url(server, "/slow"), timeout=0.05)
