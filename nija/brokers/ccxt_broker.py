@@ -194,7 +194,6 @@ def _refuse_non_json(client: ccxt.Exchange) -> None:
     client.on_json_response = on_json_response
 
 
-
 class SharedMarkets:
     """Market metadata loaded once per (venue, URL) and shared read-only by every client of it.
 
