@@ -742,16 +742,18 @@ class Store:
 
     # -- risk guardrails ----------------------------------------------------------------------
 
-    def risk_marks(self, broker: BrokerName, account: str) -> EquityMarks | None:
-        """The kill switch's watermarks of one master account (None: not measured yet)."""
+    def risk_state(self, broker: BrokerName, account: str) -> tuple[EquityMarks | None, str | None]:
+        """The kill switch's watermarks of one master account (None: not measured yet) and why it
+        is halted (None: trading), from one read."""
         rows = self._query("SELECT * FROM broker_risk WHERE broker = ? AND account = ?", (broker, account))
         if not rows:
-            return None
+            return None, None
         row = rows[0]
-        return EquityMarks(
+        marks = EquityMarks(
             high_water_mark=Decimal(row["high_water_mark"]), day=date.fromisoformat(row["day"]),
             day_start_equity=Decimal(row["day_start_equity"]),
         )
+        return marks, row["halted_reason"]
 
     def save_risk_marks(self, broker: BrokerName, account: str, marks: EquityMarks, halted_reason: str | None) -> None:
         """Persist the watermarks and the halt reason (None: trading) of one master account."""
@@ -770,11 +772,6 @@ class Store:
                     _text(marks.day_start_equity), halted_reason, now if halted_reason else None, now,
                 ),
             )
-
-    def halted_reason(self, broker: BrokerName, account: str) -> str | None:
-        """Why this master account is halted, or None."""
-        rows = self._query("SELECT halted_reason FROM broker_risk WHERE broker = ? AND account = ?", (broker, account))
-        return rows[0]["halted_reason"] if rows else None
 
     def forget_risk_marks(self, broker: BrokerName, account: str) -> None:
         """An operator resumed the account: measure drawdown afresh from its current equity."""

@@ -33,7 +33,8 @@ from nija.config import ConfigError, Settings, load_settings
 from nija.logs import configure_logging, get_logger
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
 from nija.store import Store, StoreUnavailable, db_path
-from nija.trading.broker_loop import EMERGENCY_STOP_FILE, halt_path
+from nija.trading.broker_loop import EMERGENCY_STOP_FILE
+from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.orders import OrderExecutor
 
 __all__ = ["main"]
@@ -80,18 +81,17 @@ def _switch(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         return 2
     path = halt_path(settings.data_dir, BrokerName(args.broker))
     if args.action == "halt":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(args.reason.replace("\n", " ") + "\n", encoding="utf-8")
+        write_halt(path, args.reason)
         print(f"{args.broker}: halted ({path}); the daemon stops its entries and closes its positions", file=out)
         return 0
+    reason = read_halt(path)
     try:
-        reason = path.read_text(encoding="utf-8").strip()
         path.unlink()
     except FileNotFoundError:
         print(f"{args.broker}: not halted", file=out)
         return 0
     print(
-        f"{args.broker}: resumed (was halted: {reason or 'by operator'}); the daemon measures drawdown and"
+        f"{args.broker}: resumed (was halted: {reason}); the daemon measures drawdown and"
         " daily loss afresh from the current equity at its next cycle",
         file=out,
     )
@@ -132,9 +132,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         return 2
     configure_logging(settings.log_format, settings.log_level, settings.secret_values(), stream=err)
     if side is Side.BUY:
-        halted = halt_path(settings.data_dir, name)
-        if halted.exists():
-            print(f"nija trade: {name} is halted ({halted.read_text(encoding='utf-8').strip()}): buys are refused;"
+        halted = read_halt(halt_path(settings.data_dir, name))
+        if halted is not None:
+            print(f"nija trade: {name} is halted ({halted}): buys are refused;"
                   f" resume with python -m nija.trade resume --broker {name}", file=err)
             return 1
         if settings.entry_blocking:

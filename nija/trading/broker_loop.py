@@ -19,8 +19,6 @@ reuses the last one, unless an own fill made that stale.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,15 +56,15 @@ from nija.strategy.apex import (
     take_profit_ladder,
 )
 from nija.strategy.risk import RiskLimits, advance_marks, kill_switch_reason, select_entries, size_entry
+from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.health import HealthTracker
 from nija.trading.orders import OrderExecutor
 from nija.trading.routing import EligibleBrokers
 from nija.trading.scan import rotating_batch
 
-__all__ = ["EMERGENCY_STOP_FILE", "BrokerLoop", "LoopConfig", "halt_path"]
+__all__ = ["EMERGENCY_STOP_FILE", "BrokerLoop", "LoopConfig"]
 
 EMERGENCY_STOP_FILE: Final = "EMERGENCY_STOP"
-HALT_FILE_PREFIX: Final = "HALT_"
 # APEX needs 100 candles; 200 lets EMA50 and ADX settle past TA-Lib's seed values.
 CANDLES_PER_SYMBOL: Final = 200
 
@@ -88,11 +86,6 @@ class LoopConfig:
     @property
     def emergency_stop_path(self) -> Path:
         return self.data_dir / EMERGENCY_STOP_FILE
-
-
-def halt_path(data_dir: Path, broker: BrokerName) -> Path:
-    """The per-broker halt file: present = reduce-only; its text says why."""
-    return data_dir / f"{HALT_FILE_PREFIX}{broker.value}"
 
 
 class CycleFailed(BrokerError):
@@ -235,18 +228,19 @@ class BrokerLoop:
         """
         broker, account, equity = self.broker.name, self.broker.account, snapshot.total_equity
         path = halt_path(self.config.data_dir, broker)
-        reason = _read_halt_file(path)
-        stored = self.store.halted_reason(broker, account)
+        reason = read_halt(path)
+        marks, stored = self.store.risk_state(broker, account)
         if stored is not None and reason is None:
             self.log.warning("broker_resumed", previous_reason=stored, equity=str(equity),
                              note="halt file removed by an operator; high-water mark and day start reset")
             self.store.forget_risk_marks(broker, account)
+            marks = stored = None
         if not fresh:
             return reason
         # The snapshot's own time: paper replays run on market time, whose days are the market's.
-        marks = advance_marks(self.store.risk_marks(broker, account), equity, snapshot.taken_at.date())
+        marks = advance_marks(marks, equity, snapshot.taken_at.date())
         if reason is None and (reason := kill_switch_reason(marks, equity, self.config.risk_limits)) is not None:
-            _write_halt_file(path, reason)
+            write_halt(path, reason)
             self.log.error("kill_switch_tripped", reason=reason, equity=str(equity),
                            note=f"reduce-only: positions are closed; resume with python -m nija.trade resume --broker {broker}")
         elif reason is not None and stored is None:
@@ -436,23 +430,3 @@ class BrokerLoop:
                           cheaper_broker=str(cheaper[0]), cheaper_round_trip=str(cheaper[1].round_trip),
                           note="capital isolation: the entry stays on this broker")
 
-
-def _read_halt_file(path: Path) -> str | None:
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:  # unreadable but present: still halted
-        return f"halt file unreadable: {exc}"
-    return text.splitlines()[0][:300] if text else f"halted by operator ({path.name} present)"
-
-
-def _write_halt_file(path: Path, reason: str) -> None:
-    """Atomic and durable: a crash right after must still find the broker halted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(reason + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

@@ -31,7 +31,8 @@ from nija.models import (
 )
 from nija.store import Store
 from nija.strategy.risk import RiskLimits
-from nija.trading.broker_loop import BrokerLoop, LoopConfig, halt_path
+from nija.trading.broker_loop import BrokerLoop, LoopConfig
+from nija.trading.halt import halt_path
 from nija.trading.routing import EligibleBrokers
 from tests.fakes import StubMarket
 
@@ -140,7 +141,7 @@ def test_halt_holds_until_an_operator_resumes(store: Store, tmp_path: Path, monk
     assert "resumed (was halted: daily loss" in out.getvalue()
     health = kraken.run_cycle()
     assert health.status is HealthStatus.HEALTHY and health.note is None
-    marks = store.risk_marks(BrokerName.KRAKEN, "master")
+    marks, _ = store.risk_state(BrokerName.KRAKEN, "master")
     assert marks is not None and marks.high_water_mark == kraken.broker.balance_snapshot().total_equity
 
 
