@@ -274,9 +274,13 @@ class LeanSession:
 
 
 def _closed_by_peer(sock: socket.socket) -> bool:
-    """A kept-alive socket that is readable while no request is out was closed (or is garbage)."""
+    """A kept-alive socket that is readable while no request is out was closed (or is garbage).
+    poll, not select: select can't take a descriptor above 1,023, and a daemon copying to a
+    thousand users has more open than that, so every later connection would look closed and be
+    replaced on each request."""
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)

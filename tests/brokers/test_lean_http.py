@@ -195,3 +195,28 @@ def test_a_changed_timeout_applies_on_a_kept_alive_connection(server: ThreadingH
     assert session.request("POST", _url(server, "/a"), data=b"{}", timeout=5).status_code == 200
     with pytest.raises(requests.exceptions.Timeout):
         session.request("GET", _url(server, "/slow"), timeout=0.05)
+
+
+def test_a_connection_on_a_descriptor_above_1023_is_kept_alive(server: ThreadingHTTPServer) -> None:
+    # A thousand copy users hold more than 1,024 descriptors; select() can't watch those.
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 1_200:
+        if hard != resource.RLIM_INFINITY and hard < 1_200:
+            pytest.skip(f"open-file hard limit {hard} is below 1,200")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1_200, hard))
+    fillers = [socket.socket() for _ in range(1_100)]
+    try:
+        session = LeanSession()
+        for i in range(3):
+            assert session.request("POST", _url(server, "/echo"), data=f'{{"i": {i}}}', timeout=5).status_code == 200
+        (connection,) = session._connections.values()
+        assert connection.sock.fileno() > 1_023
+        assert len({port for _, _, port in server.seen}) == 1  # type: ignore[attr-defined]
+        session.close()
+    finally:
+        for filler in fillers:
+            filler.close()
+        if soft != resource.RLIM_INFINITY and soft < 1_200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
