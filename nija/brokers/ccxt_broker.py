@@ -65,8 +65,9 @@ TIMEFRAME_MS: Final = 300_000
 MARKETS_MAX_AGE_SECONDS: Final = 3600.0  # venues list and delist markets; refresh hourly
 DUST_USD: Final = Decimal("1")  # holdings worth less are valued but not counted as positions
 NONCE_JUMP_MS: Final = 5_000  # after InvalidNonce: jump past whatever raced us, then retry once
-# The nonce file holds a mark this far ahead, so a request rarely waits on an fsync'd rename
-# (nonce.py, "lease"); after a crash the key's nonces resume up to 10 s ahead of the clock.
+# The nonce file holds a mark this many values ahead, so only one request in 10,000 per key waits
+# on an fsync'd rename (nonce.py, "lease"); after a crash a key's nonces resume at most 10 s
+# ahead of the clock.
 NONCE_LEASE_MS: Final = 10_000
 _CCXT_KRAKEN_PRIVATE_COST: Final = 3.0
 

@@ -11,9 +11,9 @@ written without fsync. Mixing the two units poisoned keys.
 Decisions:
 
 - **One unit: milliseconds** (`NONCE_UNIT`), the unit of ccxt's `kraken.nonce()`. A nonce is
-  `max(now_ms, last + 1)`. It is written to disk (temp file, fsync, `os.replace`, fsync of the
-  directory) before `next()` returns, so a crash can't make the source hand out a value it
-  already gave.
+  `max(now_ms, last + 1)` (under a lease, `last + 1`). It is written to disk (temp file, fsync,
+  `os.replace`, fsync of the directory) before `next()` returns, so a crash can't make the
+  source hand out a value it already gave.
 - **A saved value in a larger unit is converted, not refused.** A value above 10^14 can't be
   milliseconds, since 10^14 ms is roughly the year 5138. Values up to 10^17 are taken as microseconds
   and larger ones as nanoseconds. They are divided down and rounded up, so the next nonce is still
@@ -30,16 +30,27 @@ Decisions:
   exclusive `flock` on it, and a per-key `threading.RLock` guards it inside the process.
   The file lock is taken once, by the outermost entry. So `next()` inside `in_flight()` doesn't
   deadlock, and a `next()` on another thread waits until the request in flight is answered.
+  Each process opens a key's lock file once and keeps it open (one descriptor per key: a
+  thousand copy users need a thousand, see `nija.app`'s file limit), because an open and a
+  close per request were a third of the system calls of a copy order.
 - **Optional lease (`lease_ms`)**: the file may hold a mark *ahead* of the values handed out,
   so most `next()` calls write nothing. With a lease, a write persists `value + lease_ms`, and
-  later values up to that mark come from memory — as long as the file still holds exactly the
-  mark this process wrote (read under the lock on every call, a cheap read without fsync). A
+  the next values come from memory, each one above the last, until they reach that mark — as
+  long as no other process wrote a mark since. Under a lease the clock is not consulted: a
+  lease counts requests, not time. Had it followed the clock, a lease would run out between two
+  master fills minutes apart, and every copy order of the next fan-out would pay the fsync'd
+  rename again. Kraken only asks each nonce to be above the last, not near the clock. To know that without reading the mark file, every write also copies its mark into the
+  lock file, in place, after the durable write; a call under the lease reads that copy (one
+  `pread` through the open descriptor) and compares it with the mark this process wrote. A
   crash restarts above the persisted mark, so nothing handed out is ever repeated; another
   process that moved the mark is seen on the next call and continued above. The cost is a nonce
   up to `lease_ms` ahead of the clock after a restart, which Kraken accepts (it only needs each
   nonce above the last). Values are unique and increasing per key, but no longer contiguous
   across processes. The copy fan-out uses it: a thousand keys, one fsync'd rename each per
-  order, was a sizeable share of the per-order CPU and disk work.
+  order, was a sizeable share of the per-order CPU and disk work. Every process sharing a key
+  must therefore run this protocol: a mark file edited by hand while leased processes run is
+  only seen when their lease runs out, and deleting the nonce directory under a running daemon
+  leaves it locking a file no new process sees.
 - The API key itself is never stored, written or logged. Only its fingerprint (the first 16 hex
   characters of its sha256) names the files. This module doesn't log at all.
 
@@ -69,6 +80,7 @@ _MAX_MS: Final = 10**14  # about the year 5138 in ms; anything larger comes from
 _MAX_US: Final = 10**17  # the same instant in µs; anything larger is ns
 _MAX_NONCE: Final = 2**64  # Kraken nonces are unsigned 64-bit; a larger value is damage, not a time
 _READ_LIMIT_BYTES: Final = 64  # a valid file holds at most 20 digits; don't slurp a huge corrupt file
+_SHADOW_BYTES: Final = 20  # digits of 2**64 - 1: every valid mark fits, zero-padded to a fixed width
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -87,7 +99,7 @@ class _KeyGate:
         self.lock_path = lock_path
         self.rlock = threading.RLock()
         self.depth = 0  # nesting of hold() in the owning thread; guarded by rlock
-        self.fd: int | None = None  # lock file fd while flock is held
+        self.fd: int | None = None  # the lock file, opened once and kept for the process's life
         self.last_ms = 0  # highest value this process handed out (or persisted) for the key
         self.reserved = -1  # the mark this process last wrote to the file (-1: none yet)
 
@@ -95,29 +107,31 @@ class _KeyGate:
     def hold(self) -> Iterator[None]:
         with self.rlock:
             if self.depth == 0:
-                # A fresh open per outermost entry: flock belongs to the open file description,
-                # so another process (or a forked child with its own open) waits on it.
-                fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                self.fd = fd
+                if self.fd is None:
+                    self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _FILE_MODE)
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
             self.depth += 1
             try:
                 yield
             finally:
                 self.depth -= 1
-                if self.depth == 0 and self.fd is not None:
-                    fd, self.fd = self.fd, None
-                    # Close, never LOCK_UN: LOCK_UN through an fd a forked child shares would
-                    # release the lock for the child too.
-                    os.close(fd)
+                if self.depth == 0:
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def shadow(self) -> int | None:
+        """The mark the last writer put in the lock file, or None if it holds none. Caller holds."""
+        raw = os.pread(self.fd, _SHADOW_BYTES, 0)  # type: ignore[arg-type]
+        return int(raw) if len(raw) == _SHADOW_BYTES and raw.isdigit() else None
+
+    def set_shadow(self, mark: int) -> None:
+        """Copy a mark just persisted into the lock file, in place. Caller holds."""
+        os.pwrite(self.fd, b"%0*d" % (_SHADOW_BYTES, mark), 0)  # type: ignore[arg-type]
 
     def reset_after_fork(self) -> None:
-        # The child got a copy of a lock that a parent thread may hold. It also got a duplicate
-        # of the locked fd, which would keep the parent's flock alive after the parent lets go.
+        # The child got a copy of a lock that a parent thread may hold, and a duplicate of the lock
+        # file's fd. That duplicate shares the parent's open file description: a flock through it
+        # would not exclude the parent, and would keep the parent's flock alive. The child opens
+        # its own.
         if self.fd is not None:
             os.close(self.fd)
         self.fd = None
@@ -192,12 +206,12 @@ class NonceSource:
         """Return a new nonce in ms, above every earlier one for this key; persisted before return."""
         with self._gate.hold():
             gate = self._gate
+            # The lease holds while the lock file still carries the mark this process wrote:
+            # every writer copies its mark there, so a changed copy means another process moved on.
+            if self._lease_ms and gate.last_ms < gate.reserved and gate.shadow() == gate.reserved:
+                gate.last_ms += 1  # not the clock: see "lease" above
+                return gate.last_ms
             on_disk = self._read()
-            if self._lease_ms and on_disk == gate.reserved:  # nobody moved the mark since we wrote it
-                value = max(self._clock_ms(), gate.last_ms + 1)
-                if value <= gate.reserved:
-                    gate.last_ms = value
-                    return value
             value = max(self._clock_ms(), on_disk + 1)
             self._write(value + self._lease_ms)
             gate.last_ms = value
@@ -255,5 +269,8 @@ class NonceSource:
             os.fsync(dir_fd)  # makes the rename itself durable
         finally:
             os.close(dir_fd)
+        # Only after the durable write: a crash in between leaves a mark nobody handed out a value
+        # under, and the old copy lets its owner go on below it, which is still safe.
+        self._gate.set_shadow(value)
         self._gate.last_ms = value
         self._gate.reserved = value

@@ -357,13 +357,52 @@ def test_lease_writes_once_per_lease_and_a_crash_resumes_above_the_persisted_mar
     assert NonceSource(tmp_path, KEY, clock_ms=frozen(), lease_ms=100).next() == T0 + 303
 
 
-def test_lease_sees_another_writer_of_the_file(tmp_path: Path) -> None:
+def test_lease_sees_another_process_move_the_mark(tmp_path: Path) -> None:
     src = NonceSource(tmp_path, KEY, clock_ms=frozen(), lease_ms=1_000)
     assert src.next() == T0
-    src.path.write_text(str(T0 + 5_000))  # another process moved the mark (under the lock, in life)
-    assert src.next() == T0 + 5_001
+    ours = dict(nonce_module._gates)
+    nonce_module._gates.clear()  # what another process has: its own gate, its own lock descriptor
+    other = NonceSource(tmp_path, KEY, clock_ms=frozen(T0 + 5_000), lease_ms=1_000)
+    assert other.next() == T0 + 5_000  # persists T0 + 6_000, and copies it into the lock file
+    nonce_module._gates.clear()
+    nonce_module._gates.update(ours)
+    assert src.next() == T0 + 6_001  # above everything the other process may hand out
+
+
+def test_lease_is_served_from_memory_without_reading_the_mark_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = NonceSource(tmp_path, KEY, clock_ms=frozen(), lease_ms=1_000)
+    src.next()
+    src._clock_ms = lambda: T0 + 999_999  # time passing doesn't end a lease either
+    reads: list[int] = []
+    real_read = NonceSource._read
+    monkeypatch.setattr(NonceSource, "_read", lambda self: (reads.append(1), real_read(self))[1])
+    assert [src.next() for _ in range(50)] == list(range(T0 + 1, T0 + 51))
+    assert reads == []
+    assert (src.path.parent / (src.fingerprint + ".lock")).read_bytes() == b"%020d" % (T0 + 1_000)
 
 
 def test_negative_lease_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lease_ms"):
         NonceSource(tmp_path, KEY, lease_ms=-1)
+
+
+def test_a_lease_counts_requests_not_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Master fills come minutes apart; a lease that ran out with the clock would make every copy
+    # order of every fan-out wait on an fsync'd rename.
+    now = [T0]
+    writes: list[int] = []
+    real_write = NonceSource._write
+    monkeypatch.setattr(NonceSource, "_write", lambda self, value: (writes.append(value), real_write(self, value))[1])
+    src = NonceSource(tmp_path, KEY, clock_ms=lambda: now[0], lease_ms=100)
+    values = []
+    for _ in range(150):
+        values.append(src.next())
+        now[0] += 60_000  # a minute between requests
+    assert values[:101] == list(range(T0, T0 + 101))  # up to the mark: below the clock, still increasing
+    assert values[101] == T0 + 101 * 60_000  # the lease used up: back to the clock, a new mark
+    assert writes == [T0 + 100, values[101] + 100]
+    assert values == sorted(set(values))
+    nonce_module._gates.clear()  # a restart resumes above everything handed out
+    assert NonceSource(tmp_path, KEY, clock_ms=lambda: T0, lease_ms=100).next() > max(values)
