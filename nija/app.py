@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import resource
 import signal
 import sys
 import threading
@@ -41,6 +42,9 @@ MASTER: Final = "master"
 SHUTDOWN_DEADLINE_SECONDS: Final = 5.0
 EXIT_CONFIG: Final = 2
 EXIT_EMERGENCY_STOP: Final = 3
+OPEN_FILES_PER_USER: Final = 2  # a kept-alive connection and, on Kraken, the nonce lock file
+OPEN_FILES_RESERVE: Final = 256  # masters, the store, logs, sockets being replaced
+OPEN_FILES_WANTED: Final = 65_536  # asked for when the hard limit is unlimited
 
 
 def _fail(message: str, code: int, err: TextIO) -> int:
@@ -236,6 +240,31 @@ def build_copy_engine(
     )
 
 
+def raise_open_file_limit(log: Any) -> int:
+    """Lift the soft open-file limit to the hard one and return it: each copy user keeps a
+    connection open, and a Kraken user also its nonce lock file, so 1,000 users need about 2,000
+    descriptors, twice the 1,024 most systems start a process with."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:  # a container may refuse even within the hard limit
+            log.warning("open_file_limit_unchanged", soft=soft, hard=hard, error=str(exc))
+    return soft
+
+
+def warn_if_too_few_files(limit: int, users: int, log: Any) -> None:
+    """One warning when the open-file limit can't hold every copy user's descriptors."""
+    needed = OPEN_FILES_PER_USER * users + OPEN_FILES_RESERVE
+    if limit != resource.RLIM_INFINITY and limit < needed:
+        log.warning(
+            "open_file_limit_low", limit=limit, needed=needed, users=users,
+            detail="raise the hard limit (ulimit -Hn, or LimitNOFILE= in the systemd unit)",
+        )
+
+
 class _DataDirLock:
     """One daemon per data dir: two would trade the same accounts twice."""
 
@@ -277,6 +306,7 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     lock = _DataDirLock(settings.data_dir / "nija.lock")
     if not lock.acquire():
         return _fail(f"another NIJA daemon is running on {settings.data_dir}", EXIT_CONFIG, err)
+    file_limit = raise_open_file_limit(log)  # before any user's nonce file or connection opens
     store = Store(db_path(settings.data_dir))
     boards: dict[BrokerName, PriceBoard] = {}
     if mode == "live":
@@ -284,6 +314,7 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     else:
         loops, failed = build_paper_loops(settings, store, log, boards)
     engine = build_copy_engine(settings, mode, store, loops, boards, log)
+    warn_if_too_few_files(file_limit, engine.user_count if engine is not None else 0, log)
     engine_thread = None
     if engine is not None:
         for loop in loops:

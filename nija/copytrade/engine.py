@@ -138,6 +138,11 @@ class CopyEngine:
         self._pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="copy")
         self._started = False
 
+    @property
+    def user_count(self) -> int:
+        """Users this engine copies to (the unavailable ones not counted)."""
+        return len(self._all)
+
     # -- thread ------------------------------------------------------------------------------
 
     def run(self) -> None:
