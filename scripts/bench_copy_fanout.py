@@ -1,6 +1,7 @@
 """Benchmark: copy-trade fan-out latency, CPU and exactly-once over N Kraken user accounts.
 
-    scripts/bench_copy_fanout.py --users N --latency-ms L [--signals S] [--workers W] [--profile [wall|cpu]] [--keep]
+    scripts/bench_copy_fanout.py --users N --latency-ms L [--signals S] [--gap-s G] [--workers W]
+                                 [--profile [wall|cpu]] [--keep]
 
 Starts the exchange simulator in its own process (`python -m tests.sim --port 0 --latency-ms L`,
 127.0.0.1 only), creates one master and N user accounts there (each user its own API key and
@@ -16,9 +17,11 @@ acknowledged by the simulator (the issue's "last user order acknowledged") and e
 recorded in the store. The fills are then read by `engine.settle()` (the daemon does that right
 after dispatching); it is not timed, its CPU is reported on its own (`settle_cpu_ms_per_order`),
 and the ledger statuses counted are the settled ones. `engine.start()` (every user registered in
-the store and its balance read, as the daemon does at start) is setup. Prints ONE JSON line:
+the store and its balance read, as the daemon does at start) is setup. `--gap-s G` idles G
+seconds before each signal after the first, untimed: real master fills come minutes apart, and
+what a back-to-back run keeps warm (connections, nonce leases) must still be warm after a pause. Prints ONE JSON line:
 
-    users, latency_ms, signals, workers, p50_s, p99_s, samples_s, cpu_ms_per_order, settle_cpu_ms_per_order, settle_s,
+    users, latency_ms, signals, gap_s, workers, p50_s, p99_s, samples_s, cpu_ms_per_order, settle_cpu_ms_per_order, settle_s,
     sim_cpu_ms_per_order (the simulator process's CPU in the timed intervals: it shares the 2 cores),
     orders_ok, orders_failed, duplicates, missing, rss_mb, sim_requests_per_order,
     user_calls_per_order (the users' venue calls by endpoint), statuses (ledger statuses), failure_reasons (top 5)
@@ -245,7 +248,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         statuses: Counter[str] = Counter()
         client_ids: list[str] = []
         profile_text = ""
+        idle = threading.Event()
         for k in range(args.signals):
+            if k and args.gap_s:
+                idle.wait(args.gap_s)
             position = next((p for p in store.positions(BrokerName.KRAKEN, "master") if p.symbol == SYMBOL), None)
             request = OrderRequest(
                 broker=BrokerName.KRAKEN, account="master", symbol=SYMBOL, side=Side.BUY, quantity=MASTER_QUOTE,
@@ -316,7 +322,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if profile_text:
             print(profile_text, file=sys.stderr)
         return {
-            "users": n, "latency_ms": latency, "signals": args.signals, "workers": workers,
+            "users": n, "latency_ms": latency, "signals": args.signals, "gap_s": args.gap_s, "workers": workers,
             "p50_s": round(statistics.median(samples), 4), "p99_s": round(_percentile(samples, 99), 4),
             "samples_s": [round(s, 4) for s in samples],
             "cpu_ms_per_order": round(cpu * 1000 / orders, 3),
@@ -352,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, required=True, help="user accounts copying the master")
     parser.add_argument("--latency-ms", type=int, required=True, help="the simulator adds this to every answer")
     parser.add_argument("--signals", type=int, default=5, help="master buys fanned out (default 5)")
+    parser.add_argument("--gap-s", type=float, default=0.0, help="idle seconds between signals (default 0)")
     parser.add_argument("--workers", type=int, default=None, help="engine max_workers (default min(N, 128))")
     parser.add_argument("--profile", nargs="?", const="wall", choices=("wall", "cpu"), default=None,
                         help="cProfile the last fan-out in every thread (stderr): wall clock, or each thread's CPU")
@@ -359,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.users < 1 or args.signals < 1:
         parser.error("--users and --signals must be >= 1")
+    if args.gap_s < 0:
+        parser.error("--gap-s must be >= 0")
     print(json.dumps(run(args)), flush=True)
     return 0
 
