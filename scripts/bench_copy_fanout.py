@@ -69,7 +69,7 @@ for _var in ("NO_PROXY", "no_proxy"):  # everything stays on this machine, never
 from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets  # noqa: E402
 from nija.copytrade.engine import CopyEngine, CopyUser  # noqa: E402
 from nija.logs import configure_logging, get_logger  # noqa: E402
-from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for  # noqa: E402
+from nija.models import BrokerName, OrderRequest, Position, QuantityUnit, Side, client_order_id_for  # noqa: E402
 from nija.store import Store  # noqa: E402
 from nija.trading.orders import OrderExecutor  # noqa: E402
 
@@ -78,6 +78,7 @@ SYMBOL = "BTC/USD"
 PRICE = Decimal("50000")
 MASTER_EQUITY = Decimal("10000")
 MASTER_QUOTE = Decimal("200")  # 2 % of the master's equity: users buy 20–1,000 USD, all above minimums
+EXIT_SETUP_BUYS = 4  # --side sell: the setup buy is this many MASTER_QUOTEs, so small users' partial exits clear minimums
 MIN_EQUITY, MAX_EQUITY = Decimal("1000"), Decimal("50000")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
 
@@ -157,18 +158,18 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class ThreadProfiles:
-    """cProfile in every worker thread of one fan-out: wraps the engine's per-user task."""
+    """cProfile in every worker thread of one fan-out: wraps the engine's per-user tasks (the
+    holdings read an exit makes first, and the send)."""
+
+    TASKS = ("_read_for", "_send_one")
 
     def __init__(self, engine: CopyEngine, clock: str) -> None:
         self.engine = engine
         self.timer = time.thread_time if clock == "cpu" else time.perf_counter  # cpu: this thread's CPU only
-        self.original = engine._send_one
         self.profiles: list[cProfile.Profile] = []
         self.lock = threading.Lock()
 
-    def __enter__(self) -> ThreadProfiles:
-        original = self.original
-
+    def _profiled(self, original: Any) -> Any:
         def profiled(*args: Any, **kwargs: Any) -> Any:
             profile = cProfile.Profile(self.timer)
             profile.enable()
@@ -179,11 +180,16 @@ class ThreadProfiles:
                 with self.lock:
                     self.profiles.append(profile)
 
-        self.engine._send_one = profiled  # type: ignore[method-assign]
+        return profiled
+
+    def __enter__(self) -> ThreadProfiles:
+        for name in self.TASKS:
+            setattr(self.engine, name, self._profiled(getattr(self.engine, name)))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.engine._send_one = self.original  # type: ignore[method-assign]
+        for name in self.TASKS:
+            delattr(self.engine, name)  # the class's method shows through again
 
     def report(self, main: cProfile.Profile, top: int = 15, dump: Path | None = None) -> str:
         out = io.StringIO()
@@ -197,6 +203,22 @@ class ThreadProfiles:
         stats.sort_stats("cumulative").print_stats(top)
         stats.sort_stats("tottime").print_stats(top)
         return out.getvalue()
+
+
+def _master_position(store: Store) -> Position | None:
+    return next((p for p in store.positions(BrokerName.KRAKEN, "master") if p.symbol == SYMBOL), None)
+
+
+def _master_trade(
+    executor: OrderExecutor, store: Store, side: Side, quantity: Decimal, unit: QuantityUnit, tag: str, tmp: Path
+) -> None:
+    """One master market order, recorded with its signal as the daemon records it."""
+    request = OrderRequest(
+        broker=BrokerName.KRAKEN, account="master", symbol=SYMBOL, side=side, quantity=quantity, unit=unit,
+        client_order_id=client_order_id_for("bench-master", f"{side}-{tag}", tmp.name),
+    )
+    if executor.submit(request, _master_position(store)) is None:
+        raise RuntimeError(f"master {side} {tag} did not fill")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,7 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         master_key, master_secret = "master-key", _secret("master")
         configure_logging("json", "info", [master_secret], stream=log_file)  # as the daemon, into a file
         log = get_logger("bench")
-        master_cash = MASTER_QUOTE * (args.signals + 2) * 2
+        master_cash = MASTER_QUOTE * (args.signals + EXIT_SETUP_BUYS) * 2
         sim.post("add_account", venue=VENUE, api_key=master_key, secret=master_secret,
                  balances={"USD": str(master_cash)})
         users_spec = [(f"user{i:04d}", _secret(f"user{i}"), _equity(i, n)) for i in range(n)]
@@ -239,6 +261,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             users.append(CopyUser(user_id, broker))
         engine = CopyEngine(store, users, log, max_workers=workers)
         engine.start()
+        if args.side == "sell":  # untimed: one larger buy, copied and settled, gives everyone a holding
+            _master_trade(executor, store, Side.BUY, MASTER_QUOTE * EXIT_SETUP_BUYS, QuantityUnit.QUOTE, "setup", tmp)
+            engine.dispatch(store.signals("pending")[-1][0])
+            engine.settle()
         setup_requests = len(sim.get("requests", venue=VENUE))
 
         # -- signals (timed: master fill recorded -> fan_out returned) --------------------------
@@ -252,13 +278,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for k in range(args.signals):
             if k and args.gap_s:
                 idle.wait(args.gap_s)
-            position = next((p for p in store.positions(BrokerName.KRAKEN, "master") if p.symbol == SYMBOL), None)
-            request = OrderRequest(
-                broker=BrokerName.KRAKEN, account="master", symbol=SYMBOL, side=Side.BUY, quantity=MASTER_QUOTE,
-                unit=QuantityUnit.QUOTE, client_order_id=client_order_id_for("bench-master", str(k), tmp.name),
-            )
-            if executor.submit(request, position) is None:
-                raise RuntimeError(f"master buy {k} did not fill")
+            if args.side == "buy":
+                _master_trade(executor, store, Side.BUY, MASTER_QUOTE, QuantityUnit.QUOTE, str(k), tmp)
+            else:  # 1/(S+1), 1/S, ... 1/2 of what is left: every exit partial, every copy above the minimum
+                held = _master_position(store).qty
+                _master_trade(executor, store, Side.SELL, held / (args.signals - k + 1), QuantityUnit.BASE, str(k), tmp)
             profiling = args.profile and k == args.signals - 1
             thread_profiles = ThreadProfiles(engine, args.profile) if profiling else None
             main_profile = cProfile.Profile(thread_profiles.timer) if thread_profiles is not None else None
@@ -322,7 +346,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if profile_text:
             print(profile_text, file=sys.stderr)
         return {
-            "users": n, "latency_ms": latency, "signals": args.signals, "gap_s": args.gap_s, "workers": workers,
+            "users": n, "latency_ms": latency, "side": args.side, "signals": args.signals, "gap_s": args.gap_s,
+            "workers": workers,
             "p50_s": round(statistics.median(samples), 4), "p99_s": round(_percentile(samples, 99), 4),
             "samples_s": [round(s, 4) for s in samples],
             "cpu_ms_per_order": round(cpu * 1000 / orders, 3),
@@ -358,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, required=True, help="user accounts copying the master")
     parser.add_argument("--latency-ms", type=int, required=True, help="the simulator adds this to every answer")
     parser.add_argument("--signals", type=int, default=5, help="master buys fanned out (default 5)")
+    parser.add_argument("--side", choices=("buy", "sell"), default="buy",
+                        help="buy: entries (default); sell: partial exits, each user's holding read fresh")
     parser.add_argument("--gap-s", type=float, default=0.0, help="idle seconds between signals (default 0)")
     parser.add_argument("--workers", type=int, default=None, help="engine max_workers (default min(N, 128))")
     parser.add_argument("--profile", nargs="?", const="wall", choices=("wall", "cpu"), default=None,
