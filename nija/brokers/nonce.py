@@ -35,22 +35,23 @@ Decisions:
   close per request were a third of the system calls of a copy order.
 - **Optional lease (`lease_ms`)**: the file may hold a mark *ahead* of the values handed out,
   so most `next()` calls write nothing. With a lease, a write persists `value + lease_ms`, and
-  the next values come from memory, each one above the last, until they reach that mark — as
-  long as no other process wrote a mark since. Under a lease the clock is not consulted: a
-  lease counts requests, not time. Had it followed the clock, a lease would run out between two
-  master fills minutes apart, and every copy order of the next fan-out would pay the fsync'd
-  rename again. Kraken only asks each nonce to be above the last, not near the clock. To know that without reading the mark file, every write also copies its mark into the
-  lock file, in place, after the durable write; a call under the lease reads that copy (one
-  `pread` through the open descriptor) and compares it with the mark this process wrote. A
-  crash restarts above the persisted mark, so nothing handed out is ever repeated; another
-  process that moved the mark is seen on the next call and continued above. The cost is a nonce
-  up to `lease_ms` ahead of the clock after a restart, which Kraken accepts (it only needs each
-  nonce above the last). Values are unique and increasing per key, but no longer contiguous
-  across processes. The copy fan-out uses it: a thousand keys, one fsync'd rename each per
-  order, was a sizeable share of the per-order CPU and disk work. Every process sharing a key
-  must therefore run this protocol: a mark file edited by hand while leased processes run is
-  only seen when their lease runs out, and deleting the nonce directory under a running daemon
-  leaves it locking a file no new process sees.
+  the next values come from memory, each one above the last, until they reach that mark, as
+  long as no other process wrote a mark since. To know that without opening the mark file,
+  every write also copies its mark into the lock file, in place, after the durable write; a
+  call under the lease reads that copy (one `pread` through the open descriptor) and compares
+  it with the mark this process wrote. A crash restarts above the persisted mark, so nothing
+  handed out is ever repeated; another process that moved the mark is seen on the next call and
+  continued above.
+  Under a lease the clock is not consulted: a lease counts requests, not time. Had it followed
+  the clock, it would run out between two master fills minutes apart, and every copy order of
+  the next fan-out would pay the fsync'd rename again. Kraken only asks each nonce to be above
+  the last one, not near the clock. The cost is a nonce up to `lease_ms` ahead of the clock
+  after a restart, which Kraken accepts for the same reason. Values are unique and increasing
+  per key, but no longer contiguous across processes. The copy fan-out uses it: a thousand
+  keys, one fsync'd rename each per order, was a sizeable share of the per-order CPU and disk
+  work. Every process sharing a key must run this protocol: a mark file edited by hand while
+  leased processes run is only seen when their lease runs out, and deleting the nonce
+  directory under a running daemon leaves it locking a file no new process sees.
 - The API key itself is never stored, written or logged. Only its fingerprint (the first 16 hex
   characters of its sha256) names the files. This module doesn't log at all.
 

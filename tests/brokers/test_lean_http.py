@@ -4,6 +4,7 @@ bodies, and the requests exceptions ccxt translates (timeouts, dropped connectio
 from __future__ import annotations
 
 import gzip
+import resource
 import socket
 import threading
 from collections.abc import Iterator
@@ -199,8 +200,6 @@ def test_a_changed_timeout_applies_on_a_kept_alive_connection(server: ThreadingH
 
 def test_a_connection_on_a_descriptor_above_1023_is_kept_alive(server: ThreadingHTTPServer) -> None:
     # A thousand copy users hold more than 1,024 descriptors; select() can't watch those.
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < 1_200:
         if hard != resource.RLIM_INFINITY and hard < 1_200:
