@@ -867,7 +867,8 @@ class Store:
     def paper_settle(
         self, broker: BrokerName, account: str, balances: Mapping[str, Decimal], report: ExecutionReport
     ) -> None:
-        """Write a simulated fill's new balances and the venue's order record in one transaction."""
+        """Set a simulated account's balances (as a deposit or a trade made by hand on the venue
+        would) and record the venue's order; fills go through `paper_fill`."""
         with self._tx() as conn:
             for asset, qty in balances.items():
                 conn.execute("INSERT OR REPLACE INTO paper_balances VALUES (?,?,?,?)", (broker, account, asset, str(qty)))
@@ -875,6 +876,31 @@ class Store:
                 "INSERT INTO paper_orders VALUES (?,?,?,?)",
                 (broker, account, report.client_order_id, report.model_dump_json()),
             )
+
+    def paper_fill(
+        self, broker: BrokerName, account: str, changes: Mapping[str, Decimal], report: ExecutionReport
+    ) -> dict[str, Decimal] | None:
+        """Apply a simulated fill's balance changes and store its order record in one transaction,
+        reading the balances inside it: `nija.trade` and the daemon fill the same paper account
+        from two processes, and a read-then-write of whole balances lost one of the two fills.
+        Returns the new balances, or None (nothing written) if one would go negative."""
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT asset, qty FROM paper_balances WHERE broker = ? AND account = ?", (broker, account)
+            ).fetchall()
+            current = {row["asset"]: Decimal(row["qty"]) for row in rows}
+            new = {asset: current.get(asset, Decimal(0)) + change for asset, change in changes.items()}
+            if any(qty < 0 for qty in new.values()):
+                return None
+            conn.executemany(
+                "INSERT OR REPLACE INTO paper_balances VALUES (?,?,?,?)",
+                [(broker, account, asset, str(qty)) for asset, qty in new.items()],
+            )
+            conn.execute(
+                "INSERT INTO paper_orders VALUES (?,?,?,?)",
+                (broker, account, report.client_order_id, report.model_dump_json()),
+            )
+        return new
 
     def publish_paper_prices(self, broker: BrokerName, prices: Mapping[str, Decimal], market_ms: int) -> None:
         """Store a paper market's current prices (one row per symbol, replaced each cycle)."""

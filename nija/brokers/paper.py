@@ -191,9 +191,9 @@ class PaperBroker:
                 raise InsufficientFunds(
                     f"{self.name}: buy costs {notional + fee:.2f} {self.cash_currency}, only {cash:.2f} available"
                 )
-            new_balances = {self.cash_currency: cash - notional - fee, base: held + qty}
+            changes = {self.cash_currency: -(notional + fee), base: qty}
         else:
-            new_balances = {self.cash_currency: cash + notional - fee, base: held - qty}
+            changes = {self.cash_currency: notional - fee, base: -qty}
 
         fill = Fill(
             broker=self.name,
@@ -217,5 +217,7 @@ class PaperBroker:
             fee=fee,
             fills=(fill,),
         )
-        self._store.paper_settle(self.name, self.account, new_balances, report)
+        if self._store.paper_fill(self.name, self.account, changes, report) is None:
+            # Another process (nija.trade next to the daemon) spent the same balance first.
+            raise InsufficientFunds(f"{self.name}: {request.side} {qty} {base} refused: the balances changed meanwhile")
         return report

@@ -130,3 +130,46 @@ def test_bad_price_is_a_market_data_error(store: Store) -> None:
     broker.market.prices["BTC/USD"] = Decimal("NaN")
     with pytest.raises(MarketDataError):
         broker.ticker("BTC/USD")
+
+
+def _after_the_daemon_reads_balances(daemon: PaperBroker, manual_order) -> None:
+    """Run `manual_order` (another process's order) right after `daemon` reads its balances."""
+    read = daemon._balances
+
+    def read_then_let_the_other_process_fill() -> dict[str, Decimal]:
+        balances = read()
+        daemon._balances = read  # type: ignore[method-assign]
+        manual_order()
+        return balances
+
+    daemon._balances = read_then_let_the_other_process_fill  # type: ignore[method-assign]
+
+
+def test_two_processes_filling_one_account_lose_neither_fill(store: Store) -> None:
+    # nija.trade and the daemon fill the same paper account, each through its own connection.
+    other_process = Store(store.path)
+    daemon, manual = _broker(store, cash="10000"), _broker(other_process, cash="10000")
+    manual_report: list = []
+    _after_the_daemon_reads_balances(
+        daemon, lambda: manual_report.append(manual.place_order(_order(Side.BUY, "3000", QuantityUnit.QUOTE, "manual-1")))
+    )
+    daemon_report = daemon.place_order(_order(Side.BUY, "4000", QuantityUnit.QUOTE, "daemon-1"))
+    [manual_fill] = manual_report
+    spent = sum(r.filled_qty * r.avg_price + r.fee for r in (daemon_report, manual_fill))
+    assert store.paper_balances(BrokerName.KRAKEN, "master") == {
+        "USD": Decimal("10000") - spent, "BTC": daemon_report.filled_qty + manual_fill.filled_qty,
+    }
+    other_process.close()
+
+
+def test_a_balance_spent_meanwhile_by_another_process_refuses_the_order(store: Store) -> None:
+    other_process = Store(store.path)
+    daemon, manual = _broker(store, cash="1000"), _broker(other_process, cash="1000")
+    _after_the_daemon_reads_balances(
+        daemon, lambda: manual.place_order(_order(Side.BUY, "900", QuantityUnit.QUOTE, "manual-1"))
+    )
+    with pytest.raises(InsufficientFunds, match="changed meanwhile"):
+        daemon.place_order(_order(Side.BUY, "500", QuantityUnit.QUOTE, "daemon-1"))
+    assert daemon.fetch_order("daemon-1", "BTC/USD") is None  # refused: nothing recorded
+    assert store.paper_balances(BrokerName.KRAKEN, "master")["USD"] > 0
+    other_process.close()
