@@ -70,7 +70,8 @@ def build_market(settings: Settings, broker: BrokerName, markets: SharedMarkets)
     return SyntheticMarket(seed=settings.synthetic_seed)
 
 
-def _loop_config(settings: Settings) -> LoopConfig:
+def loop_config(settings: Settings) -> LoopConfig:
+    """The broker loops' settings (also `nija.trade`'s, for the same entry rule)."""
     return LoopConfig(
         cycle_seconds=settings.cycle_seconds,
         minimum_funded_balance=settings.minimum_funded_balance,
@@ -122,7 +123,7 @@ def build_paper_loops(
         # minutes per cycle is never slowed, while paper on live prices is paced like live.
         clock = (lambda m=market: m.now_ms() / 1000) if not live else time.monotonic
         loops.append(
-            BrokerLoop(broker, store, _loop_config(settings), broker_log, threading.Event(), eligible=eligible, clock=clock)
+            BrokerLoop(broker, store, loop_config(settings), broker_log, threading.Event(), eligible=eligible, clock=clock)
         )
     return loops, failed
 
@@ -160,7 +161,7 @@ def build_live_loops(settings: Settings, store: Store, log: Any) -> tuple[list[B
             failed.append(_failed_at_start(store, name, exc, broker_log))
             continue
         broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
-        loops.append(BrokerLoop(broker, store, _loop_config(settings), broker_log, stop, eligible=eligible))
+        loops.append(BrokerLoop(broker, store, loop_config(settings), broker_log, stop, eligible=eligible))
     return loops, failed
 
 

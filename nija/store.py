@@ -864,19 +864,6 @@ class Store:
             )
         return True
 
-    def paper_settle(
-        self, broker: BrokerName, account: str, balances: Mapping[str, Decimal], report: ExecutionReport
-    ) -> None:
-        """Set a simulated account's balances (as a deposit or a trade made by hand on the venue
-        would) and record the venue's order; fills go through `paper_fill`."""
-        with self._tx() as conn:
-            for asset, qty in balances.items():
-                conn.execute("INSERT OR REPLACE INTO paper_balances VALUES (?,?,?,?)", (broker, account, asset, str(qty)))
-            conn.execute(
-                "INSERT INTO paper_orders VALUES (?,?,?,?)",
-                (broker, account, report.client_order_id, report.model_dump_json()),
-            )
-
     def paper_fill(
         self, broker: BrokerName, account: str, changes: Mapping[str, Decimal], report: ExecutionReport
     ) -> dict[str, Decimal] | None:

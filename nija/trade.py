@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TextIO
 
-from nija.app import live_broker
+from nija.app import live_broker, loop_config
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt_broker import SharedMarkets
 from nija.brokers.fees import configure_fees, fee_schedule
@@ -33,7 +33,7 @@ from nija.config import ConfigError, Settings, load_settings
 from nija.logs import configure_logging, get_logger
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
 from nija.store import Store, StoreUnavailable, db_path
-from nija.trading.broker_loop import EMERGENCY_STOP_FILE
+from nija.trading.broker_loop import entry_block_reason
 from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.orders import OrderExecutor
 
@@ -137,11 +137,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
             print(f"nija trade: {name} is halted ({halted}): buys are refused;"
                   f" resume with python -m nija.trade resume --broker {name}", file=err)
             return 1
-        if settings.entry_blocking:
-            print("nija trade: ENTRY_BLOCKING=true: buys are refused, sells go", file=err)
-            return 1
-        if (settings.data_dir / EMERGENCY_STOP_FILE).exists():
-            print(f"nija trade: {EMERGENCY_STOP_FILE} file present: buys are refused, sells go", file=err)
+        blocked = entry_block_reason(loop_config(settings), name, None)
+        if blocked is not None:
+            print(f"nija trade: {blocked}: buys are refused, sells go", file=err)
             return 1
     try:
         store = Store(db_path(settings.data_dir), readonly=True)
@@ -157,6 +155,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return 2
         position = next((p for p in store.positions(name, MASTER) if p.symbol == args.symbol), None)
         equity = broker.balance_snapshot().total_equity
+        blocked = entry_block_reason(loop_config(settings), name, equity) if side is Side.BUY else None
+        if blocked is not None:  # now with the equity the Coinbase minimum needs
+            print(f"nija trade: {blocked}: buys are refused, sells go", file=err)
+            return 1
         request = OrderRequest(
             broker=name, account=MASTER, symbol=args.symbol, side=side, quantity=args.amount, unit=unit,
             client_order_id=client_order_id_for("manual", name, args.symbol, side, args.amount, time.time_ns()),
@@ -165,15 +167,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         executor = OrderExecutor(broker, store, get_logger("nija.trade", broker=str(name), account=MASTER),
                                  master_equity=lambda: equity)
         report = executor.submit(request, position)
+        if report is None or report.filled_qty <= 0:
+            order = store.get_order(request.client_order_id)
+            print(f"nija trade: not filled: {order.error if order else 'unknown'}", file=err)
+            return 1
     except BrokerError as exc:
         print(f"nija trade: {exc}", file=err)
         return 1
     finally:
         store.close()
-    if report is None or report.filled_qty <= 0:
-        order = Store(db_path(settings.data_dir), readonly=True).get_order(request.client_order_id)
-        print(f"nija trade: not filled: {order.error if order else 'unknown'}", file=err)
-        return 1
     print(
         f"{report.status} {side} {report.filled_qty} {args.symbol} @ {report.avg_price} on {name}"
         f" (fee {report.fee}) client_order_id={request.client_order_id}",

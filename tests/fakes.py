@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 import numpy as np
 
 from nija.brokers.base import MarketDataError
-from nija.models import Candles
+from nija.models import BrokerName, Candles, ExecutionReport, OrderStatus
+from nija.store import Store
 
 
 class StubMarket:
@@ -49,3 +51,12 @@ class StubMarket:
         ts = self.clock - self.timeframe_ms * np.arange(n - 1, -1, -1, dtype=np.float64)
         flat = np.full(n, price)
         return Candles(ts, flat, flat * 1.001, flat * 0.999, flat, np.full(n, 100.0))
+
+
+def set_paper_balances(store: Store, broker: BrokerName, account: str, balances: Mapping[str, Decimal], why: str) -> None:
+    """Edit a paper account as the venue would for a deposit or a trade made by hand: set these
+    balances (recorded as order `why`)."""
+    current = store.paper_balances(broker, account)
+    changes = {asset: qty - current.get(asset, Decimal(0)) for asset, qty in balances.items()}
+    report = ExecutionReport(client_order_id=why, status=OrderStatus.FILLED)
+    assert store.paper_fill(broker, account, changes, report) is not None

@@ -40,6 +40,7 @@ from nija.brokers.base import (
     venue_decimal,
 )
 from nija.brokers.lean_http import LeanSession
+from nija.brokers.fees import fee_schedule
 from nija.brokers.nonce import NonceSource, key_fingerprint
 from nija.brokers.ratelimit import KeyBudget, kraken_budget
 from nija.models import (
@@ -566,8 +567,7 @@ class CcxtBroker:
             self.venue.buy_fee_in_base_unreported and fee == 0 and filled > 0 and raw.get("side") == "buy"
             and average is not None
         ):
-            taker = (self.client.markets.get(str(raw.get("symbol"))) or {}).get("taker") or 0
-            fee_in_base = filled * venue_decimal(taker, "taker fee")
+            fee_in_base = filled * fee_schedule(self.name).taker  # the one fee table, overrides included
             fee = fee_in_base * venue_decimal(average, "average")
         status = _STATUS.get(str(raw.get("status")), None)
         if status is None:  # open or unknown: decided by what filled

@@ -22,7 +22,6 @@ __all__ = [
     "cheaper_broker",
     "configure_fees",
     "fee_schedule",
-    "fees_table",
     "same_market",
 ]
 
@@ -61,11 +60,6 @@ def configure_fees(overrides: Mapping[BrokerName, FeeSchedule]) -> None:
     """Replace some brokers' rows (from settings), once at start, before any thread reads them."""
     global _active
     _active = MappingProxyType({**DEFAULT_FEES, **overrides})
-
-
-def fees_table() -> Mapping[BrokerName, FeeSchedule]:
-    """The table in force: defaults plus the operator's overrides."""
-    return _active
 
 
 def fee_schedule(broker: BrokerName) -> FeeSchedule:

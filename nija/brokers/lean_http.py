@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import select
 import socket
 import ssl
 import threading
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.structures import CaseInsensitiveDict
+from urllib3.util.wait import wait_for_read
 
 __all__ = ["LeanResponse", "LeanSession"]
 
@@ -275,12 +275,9 @@ class LeanSession:
 
 def _closed_by_peer(sock: socket.socket) -> bool:
     """A kept-alive socket that is readable while no request is out was closed (or is garbage).
-    poll, not select: select can't take a descriptor above 1,023, and a daemon copying to a
-    thousand users has more open than that, so every later connection would look closed and be
-    replaced on each request."""
-    poller = select.poll()
+    urllib3's check, which polls: select() can't take a descriptor above 1,023, and a daemon
+    copying to a thousand users has more open than that."""
     try:
-        poller.register(sock, select.POLLIN)
-        return bool(poller.poll(0))
+        return wait_for_read(sock, timeout=0)
     except (OSError, ValueError):
         return True

@@ -92,6 +92,28 @@ class CycleFailed(BrokerError):
     """Some exits of this cycle failed; the first error is chained."""
 
 
+def entry_block_reason(
+    config: LoopConfig, broker: BrokerName, equity: Decimal | None, *, funded: bool = True, halted: str | None = None
+) -> str | None:
+    """Why no entry may be made on `broker` now, or None: one rule for the daemon's entries and
+    for `nija.trade`'s manual buys. Exits are never blocked. `equity` None (not read yet) skips
+    the one check that needs it, so a caller can refuse before touching the venue."""
+    if halted is not None:
+        return f"halted: {halted}"
+    if not funded:
+        return "unfunded"
+    if config.entry_blocking:
+        return "ENTRY_BLOCKING=true"
+    if config.emergency_stop_path.exists():
+        return f"emergency_stop: {EMERGENCY_STOP_FILE} file present"
+    if broker is BrokerName.COINBASE and equity is not None and equity < config.coinbase_min_balance:
+        return (
+            f"Coinbase equity {equity:.2f} < COINBASE_MIN_BALANCE {config.coinbase_min_balance}:"
+            f" a {fee_schedule(broker).round_trip:.2%} round trip eats small positions; exits continue"
+        )
+    return None
+
+
 class BrokerLoop:
     """Runs one master account; `run` is the thread target, `run_cycle` one isolated cycle."""
 
@@ -133,6 +155,7 @@ class BrokerLoop:
 
     def finish(self) -> None:
         """Record the stop in health (called once, when the thread ends)."""
+        self._eligible.update(self.broker.name, False)  # a stopped broker is nobody's cheaper choice
         if not self.health.current.auth_failed:
             self.store.save_health(self.health.stopped())
         self.log.info("broker_loop_stopped", status=self.health.current.status)
@@ -146,6 +169,7 @@ class BrokerLoop:
             error = redact_text(f"{type(exc).__name__}: {exc}")  # health is persisted: no secret may reach it
             health = self.health.cycle_failed(utc_now(), error, auth=isinstance(exc, AuthError))
             self.store.save_health(health)
+            self._eligible.update(self.broker.name, False)  # not a broker to route to until it cycles again
             level = "error" if health.status in ("failed",) else "warning"
             getattr(self.log, level)(
                 "cycle_failed", error_class=type(exc).__name__, error=str(exc), health=health.status,
@@ -250,21 +274,7 @@ class BrokerLoop:
 
     def _entry_block(self, snapshot: BalanceSnapshot, funded: bool, halted: str | None) -> str | None:
         """Why this cycle makes no entries (also recorded in health), or None."""
-        if halted is not None:
-            reason = f"halted: {halted}"
-        elif not funded:
-            reason = "unfunded"
-        elif self.config.entry_blocking:
-            reason = "ENTRY_BLOCKING=true"
-        elif self.config.emergency_stop_path.exists():
-            reason = f"emergency_stop: {EMERGENCY_STOP_FILE} file present"
-        elif self.broker.name is BrokerName.COINBASE and snapshot.total_equity < self.config.coinbase_min_balance:
-            reason = (
-                f"Coinbase equity {snapshot.total_equity:.2f} < COINBASE_MIN_BALANCE {self.config.coinbase_min_balance}:"
-                f" a {self._fee.round_trip:.2%} round trip eats small positions; exits continue"
-            )
-        else:
-            reason = None
+        reason = entry_block_reason(self.config, self.broker.name, snapshot.total_equity, funded=funded, halted=halted)
         if reason != self._entry_block_logged and reason not in (None, "unfunded"):
             self.log.warning("entries_blocked", reason=reason)
         self._entry_block_logged = reason

@@ -209,23 +209,16 @@ class OrderExecutor:
         return signals
 
     def _resolve(self, order: Order, position: Position | None) -> ExecutionReport | None:
-        report = self._broker.fetch_order(order.request.client_order_id, order.request.symbol)
-        if report is None:
-            if order.status is OrderStatus.PENDING:
-                # Pending and unknown to the venue: the process stopped before sending it.
-                self._store.mark_order(order.request.client_order_id, OrderStatus.CANCELED, error="never reached the venue")
-                return None
-            if utc_now() - order.updated_at < UNKNOWN_GRACE:
-                raise TransientError(f"order {order.request.client_order_id} outcome unknown; will look it up again")
-            # Venues list an accepted order within seconds: this one was refused before it was
-            # booked (a 504 or 429 in front of the matching engine). Never re-sent either way.
-            self._store.mark_order(
-                order.request.client_order_id, OrderStatus.CANCELED,
-                error=f"not found at the venue {UNKNOWN_GRACE} after an ambiguous answer",
-            )
-            self._log.warning("order_presumed_refused", client_order_id=order.request.client_order_id)  # type: ignore[attr-defined]
+        found = self._broker.fetch_order(order.request.client_order_id, order.request.symbol)
+        outcome = lookup_outcome(order, found, utc_now())
+        if outcome is None:
+            raise TransientError(f"order {order.request.client_order_id} outcome unknown; will look it up again")
+        if found is None:  # never booked: closed here, never re-sent
+            self._store.mark_order(order.request.client_order_id, OrderStatus.CANCELED, error=outcome.error)
+            if order.status is not OrderStatus.PENDING:
+                self._log.warning("order_presumed_refused", client_order_id=order.request.client_order_id)  # type: ignore[attr-defined]
             return None
-        return self._record(order.request, report, position)
+        return self._record(order.request, outcome, position)
 
     def reconcile(self) -> int:
         """Resolve every pending, unknown or still-open order of this account by client order id.

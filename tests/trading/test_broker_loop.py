@@ -14,11 +14,11 @@ from nija.brokers.base import AuthError, MarketDataError
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import SyntheticMarket
-from nija.models import BrokerName, ExecutionReport, HealthStatus, OrderStatus, Side
+from nija.models import BrokerName, HealthStatus, OrderStatus, Side
 from nija.store import Store
 from nija.trading.broker_loop import EMERGENCY_STOP_FILE, BrokerLoop, LoopConfig
 from nija.trading.supervisor import Supervisor
-from tests.fakes import StubMarket
+from tests.fakes import StubMarket, set_paper_balances
 
 LOG = structlog.get_logger("test")
 
@@ -109,7 +109,7 @@ def test_exit_is_sized_from_what_is_actually_held(store: Store, tmp_path: Path) 
     balances = store.paper_balances(BrokerName.KRAKEN, "master")
     left = (balances[base] * Decimal("0.6")).quantize(Decimal("1e-8"))
     # The paper ledger is the venue's books: edit it as the venue would.
-    store.paper_settle(BrokerName.KRAKEN, "master", {base: left}, ExecutionReport(client_order_id="manual", status=OrderStatus.FILLED))
+    set_paper_balances(store, BrokerName.KRAKEN, "master", {base: left}, "manual")
     _run_until(loop, lambda: position.symbol not in {p.symbol for p in store.positions(BrokerName.KRAKEN, "master")}, max_cycles=3000)
     sells = [o for o in _orders(store, loop, Side.SELL) if o.request.symbol == position.symbol]
     assert sells and all(o.status is OrderStatus.FILLED for o in sells)
@@ -168,7 +168,7 @@ def test_supervisor_starts_funded_brokers_only_and_rechecks(store: Store, tmp_pa
     assert set(sup.threads) == {"broker-kraken"}
     assert {h.broker: h.status for h in store.health()}[BrokerName.COINBASE] is HealthStatus.UNFUNDED
     # A deposit lands on the venue.
-    store.paper_settle(BrokerName.COINBASE, "master", {"USD": Decimal("50")}, ExecutionReport(client_order_id="deposit", status=OrderStatus.FILLED))
+    set_paper_balances(store, BrokerName.COINBASE, "master", {"USD": Decimal("50")}, "deposit")
     sup.tick()
     assert set(sup.threads) == {"broker-kraken", "broker-coinbase"}
     summary = sup.summary()

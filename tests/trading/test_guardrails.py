@@ -16,12 +16,12 @@ import pytest
 import structlog
 
 from nija import trade
+from nija.brokers.base import MarketDataError
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import SyntheticMarket
 from nija.models import (
     BrokerName,
-    ExecutionReport,
     HealthStatus,
     OrderRequest,
     OrderStatus,
@@ -34,7 +34,7 @@ from nija.strategy.risk import RiskLimits
 from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.halt import halt_path
 from nija.trading.routing import EligibleBrokers
-from tests.fakes import StubMarket
+from tests.fakes import StubMarket, set_paper_balances
 
 LOG = structlog.get_logger("test")
 
@@ -124,10 +124,7 @@ def test_halt_holds_until_an_operator_resumes(store: Store, tmp_path: Path, monk
     _open(kraken, kraken.broker.symbols()[0], "500")
     kraken.run_cycle()
     # A constructed equity path: the account loses 100 of its ~500 cash at once (> 10 % of equity).
-    store.paper_settle(
-        BrokerName.KRAKEN, "master", {"USD": Decimal("400")},
-        ExecutionReport(client_order_id="loss", status=OrderStatus.FILLED),
-    )
+    set_paper_balances(store, BrokerName.KRAKEN, "master", {"USD": Decimal("400")}, "loss")
     assert kraken.run_cycle().status is HealthStatus.HALTED
     buys = len(_buys(store, BrokerName.KRAKEN))
     for _ in range(200):  # the synthetic market keeps offering entries: none is taken, recovery or not
@@ -314,3 +311,19 @@ def test_a_lowered_position_cap_never_sells_to_get_under_it(store: Store, tmp_pa
         assert health.status is HealthStatus.HEALTHY and health.note is None
     assert len(store.positions(BrokerName.KRAKEN, "master")) == 3
     assert _sells(store, BrokerName.KRAKEN) == [] and len(_buys(store, BrokerName.KRAKEN)) == 3
+
+
+def test_a_failing_or_stopped_broker_is_nobodys_cheaper_choice(store: Store, tmp_path: Path) -> None:
+    class BrokenFeed(StubMarket):
+        def advance(self) -> None:
+            raise MarketDataError("BTC/USD: close is NaN")
+
+    eligible = EligibleBrokers()
+    okx = _loop(store, tmp_path, BrokerName.OKX, prices={"BTC/USDT": "100"}, eligible=eligible)
+    okx.run_cycle()
+    assert BrokerName.OKX in eligible.snapshot()
+    okx.finish()  # the thread ended (stop, or refused credentials)
+    assert BrokerName.OKX not in eligible.snapshot()
+    broken = _loop(store, tmp_path, BrokerName.OKX, market=BrokenFeed({"BTC/USDT": "100"}), eligible=eligible)
+    assert broken.run_cycle().status is HealthStatus.DEGRADED
+    assert BrokerName.OKX not in eligible.snapshot()
