@@ -28,7 +28,7 @@ from nija.brokers.price_board import BoardMarket, PriceBoard
 from nija.accounts import DiscoveredUsers, UserAccount, credential_variables, demo_users, discover_users, environment_with_dotenv
 from nija.config import ConfigError, Settings, load_settings
 from nija.copytrade.engine import CopyEngine, CopyUser
-from nija.logs import configure_logging, get_logger, redact_text
+from nija.logs import add_secrets, configure_logging, get_logger, redact_text
 from nija.models import BrokerHealth, BrokerName, HealthStatus
 from nija.store import Store, db_path
 from nija.strategy.risk import RiskLimits
@@ -199,6 +199,7 @@ def build_copy_engine(
 ) -> CopyEngine | None:
     """Users of the running master brokers, and the engine that copies to them (None: nobody)."""
     discovered = discover_users(settings.users_path, environment_with_dotenv(), live=mode == "live")
+    add_secrets(discovered.secret_values())  # before any user's client exists, or its first error is logged
     for problem in discovered.problems:
         log.warning("user_file_problem", problem=problem.message)
     users = list(discovered.users)

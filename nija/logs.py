@@ -15,7 +15,7 @@ from typing import Any, Final, TextIO
 
 import structlog
 
-__all__ = ["REDACTED", "configure_logging", "get_logger", "redact_text"]
+__all__ = ["REDACTED", "add_secrets", "configure_logging", "get_logger", "redact_text"]
 
 REDACTED: Final = "***"
 # Fragments shorter than this are not redacted on their own: they would match ordinary words.
@@ -38,6 +38,12 @@ def _set_secrets(values: Iterable[str]) -> None:
     fragments = {fragment for value in values if value for fragment in _fragments(value)}
     # Longest first, so a secret that contains another is replaced whole.
     _secrets = tuple(sorted(fragments, key=len, reverse=True))
+
+
+def add_secrets(values: Iterable[str]) -> None:
+    """Redact these too from now on: copy users' keys are only known once their files are read,
+    after logging was configured with the masters' secrets."""
+    _set_secrets((*_secrets, *values))
 
 
 def redact_text(text: str) -> str:

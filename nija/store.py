@@ -282,17 +282,7 @@ class Store:
 
     def insert_order(self, request: OrderRequest) -> Order:
         """Record the intent before it is sent. Raises `sqlite3.IntegrityError` on a reused id."""
-        now = utc_now()
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO orders (client_order_id, broker, account, symbol, side, quantity, unit,"
-                " reason, stop_price, status, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    request.client_order_id, request.broker, request.account, request.symbol,
-                    request.side, str(request.quantity), request.unit, request.reason, _text(request.stop_price),
-                    OrderStatus.PENDING, now.isoformat(), now.isoformat(),
-                ),
-            )
+        now = self.insert_orders([request])
         return Order(request=request, status=OrderStatus.PENDING, created_at=now, updated_at=now)
 
     def get_order(self, client_order_id: str) -> Order | None:
@@ -392,24 +382,11 @@ class Store:
             found = conn.execute("SELECT user_id, status FROM copy_orders WHERE signal_id = ?", (signal_id,)).fetchall()
         return {row["user_id"]: row["status"] for row in found}
 
-    def record_copies(self, results: Sequence[Mapping[str, Any]]) -> None:
-        """Record the outcome of many (signal, user) copies in one transaction."""
-        now = utc_now().isoformat()
-        with self._tx() as conn:
-            conn.executemany(
-                "UPDATE copy_orders SET status = :status, reason = :reason, size_asked = :size_asked,"
-                " unit = :unit, size_filled = :size_filled, price = :price, fee = :fee,"
-                " latency_ms = :latency_ms, user_equity = COALESCE(:user_equity, user_equity), updated_at = :now"
-                " WHERE signal_id = :signal_id AND user_id = :user_id",
-                [{"reason": None, "size_asked": None, "unit": None, "size_filled": None, "price": None,
-                  "fee": None, "latency_ms": None, "user_equity": None, **{k: _text(v) if isinstance(v, Decimal) else v for k, v in r.items()},
-                  "now": now} for r in results],
-            )
-
-    def insert_orders(self, requests: Sequence[OrderRequest]) -> None:
-        """Record many intents in one transaction before any of them is sent (a fan-out's batch).
-        Raises `sqlite3.IntegrityError` on a reused id, and then stores none of them."""
-        now = utc_now().isoformat()
+    def insert_orders(self, requests: Sequence[OrderRequest]) -> datetime:
+        """Record intents in one transaction before any of them is sent (a fan-out's batch) and
+        return when. Raises `sqlite3.IntegrityError` on a reused id, and then stores none of them."""
+        recorded_at = utc_now()
+        now = recorded_at.isoformat()
         with self._tx() as conn:
             conn.executemany(
                 "INSERT INTO orders (client_order_id, broker, account, symbol, side, quantity, unit,"
@@ -422,6 +399,7 @@ class Store:
                     for r in requests
                 ],
             )
+        return recorded_at
 
     def orders_by_id(self, client_order_ids: Iterable[str]) -> dict[str, Order]:
         """The stored orders among `client_order_ids`, by id (one query per 500 ids)."""

@@ -384,3 +384,30 @@ def test_demo_users_round_trip_through_a_file(tmp_path: Path) -> None:
     found = discover_users(tmp_path, {})
     assert found.problems == ()
     assert [u.model_copy(update={"source": None}) for u in found.users] == list(demo_users())
+
+
+def test_the_daemon_redacts_every_users_keys_before_any_user_client_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Logging is configured with the masters' secrets; users' keys are only known from their files.
+    from nija import app, logs
+    from nija.config import load_settings
+    from nija.store import Store
+
+    monkeypatch.setattr(logs, "_secrets", logs._secrets)  # restored after the test
+    users = tmp_path / "users"
+    write(users, "john_smith.json", user("john_smith"))
+    monkeypatch.chdir(tmp_path)  # no project .env
+    for name, value in keys("kraken", "john_smith", api_key="smith-canary-key", api_secret="smith-canary-secret").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NIJA_USERS_DIR", str(users))
+    monkeypatch.setenv("NIJA_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    logs.configure_logging("json", "info", settings.secret_values())
+    store = Store(tmp_path / "data" / "nija.db")
+    try:
+        app.build_copy_engine(settings, "live", store, [], {}, logs.get_logger("test"))
+    finally:
+        store.close()
+    error = logs.redact_text("kraken refused smith-canary-key / smith-canary-secret")
+    assert "canary" not in error and error.count(logs.REDACTED) == 2

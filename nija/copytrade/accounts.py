@@ -17,7 +17,6 @@ transient error degrades it, five in a row fail it until the tracker's backoff h
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -79,7 +78,6 @@ class CopyUser:
     disabled_symbols: frozenset[str] = frozenset()
     enabled: bool = True
     copy_from_master: bool = True
-    healthy: Callable[[], bool] = lambda: True  # an extra gate the caller may add
     book: Book | None = None
     health: HealthTracker = field(init=False)
     read_tried_at: float = float("-inf")  # time.monotonic() of the last balance read attempt
@@ -102,14 +100,12 @@ class CopyUser:
         return self.configured_for(signal) and self.unavailable() is None
 
     def unavailable(self, now: datetime | None = None) -> str | None:
-        """Why the account must not trade now (failed health, or the caller's gate), else None."""
+        """Why the account must not trade now (failed health), else None."""
         current = self.health.current
         if current.auth_failed:
             return f"account failed: {current.last_error or 'credentials refused'}"
         if current.status is HealthStatus.FAILED and current.retry_at is not None and (now or utc_now()) < current.retry_at:
             return f"account failed: {current.last_error or 'repeated errors'} (retry at {current.retry_at:%H:%M:%S})"
-        if not self.healthy():
-            return "account unhealthy"
         return None
 
     def record_ok(self) -> bool:

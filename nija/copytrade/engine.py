@@ -33,7 +33,7 @@ from typing import Any, Final, TypeVar
 from nija.brokers.base import AuthError, InsufficientFunds, MarketDataError, OrderRejected, TransientError
 from nija.brokers.fees import fee_schedule
 from nija.copytrade.accounts import BOOK_REFRESH_SECONDS, BOOK_STALE_SECONDS, Book, CopyUser
-from nija.copytrade.sizing import CopySize, size_entry, size_exit
+from nija.copytrade.sizing import DEFAULT_MAX_USER_RISK, DEFAULT_MIN_POSITION_USD, CopySize, size_entry, size_exit
 from nija.logs import redact_text
 from nija.models import (
     BrokerName,
@@ -104,8 +104,8 @@ class CopyEngine:
         copy_mode: str = "MASTER_FOLLOW",
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
         max_workers: int = 32,
-        max_user_risk: Decimal = Decimal("0.10"),
-        min_position_usd: Decimal = Decimal("1.0"),
+        max_user_risk: Decimal = DEFAULT_MAX_USER_RISK,
+        min_position_usd: Decimal = DEFAULT_MIN_POSITION_USD,
         book_refresh_seconds: float = BOOK_REFRESH_SECONDS,
         unavailable: Sequence[tuple[BrokerName, str, str]] = (),
         stop: threading.Event | None = None,
