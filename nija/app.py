@@ -25,9 +25,10 @@ from nija.brokers.live_market import LiveMarket
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
 from nija.brokers.price_board import BoardMarket, PriceBoard
-from nija.accounts import DiscoveredUsers, UserAccount, credential_variables, demo_users, discover_users, environment_with_dotenv
+from nija.users import DiscoveredUsers, UserAccount, credential_variables, demo_users, discover_users, environment_with_dotenv
 from nija.config import ConfigError, Settings, load_settings
-from nija.copytrade.engine import CopyEngine, CopyUser
+from nija.copytrade.engine import CopyEngine
+from nija.copytrade.followers import Follower
 from nija.logs import add_secrets, configure_logging, get_logger, redact_text
 from nija.models import BrokerHealth, BrokerName, HealthStatus
 from nija.store import Store, db_path
@@ -208,7 +209,7 @@ def build_copy_engine(
         log.info("demo_users", users=[u.user_id for u in users], note="paper mode with no users configured")
     masters = {loop.broker.name for loop in loops}
     markets = SharedMarkets()
-    copy_users: list[CopyUser] = []
+    copy_users: list[Follower] = []
     unavailable: list[tuple[BrokerName, str, str]] = []  # shown by status with the reason
     for user in users:
         user_log = log.bind(broker=str(user.broker), account=user.user_id)
@@ -228,7 +229,7 @@ def build_copy_engine(
             unavailable.append((user.broker, user.user_id, f"setup failed: {exc}"))
             continue
         copy_users.append(
-            CopyUser(
+            Follower(
                 user.user_id, broker, risk_multiplier=user.risk_multiplier, disabled_symbols=user.disabled_symbols,
                 enabled=user.enabled, copy_from_master=user.copy_from_master,
             )

@@ -67,7 +67,8 @@ for _var in ("NO_PROXY", "no_proxy"):  # everything stays on this machine, never
     os.environ[_var] = ",".join(filter(None, ("127.0.0.1,localhost", os.environ.get(_var))))
 
 from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets  # noqa: E402
-from nija.copytrade.engine import CopyEngine, CopyUser  # noqa: E402
+from nija.copytrade.engine import CopyEngine  # noqa: E402
+from nija.copytrade.followers import Follower
 from nija.logs import configure_logging, get_logger  # noqa: E402
 from nija.models import BrokerName, OrderRequest, Position, QuantityUnit, Side, client_order_id_for  # noqa: E402
 from nija.store import Store  # noqa: E402
@@ -258,7 +259,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 markets, api_url=sim.url(VENUE), data_dir=tmp, enable_rate_limit=False)
             broker.begin_cycle()  # attaches the shared markets, no request
             brokers.append(broker)
-            users.append(CopyUser(user_id, broker))
+            users.append(Follower(user_id, broker))
         engine = CopyEngine(store, users, log, max_workers=workers)
         engine.start()
         if args.side == "sell":  # untimed: one larger buy, copied and settled, gives everyone a holding

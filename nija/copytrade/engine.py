@@ -8,7 +8,7 @@ The hot path of a signal is one venue round trip per user, and a fixed number of
 transactions per signal, whatever the number of users (`dispatch`):
 
 1. every (signal, user) ledger row, in one transaction, with a deterministic client order id;
-2. sizing from each user's cached balance (`accounts.Book`; exits read the holding fresh);
+2. sizing from each user's cached balance (`accounts.CachedBalance`; exits read the holding fresh);
 3. every order intent, in one transaction — nothing is sent before its intent is stored;
 4. the orders, concurrently; a venue acknowledgment (an order id) ends a user's hot path;
 5. every answer and ledger row, in one transaction.
@@ -32,8 +32,8 @@ from typing import Any, Final, TypeVar
 
 from nija.brokers.base import AuthError, InsufficientFunds, MarketDataError, OrderRejected, TransientError
 from nija.brokers.fees import fee_schedule
-from nija.copytrade.accounts import BOOK_REFRESH_SECONDS, BOOK_STALE_SECONDS, Book, CopyUser
-from nija.copytrade.sizing import DEFAULT_MAX_USER_RISK, DEFAULT_MIN_POSITION_USD, CopySize, size_entry, size_exit
+from nija.copytrade.followers import BOOK_REFRESH_SECONDS, BOOK_STALE_SECONDS, CachedBalance, Follower
+from nija.copytrade.sizing import DEFAULT_MAX_USER_RISK, DEFAULT_MIN_POSITION_USD, CopySize, size_copy_entry, size_copy_exit
 from nija.logs import redact_text
 from nija.models import (
     BrokerName,
@@ -52,7 +52,7 @@ from nija.models import (
 from nija.store import Store
 from nija.trading.orders import OrderExecutor, fills_of, lookup_outcome
 
-__all__ = ["CopyEngine", "CopyUser", "ledger_status"]
+__all__ = ["CopyEngine", "ledger_status"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -86,7 +86,7 @@ def _reservation(request: OrderRequest) -> Decimal:
 class _Sent:
     """One user's order after its send: the venue's report (or the refusal), and when."""
 
-    user: CopyUser
+    user: Follower
     request: OrderRequest
     report: ExecutionReport
     acked_at_ms: float  # latency from the master fill, in ms
@@ -98,7 +98,7 @@ class CopyEngine:
     def __init__(
         self,
         store: Store,
-        users: Sequence[CopyUser],
+        users: Sequence[Follower],
         log: Any,
         *,
         copy_mode: str = "MASTER_FOLLOW",
@@ -128,7 +128,7 @@ class CopyEngine:
         self.wake = threading.Event()  # set by the broker loops after a master fill
         self._all = list(users)
         self._by_id = {user.user_id: user for user in users}
-        self._users: dict[BrokerName, list[CopyUser]] = {}
+        self._users: dict[BrokerName, list[Follower]] = {}
         for user in users:
             self._users.setdefault(user.broker.name, []).append(user)
         self._executors = {
@@ -181,17 +181,9 @@ class CopyEngine:
             self.settle()
         return len(pending)
 
-    def fan_out(self, signal: TradeSignal) -> dict[str, str]:
-        """Copy one signal to every eligible user and settle the fills; returns user id -> ledger status."""
-        statuses = self.dispatch(signal)
-        if any(status in _OPEN_ROWS for status in statuses.values()):
-            self.settle()
-            statuses = {row["user_id"]: row["status"] for row in self.store.copy_rows(signal.signal_id)}
-        return statuses
-
     # -- balances ----------------------------------------------------------------------------
 
-    def _stale_books(self, limit: int) -> list[CopyUser]:
+    def _stale_books(self, limit: int) -> list[Follower]:
         """Users due a background balance read: read (or tried) longer than the refresh period ago."""
         now, clock = utc_now(), time.monotonic()
         stale = [
@@ -200,7 +192,7 @@ class CopyEngine:
         ]
         return stale[:limit]
 
-    def refresh_books(self, users: Sequence[CopyUser]) -> None:
+    def refresh_books(self, users: Sequence[Follower]) -> None:
         """Read the users' balances concurrently (sizing cache and status equity); one store write."""
         if not users:
             return
@@ -209,16 +201,16 @@ class CopyEngine:
                 self.log.warning("copy_user_read_failed", account=user.user_id, error=str(outcome))
         self.store.save_copy_users([user.state_row() for user in users])
 
-    def _read_book(self, user: CopyUser) -> None:
+    def _read_book(self, user: Follower) -> None:
         with user.lock:
             user.read_tried_at = time.monotonic()  # a failing account is retried once a period, not every poll
             snapshot = self._guarded(user, user.broker.balance_snapshot)
-            reserved = user.book.reserved if user.book is not None else Decimal(0)
-            user.book = Book.of(snapshot)
-            user.book.reserved = reserved
+            reserved = user.balance.reserved if user.balance is not None else Decimal(0)
+            user.balance = CachedBalance.of(snapshot)
+            user.balance.reserved = reserved
             user.record_ok()
 
-    def _guarded(self, user: CopyUser, call: Callable[[], T]) -> T:
+    def _guarded(self, user: Follower, call: Callable[[], T]) -> T:
         """A call to the user's account, its outcome recorded in the user's health."""
         try:
             return call()
@@ -288,8 +280,8 @@ class CopyEngine:
         return final
 
     def _plan(
-        self, signal: TradeSignal, users: Sequence[CopyUser], client_ids: dict[str, str], fresh: bool
-    ) -> tuple[list[dict[str, Any]], list[tuple[CopyUser, OrderRequest, CopySize]]]:
+        self, signal: TradeSignal, users: Sequence[Follower], client_ids: dict[str, str], fresh: bool
+    ) -> tuple[list[dict[str, Any]], list[tuple[Follower, OrderRequest, CopySize]]]:
         """Ledger rows decided without sending (expired, skipped, failed reads) and the orders to send."""
         ledger: list[dict[str, Any]] = []
         now = utc_now()
@@ -303,8 +295,8 @@ class CopyEngine:
             else:
                 ready.append(user)
         # Exits read the holding fresh (never sized from a cache); entries only when no usable book.
-        reads = [u for u in ready if signal.side is Side.SELL or u.book is None
-                 or u.book.age_seconds(now) > BOOK_STALE_SECONDS]
+        reads = [u for u in ready if signal.side is Side.SELL or u.balance is None
+                 or u.balance.age_seconds(now) > BOOK_STALE_SECONDS]
         holdings = dict(zip((u.user_id for u in reads), self._map(lambda u: self._read_for(signal, u), reads)))
         rules = self._rules(signal, ready)
         plans = []
@@ -332,7 +324,7 @@ class CopyEngine:
             plans.append((user, request, size))
         return ledger, plans
 
-    def _rules(self, signal: TradeSignal, users: Sequence[CopyUser]) -> MarketRules | None:
+    def _rules(self, signal: TradeSignal, users: Sequence[Follower]) -> MarketRules | None:
         """The market's rules, read once per signal: every client of a venue shares its markets."""
         for user in users[:1]:
             try:
@@ -341,7 +333,7 @@ class CopyEngine:
                 return None
         return None
 
-    def _read_for(self, signal: TradeSignal, user: CopyUser) -> Decimal | None:
+    def _read_for(self, signal: TradeSignal, user: Follower) -> Decimal | None:
         """Inline read before sizing: the holding for an exit, else the balance (an entry's book)."""
         with user.lock:
             if signal.side is Side.SELL:
@@ -353,24 +345,24 @@ class CopyEngine:
         return None
 
     def _size(
-        self, signal: TradeSignal, user: CopyUser, held: Decimal | None, rules: MarketRules
+        self, signal: TradeSignal, user: Follower, held: Decimal | None, rules: MarketRules
     ) -> tuple[CopySize, Decimal | None]:
         """The user's copy size, and the user's equity it was sized on (entries)."""
         if signal.side is Side.SELL:
-            return size_exit(
+            return size_copy_exit(
                 master_sold_qty=signal.qty, master_position_before=signal.master_position_before,
                 user_holding=held or Decimal(0), rules=rules, price=signal.price,
             ), None
-        book = user.book
+        book = user.balance
         assert book is not None, "an entry is sized after its book was read"
-        return size_entry(
+        return size_copy_entry(
             master_quote_value=signal.quote_value, master_equity=signal.master_equity,
             user_equity=book.equity, user_available=book.free_cash(),
             risk_multiplier=user.risk_multiplier, max_user_risk=self.max_user_risk,
             min_position_usd=self.min_position_usd, rules=rules, fee_rate=fee_schedule(signal.broker).taker,
         ), book.equity
 
-    def _send_one(self, signal: TradeSignal, user: CopyUser, request: OrderRequest) -> _Sent:
+    def _send_one(self, signal: TradeSignal, user: Follower, request: OrderRequest) -> _Sent:
         """Send one stored intent; the answer, a refusal or an ambiguity, never an exception."""
         cid = request.client_order_id
         with user.lock:
@@ -383,11 +375,11 @@ class CopyEngine:
             except Exception as exc:  # ambiguous (timeout, 5xx, bad answer): looked up, never re-sent
                 report = ExecutionReport(client_order_id=cid, status=OrderStatus.UNKNOWN,
                                          error=redact_text(f"{type(exc).__name__}: {exc}"))
-            if request.side is Side.BUY and request.unit is QuantityUnit.QUOTE and user.book is not None:
+            if request.side is Side.BUY and request.unit is QuantityUnit.QUOTE and user.balance is not None:
                 if report.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIAL, OrderStatus.UNKNOWN):
-                    user.book.reserved += _reservation(request)  # until settled: the cash may be spent
+                    user.balance.reserved += _reservation(request)  # until settled: the cash may be spent
                 elif report.status is OrderStatus.FILLED:
-                    user.book.after_fill(request.side, report)
+                    user.balance.after_fill(request.side, report)
         now = utc_now()
         acked_ms = (now - signal.fill_time).total_seconds() * 1000
         if report.filled_qty > 0 and not report.fills:  # a venue that fills at once (paper): its fill rows
@@ -398,7 +390,7 @@ class CopyEngine:
     def _ack_row(self, signal: TradeSignal, sent: _Sent, size: CopySize, fresh: bool) -> dict[str, Any]:
         report = sent.report
         status = ledger_status(report.status, report.filled_qty, fresh)
-        equity = sent.user.book.equity if signal.side is Side.BUY and sent.user.book is not None else None
+        equity = sent.user.balance.equity if signal.side is Side.BUY and sent.user.balance is not None else None
         values: dict[str, Any] = {"size_asked": sent.request.quantity, "unit": size.unit, "user_equity": equity}
         if report.status not in (OrderStatus.REJECTED, OrderStatus.UNKNOWN):
             values["latency_ms"] = round(sent.acked_at_ms, 1)
@@ -407,7 +399,7 @@ class CopyEngine:
         reason = report.error or (None if status in ("filled", "sent") else "not filled")
         return self._row(signal, sent.user, status, reason, **values)
 
-    def _recover_one(self, signal: TradeSignal, user: CopyUser, client_order_id: str, fresh: bool) -> dict[str, Any]:
+    def _recover_one(self, signal: TradeSignal, user: Follower, client_order_id: str, fresh: bool) -> dict[str, Any]:
         """A stored intent the venue may or may not have (a crash between storing and recording):
         looked up by client order id and sent only if the venue never saw it and it is fresh."""
         executor = self._executors[user.user_id]
@@ -474,7 +466,7 @@ class CopyEngine:
         self.store.save_copy_users([self._by_id[u].state_row() for u in by_user])
         return len(ledger)
 
-    def _lookup_user(self, item: tuple[CopyUser, list[Order]]) -> dict[str, ExecutionReport | None]:
+    def _lookup_user(self, item: tuple[Follower, list[Order]]) -> dict[str, ExecutionReport | None]:
         """Look up one user's open copy orders (final ones need no lookup); unreadable ones are left out."""
         user, orders = item
         found: dict[str, ExecutionReport | None] = {}
@@ -512,9 +504,9 @@ class CopyEngine:
         })
         return report, after
 
-    def _book_after_settle(self, user: CopyUser, before: Order, after: Order, report: ExecutionReport) -> None:
+    def _book_after_settle(self, user: Follower, before: Order, after: Order, report: ExecutionReport) -> None:
         """Move the user's cached balance by what settled; release the quote the buy reserved."""
-        book = user.book
+        book = user.balance
         if book is None:
             return
         request = before.request
@@ -533,7 +525,7 @@ class CopyEngine:
             row["reason"] = order.error or "not filled"
         return row
 
-    def _settled_row(self, signal: TradeSignal, user: CopyUser, order: Order, fresh: bool) -> dict[str, Any]:
+    def _settled_row(self, signal: TradeSignal, user: Follower, order: Order, fresh: bool) -> dict[str, Any]:
         fields = self._settled_fields(signal.signal_id, user.user_id, order, fresh)
         fields.update(size_asked=order.request.quantity, unit=order.request.unit)
         if order.filled_qty > 0:
@@ -542,10 +534,10 @@ class CopyEngine:
 
     # -- bookkeeping -------------------------------------------------------------------------
 
-    def _row(self, signal: TradeSignal, user: CopyUser, status: str, reason: str | None = None, **values: Any) -> dict[str, Any]:
+    def _row(self, signal: TradeSignal, user: Follower, status: str, reason: str | None = None, **values: Any) -> dict[str, Any]:
         return {"signal_id": signal.signal_id, "user_id": user.user_id, "status": status, "reason": reason, **values}
 
-    def _save_changed(self, plans: Sequence[tuple[CopyUser, OrderRequest, CopySize]], recover: Sequence[CopyUser]) -> None:
+    def _save_changed(self, plans: Sequence[tuple[Follower, OrderRequest, CopySize]], recover: Sequence[Follower]) -> None:
         """Persist the state of users whose health moved off healthy during this signal (rare)."""
         changed = [u for u in [p[0] for p in plans] + list(recover) if u.health.current.consecutive_errors]
         if changed:

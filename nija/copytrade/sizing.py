@@ -35,8 +35,8 @@ __all__ = [
     "DUST",
     "NOTHING_TO_EXIT",
     "CopySize",
-    "size_entry",
-    "size_exit",
+    "size_copy_entry",
+    "size_copy_exit",
 ]
 
 DEFAULT_MAX_USER_RISK: Final = Decimal("0.10")  # §3.5 MAX_USER_RISK, now of equity and on entries only
@@ -79,7 +79,7 @@ class CopySize:
         return self.skip_reason is not None
 
 
-def size_entry(
+def size_copy_entry(
     *,
     master_quote_value: Decimal,
     master_equity: Decimal,
@@ -131,7 +131,7 @@ def size_entry(
     return CopySize(_ZERO, QuantityUnit.QUOTE, reason, detail)
 
 
-def size_exit(
+def size_copy_exit(
     *,
     master_sold_qty: Decimal,
     master_position_before: Decimal,

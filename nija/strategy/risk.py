@@ -41,7 +41,7 @@ __all__ = [
     "kill_switch_reason",
     "position_pct",
     "select_entries",
-    "size_entry",
+    "size_master_entry",
 ]
 
 _ZERO: Final = Decimal(0)
@@ -84,7 +84,7 @@ def position_pct(adx: float, conditions_met: int) -> Decimal:
     return min(max(base * strength, MIN_PCT), MAX_PCT)
 
 
-def size_entry(
+def size_master_entry(
     equity: Decimal, available: Decimal, adx: float, conditions_met: int, min_cost: Decimal, fee_rate: Decimal
 ) -> SizingDecision:
     """Size an entry in quote currency from total equity, capped by the cash that can pay for it.

@@ -55,7 +55,7 @@ from nija.strategy.apex import (
     evaluate_exit,
     take_profit_ladder,
 )
-from nija.strategy.risk import RiskLimits, advance_marks, kill_switch_reason, select_entries, size_entry
+from nija.strategy.risk import RiskLimits, advance_marks, kill_switch_reason, select_entries, size_master_entry
 from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.health import HealthTracker
 from nija.trading.orders import OrderExecutor
@@ -400,7 +400,7 @@ class BrokerLoop:
         entered = 0
         for symbol, decision in chosen:
             rules = self.broker.market_rules(symbol)
-            sizing = size_entry(
+            sizing = size_master_entry(
                 snapshot.total_equity, available, decision.adx, decision.conditions_met, rules.min_cost, self._fee.taker
             )
             if sizing.quote_amount <= 0:

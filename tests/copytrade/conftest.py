@@ -11,7 +11,8 @@ import pytest
 import structlog
 
 from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets
-from nija.copytrade.engine import CopyUser
+from nija.copytrade.engine import CopyEngine
+from nija.copytrade.followers import Follower
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, TradeSignal, client_order_id_for
 from nija.store import Store
 from nija.trading.orders import OrderExecutor
@@ -37,12 +38,12 @@ def _account(sim: Simulator, tmp_path: Path, name: str, usd: str, markets: Share
 
 
 @pytest.fixture
-def setup(sim: Simulator, tmp_path: Path) -> Iterator[tuple[Store, OrderExecutor, list[CopyUser]]]:
+def setup(sim: Simulator, tmp_path: Path) -> Iterator[tuple[Store, OrderExecutor, list[Follower]]]:
     markets = SharedMarkets()
     store = Store(tmp_path / "nija.db")
     master = _account(sim, tmp_path, "master", "10000", markets)
     executor = OrderExecutor(master, store, LOG, master_equity=lambda: Decimal("10000"))
-    users = [CopyUser(name, _account(sim, tmp_path, name, usd, markets)) for name, usd in USERS.items()]
+    users = [Follower(name, _account(sim, tmp_path, name, usd, markets)) for name, usd in USERS.items()]
     yield store, executor, users
     store.close()
 
@@ -52,3 +53,13 @@ def _master_buy(executor: OrderExecutor, quote: str, tag: str) -> TradeSignal:
                            quantity=Decimal(quote), unit=QuantityUnit.QUOTE, client_order_id=client_order_id_for(tag))
     executor.submit(request, None)
     return executor._store.signals("pending")[-1][0]
+
+
+def copy_signal(engine: CopyEngine, signal: TradeSignal) -> dict[str, str]:
+    """Copy one signal as the engine's pass does (send, then settle what was sent); returns
+    user id -> ledger status."""
+    statuses = engine.dispatch(signal)
+    if any(status in ("pending", "sent", "unknown") for status in statuses.values()):
+        engine.settle()
+        statuses = {row["user_id"]: row["status"] for row in engine.store.copy_rows(signal.signal_id)}
+    return statuses

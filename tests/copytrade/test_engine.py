@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from nija.copytrade.engine import CopyEngine
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for, utc_now
-from tests.copytrade.conftest import LOG, _master_buy
+from tests.copytrade.conftest import LOG, _master_buy, copy_signal
 from tests.sim.simulator import Simulator
 
 
@@ -18,7 +18,7 @@ def test_entry_fans_out_scaled_by_equity_concurrently_exactly_once(sim: Simulato
     sim.set_latency("kraken", 150)
     signal = _master_buy(master, "500", "m-buy")  # 5 % of the master's 10,000
     engine = CopyEngine(store, users, LOG)
-    result = engine.fan_out(signal)
+    result = copy_signal(engine, signal)
     assert result == {"alice": "filled", "bob": "filled", "carol": "filled"}
     rows = {r["user_id"]: r for r in store.copy_rows(signal.signal_id)}
     assert Decimal(rows["alice"]["size_asked"]) == Decimal("50.00")  # 500 × 1000/10000
@@ -33,21 +33,21 @@ def test_entry_fans_out_scaled_by_equity_concurrently_exactly_once(sim: Simulato
     assert len(creates) == 3
     assert max(r.received_at_s for r in creates) < min(r.received_at_s + r.duration_ms / 1000 for r in creates)
     assert store.signals("done")[0][0].signal_id == signal.signal_id
-    assert engine.fan_out(signal) == result  # a replay sends nothing
+    assert copy_signal(engine, signal) == result  # a replay sends nothing
     assert sim.count_orders("kraken", client_order_id_for("copy", signal.signal_id, "alice")) == 1
 
 
 def test_exit_mirrors_the_fraction_of_each_users_own_holding(sim: Simulator, setup) -> None:
     store, master, users = setup
     engine = CopyEngine(store, users, LOG)
-    engine.fan_out(_master_buy(master, "500", "m-buy"))
+    copy_signal(engine, _master_buy(master, "500", "m-buy"))
     held_before = {u.user_id: u.broker.holdings().get("BTC", Decimal(0)) for u in users}
     position = store.positions(BrokerName.KRAKEN, "master")[0]
     sell = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                         quantity=position.qty / 2, unit=QuantityUnit.BASE, client_order_id=client_order_id_for("m-sell"))
     master.submit(sell, position)
     signal = store.signals("pending")[-1][0]
-    result = engine.fan_out(signal)
+    result = copy_signal(engine, signal)
     for user in users:  # each sells half of what that user holds, whatever the master holds
         assert result[user.user_id] == "filled"
         left = user.broker.holdings()["BTC"]
@@ -59,14 +59,14 @@ def test_a_20_dollar_master_buy_skips_the_100_dollar_user_and_a_user_without_the
 ) -> None:
     store, master, users = setup
     engine = CopyEngine(store, users, LOG)
-    result = engine.fan_out(_master_buy(master, "20", "m-small"))
+    result = copy_signal(engine, _master_buy(master, "20", "m-small"))
     assert result["carol"] == "skipped"  # 20 × 100/10000 = 0.20 < 1
     assert "below min_position_usd" in store.copy_rows()[2]["reason"]
     position = store.positions(BrokerName.KRAKEN, "master")[0]
     sell = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                         quantity=position.qty, unit=QuantityUnit.BASE, client_order_id=client_order_id_for("m-exit"))
     master.submit(sell, position)
-    exit_result = engine.fan_out(store.signals("pending")[-1][0])
+    exit_result = copy_signal(engine, store.signals("pending")[-1][0])
     assert exit_result["carol"] == "skipped"
     assert [r["reason"] for r in store.copy_rows() if r["user_id"] == "carol"][-1] == "nothing to exit"
 
@@ -75,7 +75,7 @@ def test_one_users_failure_never_blocks_the_others(sim: Simulator, setup) -> Non
     store, master, users = setup
     sim.inject("kraken", "AddOrder", "auth_error", api_key="alice-key", times=None)
     signal = _master_buy(master, "500", "m-buy")
-    result = CopyEngine(store, users, LOG).fan_out(signal)
+    result = copy_signal(CopyEngine(store, users, LOG), signal)
     assert result["alice"] == "failed" and result["bob"] == "filled"
     assert "AuthError" in store.copy_rows(signal.signal_id)[0]["reason"]
 
@@ -88,7 +88,7 @@ def test_crash_between_row_inserted_and_order_sent_sends_exactly_once(sim: Simul
     store.insert_order(OrderRequest(broker=BrokerName.KRAKEN, account="alice", symbol="BTC/USD", side=Side.BUY,
                                     quantity=Decimal("50"), unit=QuantityUnit.QUOTE, client_order_id=cid))
     # ...the process died here. The restarted engine resolves by client id, then sends once.
-    result = CopyEngine(store, users, LOG).fan_out(signal)
+    result = copy_signal(CopyEngine(store, users, LOG), signal)
     assert result["alice"] == "filled" and sim.count_orders("kraken", cid) == 1
 
 
@@ -101,7 +101,7 @@ def test_crash_between_order_sent_and_result_recorded_is_not_resent(sim: Simulat
     store.open_copy_rows(signal.signal_id, signal.broker, {"bob": cid})
     store.insert_order(request)
     users[1].broker.place_order(request)  # reached the venue and filled; the result was never recorded
-    result = CopyEngine(store, users, LOG).fan_out(signal)
+    result = copy_signal(CopyEngine(store, users, LOG), signal)
     assert result["bob"] == "filled" and sim.count_orders("kraken", cid) == 1
     assert Decimal(store.copy_rows(signal.signal_id)[0]["size_filled"]) == Decimal("0.05")
 
@@ -110,8 +110,8 @@ def test_stale_signals_expire_and_independent_mode_copies_nothing(sim: Simulator
     store, master, users = setup
     signal = _master_buy(master, "500", "m-buy")
     old = signal.model_copy(update={"fill_time": utc_now() - timedelta(seconds=120)})
-    assert set(CopyEngine(store, users, LOG).fan_out(old).values()) == {"expired"}
+    assert set(copy_signal(CopyEngine(store, users, LOG), old).values()) == {"expired"}
     assert not [r for r in sim.requests("kraken", path_contains="AddOrder") if r.api_key != "master-key"]
     second = _master_buy(master, "500", "m-buy-2")
-    assert CopyEngine(store, users, LOG, copy_mode="INDEPENDENT").fan_out(second) == {}
+    assert copy_signal(CopyEngine(store, users, LOG, copy_mode="INDEPENDENT"), second) == {}
     assert store.signals("skipped")[0][0].signal_id == second.signal_id

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from nija import status
-from nija.copytrade.engine import CopyEngine, CopyUser
+from nija.copytrade.engine import CopyEngine
+from nija.copytrade.followers import Follower
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
 from nija.store import Store
-from tests.copytrade.conftest import LOG, _master_buy
+from tests.copytrade.conftest import LOG, _master_buy, copy_signal
 from tests.sim.simulator import Simulator
 
 
@@ -92,13 +93,13 @@ def test_exit_sizes_from_a_fresh_holding_not_the_cached_balance(sim: Simulator, 
     store, master, users = setup
     engine = CopyEngine(store, users, LOG)
     engine.start()
-    engine.fan_out(_master_buy(master, "500", "m-buy"))
+    copy_signal(engine, _master_buy(master, "500", "m-buy"))
     sim.set_balance("kraken", "alice-key", "BTC", Decimal("0.5"))  # alice's holding changed meanwhile
     position = store.positions(BrokerName.KRAKEN, "master")[0]
     master.submit(OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                                quantity=position.qty / 2, unit=QuantityUnit.BASE,
                                client_order_id=client_order_id_for("m-sell")), position)
-    result = engine.fan_out(store.signals("pending")[-1][0])
+    result = copy_signal(engine, store.signals("pending")[-1][0])
     assert result["alice"] == "filled"
     assert sim.balances("kraken", "alice-key")["BTC"] == Decimal("0.25")  # half of what she really held
 
@@ -110,7 +111,7 @@ def test_crash_after_acknowledgment_settles_by_lookup_without_resending(sim: Sim
     engine.start()
     assert set(engine.dispatch(signal).values()) == {"sent"}
     # ...the process died before settling. A new engine finds the sent rows and only looks them up.
-    again = CopyEngine(store, users, LOG).fan_out(signal)
+    again = copy_signal(CopyEngine(store, users, LOG), signal)
     assert set(again.values()) == {"filled"}
     for user in ("alice", "bob", "carol"):
         assert sim.count_orders("kraken", client_order_id_for("copy", signal.signal_id, user)) == 1
@@ -121,10 +122,10 @@ def test_auth_failure_fails_the_user_who_is_then_skipped_until_restart(sim: Simu
     sim.inject("kraken", "AddOrder", "auth_error", api_key="alice-key", times=None)
     engine = CopyEngine(store, users, LOG)
     engine.start()
-    first = engine.fan_out(_master_buy(master, "500", "m-1"))
+    first = copy_signal(engine, _master_buy(master, "500", "m-1"))
     assert first["alice"] == "failed" and first["bob"] == "filled"
     second = _master_buy(master, "500", "m-2")
-    result = engine.fan_out(second)
+    result = copy_signal(engine, second)
     assert result["alice"] == "skipped" and result["bob"] == "filled"
     row = next(r for r in store.copy_rows(second.signal_id) if r["user_id"] == "alice")
     assert row["reason"].startswith("account failed:")
@@ -140,8 +141,9 @@ def test_transient_errors_degrade_a_user_who_is_still_copied(sim: Simulator, set
     engine.start()
     state = {u["user_id"]: u for u in store.copy_users()}
     assert state["alice"]["state"] == "degraded" and state["alice"]["equity"] is None
-    assert users[0].eligible(_master_buy(master, "500", "m-buy"))
-    result = engine.fan_out(store.signals("pending")[-1][0])
+    signal = _master_buy(master, "500", "m-buy")
+    assert users[0].configured_for(signal) and users[0].unavailable() is None  # degraded, still copied
+    result = copy_signal(engine, signal)
     assert result["alice"] == "filled"  # read inline (no cached balance), sized, sent
     assert {u["user_id"]: u for u in store.copy_users()}["alice"]["state"] == "healthy"
 
@@ -150,7 +152,7 @@ def test_status_lists_every_user_with_state_and_equity_before_any_copy(
     sim: Simulator, setup, tmp_path: Path
 ) -> None:
     store, _, users = setup
-    users.append(CopyUser("dave", users[0].broker, enabled=False))
+    users.append(Follower("dave", users[0].broker, enabled=False))
     engine = CopyEngine(store, users, LOG, unavailable=[(BrokerName.KRAKEN, "erin", "no credentials")])
     engine.start()
     doc = status.collect(Store(store.path, readonly=True))
@@ -188,7 +190,7 @@ def test_executor_is_still_used_for_intents_a_crashed_pass_stored(sim: Simulator
     store.open_copy_rows(signal.signal_id, signal.broker, {"carol": cid})
     store.insert_orders([OrderRequest(broker=BrokerName.KRAKEN, account="carol", symbol="BTC/USD", side=Side.BUY,
                                       quantity=Decimal("5"), unit=QuantityUnit.QUOTE, client_order_id=cid)])
-    result = CopyEngine(store, users, LOG).fan_out(signal)
+    result = copy_signal(CopyEngine(store, users, LOG), signal)
     assert result["carol"] == "filled" and sim.count_orders("kraken", cid) == 1
     assert Decimal(next(r for r in store.copy_rows(signal.signal_id) if r["user_id"] == "carol")["size_asked"]) == 5
 

@@ -16,8 +16,8 @@ from nija.copytrade.sizing import (
     DUST,
     NOTHING_TO_EXIT,
     CopySize,
-    size_entry,
-    size_exit,
+    size_copy_entry,
+    size_copy_exit,
 )
 from nija.models import MarketRules, QuantityUnit
 
@@ -51,7 +51,7 @@ def _entry(**overrides: Any) -> dict[str, Any]:
     return args
 
 
-# (id, size_entry keyword arguments, expected quote amount, expected skip reason prefix or None)
+# (id, size_copy_entry keyword arguments, expected quote amount, expected skip reason prefix or None)
 ENTRY_CASES = [
     ("seed_user_1k_gets_50", _entry(), "50.00", None),
     # 500 × 50,000/10,000 = 2,500; the 10 % cap is 5,000, so it does not bind.
@@ -93,8 +93,8 @@ ENTRY_CASES = [
 
 
 @pytest.mark.parametrize(("kwargs", "amount", "reason"), [c[1:] for c in ENTRY_CASES], ids=[c[0] for c in ENTRY_CASES])
-def test_size_entry_table(kwargs: dict[str, Any], amount: str, reason: str | None) -> None:
-    size = size_entry(**kwargs)
+def test_size_copy_entry_table(kwargs: dict[str, Any], amount: str, reason: str | None) -> None:
+    size = size_copy_entry(**kwargs)
     assert size.unit is QuantityUnit.QUOTE
     assert size.quantity == D(amount)
     if reason is None:
@@ -106,17 +106,17 @@ def test_size_entry_table(kwargs: dict[str, Any], amount: str, reason: str | Non
 
 
 def test_entry_detail_shows_the_computation() -> None:
-    size = size_entry(**_entry())
+    size = size_copy_entry(**_entry())
     assert size.detail.startswith("500 × 1000/10000 × 1 = 50.00; risk cap 0.10 × 1000 = 100.00")
     assert "formula binds: 50.00" in size.detail
-    capped = size_entry(**_entry(master_quote_value=D("3000"), rules=_rules()))
+    capped = size_copy_entry(**_entry(master_quote_value=D("3000"), rules=_rules()))
     assert "risk cap binds: 100.00 USD" in capped.detail
 
 
 def test_entry_defaults() -> None:
     assert DEFAULT_MAX_USER_RISK == D("0.10")
     assert DEFAULT_MIN_POSITION_USD == D("1.0")
-    params = inspect.signature(size_entry).parameters
+    params = inspect.signature(size_copy_entry).parameters
     assert params["max_user_risk"].default == D("0.10")
     assert params["min_position_usd"].default == D("1.0")
     assert params["risk_multiplier"].default == D(1)
@@ -130,7 +130,7 @@ def _exit(**overrides: Any) -> dict[str, Any]:
     return args
 
 
-# (id, size_exit keyword arguments, expected base quantity, expected skip reason or None, text in detail)
+# (id, size_copy_exit keyword arguments, expected base quantity, expected skip reason or None, text in detail)
 EXIT_CASES = [
     ("half_of_own_holding", _exit(), "0.15", None, "f = 1/2"),
     ("half_rounded_to_step", _exit(user_holding=D("0.12345"), rules=_rules(amount_step="0.0001")), "0.0617", None,
@@ -187,7 +187,7 @@ EXIT_CASES = [
     ("kwargs", "quantity", "reason", "in_detail"), [c[1:] for c in EXIT_CASES], ids=[c[0] for c in EXIT_CASES]
 )
 def test_size_exit_table(kwargs: dict[str, Any], quantity: str, reason: str | None, in_detail: str) -> None:
-    size = size_exit(**kwargs)
+    size = size_copy_exit(**kwargs)
     assert size.unit is QuantityUnit.BASE
     assert size.quantity == D(quantity)
     assert size.skip_reason == reason
@@ -197,19 +197,19 @@ def test_size_exit_table(kwargs: dict[str, Any], quantity: str, reason: str | No
 
 def test_exit_takes_no_cash_and_cannot_be_capped() -> None:
     # A user with zero cash still exits: the function has nothing that could block it.
-    params = inspect.signature(size_exit).parameters
+    params = inspect.signature(size_copy_exit).parameters
     assert set(params) == {
         "master_sold_qty", "master_position_before", "user_holding", "rules", "price", "full_exit_at"
     }  # fmt: skip
     for word in ("cash", "available", "equity", "risk", "slippage", "cap"):
         assert not any(word in name for name in params), word
     with pytest.raises(TypeError):
-        size_exit(**_exit(), user_available=D("0"))  # type: ignore[call-arg]
-    assert size_exit(**_exit()).quantity == D("0.15")
+        size_copy_exit(**_exit(), user_available=D("0"))  # type: ignore[call-arg]
+    assert size_copy_exit(**_exit()).quantity == D("0.15")
 
 
 def test_copy_size_is_frozen_and_consistent() -> None:
-    size = size_entry(**_entry())
+    size = size_copy_entry(**_entry())
     with pytest.raises(FrozenInstanceError):
         size.quantity = D("1")  # type: ignore[misc]
     with pytest.raises(ValueError):
@@ -246,7 +246,7 @@ def test_entry_never_exceeds_risk_cap_or_cash() -> None:
             "fee_rate": D(rng.choice(["0", "0.001", "0.0026", "0.006"])),
             "rules": _random_rules(rng),
         }
-        size = size_entry(**kwargs)
+        size = size_copy_entry(**kwargs)
         assert size.unit is QuantityUnit.QUOTE
         assert size.quantity >= 0
         assert size.quantity <= kwargs["max_user_risk"] * kwargs["user_equity"], kwargs
@@ -269,7 +269,7 @@ def test_exit_stays_within_the_holding() -> None:
             "rules": _random_rules(rng),
             "price": rng.choice([None, _amount(rng, 70_000)]),
         }
-        size = size_exit(**kwargs)
+        size = size_copy_exit(**kwargs)
         assert size.unit is QuantityUnit.BASE
         assert 0 <= size.quantity <= max(kwargs["user_holding"], D(0)), kwargs
         assert size.skipped is (size.quantity == 0)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from nija.strategy.apex import EntryDecision
-from nija.strategy.risk import SizingDecision, position_pct, select_entries, size_entry
+from nija.strategy.risk import SizingDecision, position_pct, select_entries, size_master_entry
 
 D = Decimal
 
@@ -43,19 +43,19 @@ def test_position_pct_zero_below_adx_20(adx: float) -> None:
 
 def test_size_from_equity_example() -> None:
     # §1.8: $10,000 at ADX 35 with 4 conditions → 6 % → $600.
-    sizing = size_entry(D("10000"), D("10000"), 35.0, 4, D("5"), D("0.004"))
+    sizing = size_master_entry(D("10000"), D("10000"), 35.0, 4, D("5"), D("0.004"))
     assert sizing == SizingDecision(D("600.00"), D("0.06"), None)
 
 
 def test_size_uses_equity_not_cash() -> None:
     # Equity 10,000 with 2,000 cash: 6 % of equity (600) is affordable from cash.
-    sizing = size_entry(D("10000"), D("2000"), 35.0, 4, D("5"), D("0.004"))
+    sizing = size_master_entry(D("10000"), D("2000"), 35.0, 4, D("5"), D("0.004"))
     assert sizing.quote_amount == D("600.00")
 
 
 def test_size_capped_by_cash_including_the_fee() -> None:
     # Wants 800 (8 % of 10,000); cash 500 with a 1 % fee pays for 500 / 1.01 = 495.049… → 495.04.
-    sizing = size_entry(D("10000"), D("500"), 45.0, 4, D("5"), D("0.01"))
+    sizing = size_master_entry(D("10000"), D("500"), 45.0, 4, D("5"), D("0.01"))
     assert sizing.quote_amount == D("495.04")
     assert sizing.pct == D("0.08")
     assert sizing.skip_reason is None
@@ -63,41 +63,41 @@ def test_size_capped_by_cash_including_the_fee() -> None:
 
 
 def test_size_rounds_down_to_cents() -> None:
-    sizing = size_entry(D("123.456"), D("1000"), 35.0, 4, D("1"), D("0"))  # 6 % = 7.40736
+    sizing = size_master_entry(D("123.456"), D("1000"), 35.0, 4, D("1"), D("0"))  # 6 % = 7.40736
     assert sizing.quote_amount == D("7.40")
 
 
 def test_below_market_minimum_is_skipped() -> None:
-    sizing = size_entry(D("60"), D("60"), 22.0, 3, D("5"), D("0.004"))  # 2 % of 60 = 1.20
+    sizing = size_master_entry(D("60"), D("60"), 22.0, 3, D("5"), D("0.004"))  # 2 % of 60 = 1.20
     assert sizing == SizingDecision(D("0"), D("0.02"), "below market minimum: 1.20 < 5")
 
 
 def test_exactly_the_minimum_passes() -> None:
-    sizing = size_entry(D("250"), D("250"), 22.0, 3, D("5"), D("0"))  # 2 % of 250 = 5.00
+    sizing = size_master_entry(D("250"), D("250"), 22.0, 3, D("5"), D("0"))  # 2 % of 250 = 5.00
     assert sizing.quote_amount == D("5.00")
     assert sizing.skip_reason is None
 
 
 @pytest.mark.parametrize("equity", ["0", "-10"])
 def test_no_equity_is_skipped(equity: str) -> None:
-    sizing = size_entry(D(equity), D("100"), 35.0, 4, D("5"), D("0.004"))
+    sizing = size_master_entry(D(equity), D("100"), 35.0, 4, D("5"), D("0.004"))
     assert sizing.quote_amount == 0
     assert sizing.skip_reason == f"no equity: {equity}"
 
 
 def test_weak_adx_is_skipped() -> None:
-    sizing = size_entry(D("10000"), D("10000"), 15.0, 5, D("5"), D("0.004"))
+    sizing = size_master_entry(D("10000"), D("10000"), 15.0, 5, D("5"), D("0.004"))
     assert sizing == SizingDecision(D("0"), D("0"), "ADX 15.0 below 20: no position")
 
 
 def test_no_cash_is_skipped() -> None:
-    sizing = size_entry(D("10000"), D("0"), 35.0, 4, D("0"), D("0.004"))
+    sizing = size_master_entry(D("10000"), D("0"), 35.0, 4, D("0"), D("0.004"))
     assert sizing.quote_amount == 0
     assert sizing.skip_reason == "no cash available: 0"
 
 
 def test_non_finite_input_is_skipped() -> None:
-    sizing = size_entry(D("NaN"), D("100"), 35.0, 4, D("5"), D("0.004"))
+    sizing = size_master_entry(D("NaN"), D("100"), 35.0, 4, D("5"), D("0.004"))
     assert sizing.quote_amount == 0
     assert sizing.skip_reason is not None and sizing.skip_reason.startswith("invalid input")
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationError, field_validator
@@ -52,15 +52,12 @@ __all__ = [
     "DiscoveredUsers",
     "UserAccount",
     "UserProblem",
-    "UserStatus",
     "alpaca_paper_variable",
     "credential_variables",
     "demo_users",
     "discover_users",
     "environment_with_dotenv",
 ]
-
-UserStatus = Literal["ready", "disabled", "missing_credentials"]
 
 _USER_ID: Final = re.compile(r"[a-z0-9_]{1,64}")
 # A file key is a secret when, lower-cased without separators, it contains one of these words
@@ -152,15 +149,6 @@ class DiscoveredUsers:
     credentials: Mapping[str, Credentials | None]  # user_id -> credentials (None when absent or partial)
     missing_credentials: tuple[str, ...]  # enabled users without complete credentials; always () in paper mode
     alpaca_paper: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))  # Alpaca users only
-
-    def status(self, user_id: str) -> UserStatus:
-        """Return whether a loaded user can trade: ready, disabled or missing_credentials."""
-        user = next((u for u in self.users if u.user_id == user_id), None)
-        if user is None:
-            raise KeyError(user_id)
-        if not user.enabled:
-            return "disabled"
-        return "missing_credentials" if user_id in self.missing_credentials else "ready"
 
     def secret_values(self) -> list[str]:
         """Every user secret value, for the log redactor (as `Settings.secret_values`)."""

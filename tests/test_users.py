@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from nija import accounts
-from nija.accounts import (
+import nija.users as users_module
+from nija.users import (
     DiscoveredUsers,
     UserAccount,
     alpaca_paper_variable,
@@ -24,6 +24,14 @@ from nija.config import _CREDENTIAL_VARS
 from nija.models import BrokerName
 
 CANARY = "CANARY-s3cr3t-value-0451"  # must never appear in a problem line or a repr
+
+
+def _status(found: DiscoveredUsers, user_id: str) -> str:
+    """Whether a loaded user can trade, as the daemon decides it from what discovery found."""
+    user = next(u for u in found.users if u.user_id == user_id)
+    if not user.enabled:
+        return "disabled"
+    return "missing_credentials" if user_id in found.missing_credentials else "ready"
 
 
 def write(folder: Path, filename: str, content: Any) -> Path:
@@ -62,7 +70,7 @@ def test_minimal_file_loads_with_defaults(tmp_path: Path) -> None:
     )
     assert found.credentials == {"alice": None}
     assert found.missing_credentials == ()
-    assert found.status("alice") == "ready"
+    assert _status(found, "alice") == "ready"
 
 
 def test_every_field_is_read_exactly(tmp_path: Path) -> None:
@@ -253,7 +261,7 @@ def test_first_name_keys_are_not_used_and_are_reported(tmp_path: Path) -> None:
     found = discover_users(tmp_path, env, live=True)
     assert found.credentials["john_smith"] is None
     assert found.missing_credentials == ("john_smith",)
-    assert found.status("john_smith") == "missing_credentials"
+    assert _status(found, "john_smith") == "missing_credentials"
     (problem,) = found.problems
     assert problem.path == tmp_path
     assert "KRAKEN_USER_JOHN_API_KEY, KRAKEN_USER_JOHN_API_SECRET: set but read by no loaded user" in problem.message
@@ -321,7 +329,7 @@ def test_live_mode_lists_enabled_users_without_credentials(tmp_path: Path) -> No
     found = discover_users(tmp_path, keys("kraken", "ann", api_key="k", api_secret="s"), live=True)
     assert [u.user_id for u in found.users] == ["ann", "bea", "cal"]  # none dropped
     assert found.missing_credentials == ("bea",)
-    assert [found.status(u) for u in ("ann", "bea", "cal")] == ["ready", "missing_credentials", "disabled"]
+    assert [_status(found, u) for u in ("ann", "bea", "cal")] == ["ready", "missing_credentials", "disabled"]
     assert found.credentials["bea"] is None and found.credentials["cal"] is None
 
 
@@ -332,7 +340,7 @@ def test_paper_mode_needs_no_credentials(tmp_path: Path) -> None:
     assert [u.user_id for u in found.users] == ["ann", "bea"]
     assert found.missing_credentials == ()
     assert found.problems == ()
-    assert {found.status("ann"), found.status("bea")} == {"ready"}
+    assert {_status(found, "ann"), _status(found, "bea")} == {"ready"}
 
 
 def test_alpaca_paper_flag(tmp_path: Path) -> None:
@@ -375,7 +383,7 @@ def test_demo_users_are_valid_and_documented() -> None:
     for demo in (alice, bob):
         assert demo.enabled and demo.copy_from_master and demo.source is None
         assert UserAccount.model_validate(demo.model_dump()) == demo
-        assert demo.user_id in (accounts.__doc__ or "")
+        assert demo.user_id in (users_module.__doc__ or "")
 
 
 def test_demo_users_round_trip_through_a_file(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """A copy user's account as the engine sees it: configuration, health, and a cached balance.
 
 The hot path of a fan-out must be one venue round trip per user (the order itself), so entries
-are sized from a cached balance (`Book`) instead of reading balance and tickers first. The book
+are sized from a cached balance (`CachedBalance`) instead of reading balance and tickers first. The book
 is read when the engine starts and refreshed in the background; between reads it is moved by the
-user's own copy fills (`Book.after_fill`) and by quote committed to buys acknowledged but not yet
+user's own copy fills (`CachedBalance.after_fill`) and by quote committed to buys acknowledged but not yet
 settled (`reserved`), so back-to-back signals never spend the same cash twice. NIJA expects a
 dedicated key per user, so the account changes only through these orders between reads; a
 deposit or withdrawal shows at the next refresh, and a buy sized on a stale high balance is
@@ -26,7 +26,7 @@ from nija.brokers.base import Broker
 from nija.models import BalanceSnapshot, ExecutionReport, HealthStatus, Side, TradeSignal, utc_now
 from nija.trading.health import HealthTracker
 
-__all__ = ["BOOK_REFRESH_SECONDS", "BOOK_STALE_SECONDS", "Book", "CopyUser"]
+__all__ = ["BOOK_REFRESH_SECONDS", "BOOK_STALE_SECONDS", "CachedBalance", "Follower"]
 
 BOOK_REFRESH_SECONDS: Final = 60.0  # background refresh period of a user's cached balance
 BOOK_STALE_SECONDS: Final = 900.0  # older than this, an entry reads the balance inline first
@@ -34,7 +34,7 @@ _ZERO: Final = Decimal(0)
 
 
 @dataclass
-class Book:
+class CachedBalance:
     """A user's equity and free cash as last read, moved by the user's own copy fills since."""
 
     equity: Decimal
@@ -43,7 +43,7 @@ class Book:
     reserved: Decimal = _ZERO  # quote committed to acknowledged buys whose fill is not settled yet
 
     @classmethod
-    def of(cls, snapshot: BalanceSnapshot) -> Book:
+    def of(cls, snapshot: BalanceSnapshot) -> CachedBalance:
         """A fresh book from a balance read."""
         return cls(snapshot.total_equity, snapshot.available, snapshot.taken_at)
 
@@ -69,7 +69,7 @@ class Book:
 
 
 @dataclass
-class CopyUser:
+class Follower:
     """One user account the engine copies to: its own broker client, used by one task at a time."""
 
     user_id: str
@@ -78,7 +78,7 @@ class CopyUser:
     disabled_symbols: frozenset[str] = frozenset()
     enabled: bool = True
     copy_from_master: bool = True
-    book: Book | None = None
+    balance: CachedBalance | None = None
     health: HealthTracker = field(init=False)
     read_tried_at: float = float("-inf")  # time.monotonic() of the last balance read attempt
 
@@ -95,10 +95,6 @@ class CopyUser:
             and signal.symbol not in self.disabled_symbols
         )
 
-    def eligible(self, signal: TradeSignal) -> bool:
-        """Configured for the signal and the account is in a state to trade."""
-        return self.configured_for(signal) and self.unavailable() is None
-
     def unavailable(self, now: datetime | None = None) -> str | None:
         """Why the account must not trade now (failed health), else None."""
         current = self.health.current
@@ -111,7 +107,7 @@ class CopyUser:
     def record_ok(self) -> bool:
         """A call to the account succeeded; returns whether the health state changed."""
         before = self.health.current
-        funded = self.book is None or self.book.equity > 0
+        funded = self.balance is None or self.balance.equity > 0
         if before.auth_failed or (before.status is HealthStatus.HEALTHY and before.funded == funded):
             return False  # nothing to move: skip rebuilding the record on every order
         after = self.health.cycle_ok(utc_now(), funded)
@@ -130,7 +126,7 @@ class CopyUser:
         return {
             "user_id": self.user_id, "broker": str(self.broker.name), "state": str(current.status),
             "enabled": self.enabled and self.copy_from_master, "last_error": current.last_error,
-            "equity": self.book.equity if self.book is not None else None,
-            "available": self.book.available if self.book is not None else None,
-            "equity_at": self.book.read_at if self.book is not None else None,
+            "equity": self.balance.equity if self.balance is not None else None,
+            "available": self.balance.available if self.balance is not None else None,
+            "equity_at": self.balance.read_at if self.balance is not None else None,
         }
