@@ -25,6 +25,7 @@ __all__ = [
     "Fill",
     "HealthStatus",
     "InvalidTransition",
+    "MASTER_ACCOUNT",
     "MarketRules",
     "Order",
     "OrderRequest",
@@ -39,6 +40,9 @@ __all__ = [
     "round_down",
     "utc_now",
 ]
+
+# The account name of every broker's master (followers are named by their user id).
+MASTER_ACCOUNT: Final = "master"
 
 # Equity identity tolerance: venues report cash and valuations with their own rounding.
 EQUITY_TOLERANCE: Final = Decimal("0.01")

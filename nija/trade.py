@@ -17,29 +17,30 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TextIO
 
-from nija.app import live_broker, loop_config
-from nija.brokers.base import Broker, BrokerError
-from nija.brokers.ccxt_broker import SharedMarkets
-from nija.brokers.fees import configure_fees, fee_schedule
-from nija.brokers.paper import PaperBroker
-from nija.brokers.price_board import BoardMarket, PriceBoard
-from nija.config import ConfigError, Settings, load_settings
+from nija.brokers.base import BrokerError
+from nija.brokers.fees import configure_fees
+from nija.build import Shared, loop_config, manual_master_broker
+from nija.config import ConfigError, load_settings
 from nija.logs import configure_logging, get_logger
-from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
+from nija.models import (
+    MASTER_ACCOUNT,
+    BrokerName,
+    OrderRequest,
+    QuantityUnit,
+    Side,
+    client_order_id_for,
+)
 from nija.store import Store, StoreUnavailable, db_path
 from nija.trading.broker_loop import entry_block_reason
 from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.orders import OrderExecutor
 
 __all__ = ["main"]
-
-MASTER = "master"
 
 
 def _amount(text: str) -> Decimal:
@@ -98,21 +99,6 @@ def _switch(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _master_broker(settings: Settings, name: BrokerName, store: Store) -> Broker:
-    """The master account of `name`, as the daemon runs it."""
-    if settings.mode == "live" and name in settings.configured_live_brokers():
-        return live_broker(settings, name, SharedMarkets(), threading.Event(), get_logger("nija.trade"))
-    prices, market_ms = store.paper_prices(name)
-    if not prices:
-        raise BrokerError(f"no paper prices for {name} yet: is the daemon running with {name} in NIJA_PAPER_BROKERS?")
-    board = PriceBoard()
-    board.publish(prices, market_ms)
-    return PaperBroker(
-        name, MASTER, store, BoardMarket(board, str(name)), fee_schedule(name),
-        starting_cash=settings.paper_equity, slippage_bps=settings.paper_slippage_bps, check_feed=False,
-    )
-
-
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Send one manual master order (or halt/resume a broker); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -149,22 +135,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         return 3
     store = Store(db_path(settings.data_dir))
     try:
-        broker = _master_broker(settings, name, store)
+        broker = manual_master_broker(settings, name, store, Shared(), get_logger("nija.trade"))
         if args.symbol not in broker.symbols():
             print(f"nija trade: {name} has no market {args.symbol}", file=err)
             return 2
-        position = next((p for p in store.positions(name, MASTER) if p.symbol == args.symbol), None)
+        position = next((p for p in store.positions(name, MASTER_ACCOUNT) if p.symbol == args.symbol), None)
         equity = broker.balance_snapshot().total_equity
         blocked = entry_block_reason(loop_config(settings), name, equity) if side is Side.BUY else None
         if blocked is not None:  # now with the equity the Coinbase minimum needs
             print(f"nija trade: {blocked}: buys are refused, sells go", file=err)
             return 1
         request = OrderRequest(
-            broker=name, account=MASTER, symbol=args.symbol, side=side, quantity=args.amount, unit=unit,
+            broker=name, account=MASTER_ACCOUNT, symbol=args.symbol, side=side, quantity=args.amount, unit=unit,
             client_order_id=client_order_id_for("manual", name, args.symbol, side, args.amount, time.time_ns()),
             reason="manual trade (python -m nija.trade)",
         )
-        executor = OrderExecutor(broker, store, get_logger("nija.trade", broker=str(name), account=MASTER),
+        executor = OrderExecutor(broker, store, get_logger("nija.trade", broker=str(name), account=MASTER_ACCOUNT),
                                  master_equity=lambda: equity)
         report = executor.submit(request, position)
         if report is None or report.filled_qty <= 0:

@@ -398,7 +398,7 @@ def test_the_daemon_redacts_every_users_keys_before_any_user_client_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Logging is configured with the masters' secrets; users' keys are only known from their files.
-    from nija import app, logs
+    from nija import build, logs
     from nija.config import load_settings
     from nija.store import Store
 
@@ -414,7 +414,7 @@ def test_the_daemon_redacts_every_users_keys_before_any_user_client_exists(
     logs.configure_logging("json", "info", settings.secret_values())
     store = Store(tmp_path / "data" / "nija.db")
     try:
-        app.build_copy_engine(settings, "live", store, [], {}, logs.get_logger("test"))
+        build.build_copy_engine(settings, "live", store, [], build.Shared(), logs.get_logger("test"))
     finally:
         store.close()
     error = logs.redact_text("kraken refused smith-canary-key / smith-canary-secret")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from nija.app import build_paper_loops
+from nija.build import Shared, build_loops
 from nija.config import load_settings
 from nija.models import OrderRequest, OrderStatus, QuantityUnit, Side
 from nija.store import Store
@@ -26,7 +26,7 @@ def test_paper_fills_on_the_venues_public_prices(monkeypatch: pytest.MonkeyPatch
             monkeypatch.setenv(key, value)
         settings = load_settings()
         store = Store(tmp_path / "data" / "nija.db")
-        [loop], failed = build_paper_loops(settings, store, structlog.get_logger("t"))
+        [loop], failed = build_loops(settings, "paper", store, structlog.get_logger("t"), Shared())
         assert failed == []
         health = loop.run_cycle()
         assert health.status == "healthy", health.last_error
