@@ -21,6 +21,7 @@ __all__ = [
     "BrokerName",
     "EquityMarks",
     "Candles",
+    "CopyStatus",
     "ExecutionReport",
     "Fill",
     "HealthStatus",
@@ -33,9 +34,12 @@ __all__ = [
     "Position",
     "QuantityUnit",
     "Side",
+    "SignalStatus",
     "Ticker",
     "TradeSignal",
+    "advance_copy_status",
     "advance_order_status",
+    "advance_signal_status",
     "client_order_id_for",
     "round_down",
     "utc_now",
@@ -139,6 +143,63 @@ def advance_order_status(current: OrderStatus, new: OrderStatus) -> OrderStatus:
         return current  # re-reading a final answer is not a move
     if new not in _ORDER_NEXT.get(current, frozenset()):
         raise InvalidTransition(f"order status {current} -> {new}")
+    return new
+
+
+class CopyStatus(StrEnum):
+    """One (signal, follower) row of the copy ledger; moves only along `_COPY_NEXT`."""
+
+    PENDING = "pending"  # row written, the follower's order not sent yet
+    SENT = "sent"  # the venue acknowledged the order; its fill is still to be read
+    UNKNOWN = "unknown"  # the send's answer was ambiguous: looked up by client order id, never re-sent
+    FILLED = "filled"
+    PARTIAL = "partial"  # final with part of the size filled
+    FAILED = "failed"
+    EXPIRED = "expired"  # the signal was too old to chase
+    SKIPPED = "skipped"  # sizing decided not to copy (below minimum, nothing held)
+
+    @property
+    def is_open(self) -> bool:
+        """A later pass must still resolve this row."""
+        return self in (CopyStatus.PENDING, CopyStatus.SENT, CopyStatus.UNKNOWN)
+
+
+_COPY_NEXT: Final[dict[CopyStatus, frozenset[CopyStatus]]] = {
+    CopyStatus.PENDING: frozenset(CopyStatus) - {CopyStatus.PENDING},
+    CopyStatus.SENT: frozenset({CopyStatus.UNKNOWN, CopyStatus.FILLED, CopyStatus.PARTIAL, CopyStatus.FAILED}),
+    CopyStatus.UNKNOWN: frozenset(
+        {CopyStatus.SENT, CopyStatus.FILLED, CopyStatus.PARTIAL, CopyStatus.FAILED, CopyStatus.EXPIRED}
+    ),
+}  # FILLED, PARTIAL, FAILED, EXPIRED and SKIPPED are final: nothing follows them
+
+
+def advance_copy_status(current: CopyStatus, new: CopyStatus) -> CopyStatus:
+    """Return `new` if the ledger row may move there from `current`, else raise `InvalidTransition`.
+    Recording the same status again is not a move."""
+    if new != current and new not in _COPY_NEXT.get(current, frozenset()):
+        raise InvalidTransition(f"copy status {current} -> {new}")
+    return new
+
+
+class SignalStatus(StrEnum):
+    """A master fill in the copy outbox; moves only along `_SIGNAL_NEXT`."""
+
+    PENDING = "pending"  # its copies are not all resolved yet
+    DONE = "done"  # every follower's ledger row is final
+    SKIPPED = "skipped"  # copy trading is off (COPY_TRADING_MODE=INDEPENDENT)
+    REJECTED = "rejected"  # the signal cannot be copied (master equity <= 0)
+
+
+_SIGNAL_NEXT: Final[dict[SignalStatus, frozenset[SignalStatus]]] = {
+    SignalStatus.PENDING: frozenset({SignalStatus.DONE, SignalStatus.SKIPPED, SignalStatus.REJECTED}),
+}  # DONE, SKIPPED and REJECTED are final
+
+
+def advance_signal_status(current: SignalStatus, new: SignalStatus) -> SignalStatus:
+    """Return `new` if the signal may move there from `current`, else raise `InvalidTransition`.
+    Recording the same status again is not a move."""
+    if new != current and new not in _SIGNAL_NEXT.get(current, frozenset()):
+        raise InvalidTransition(f"signal status {current} -> {new}")
     return new
 
 
