@@ -7,13 +7,13 @@ entry costs, daemon row) and `paper` (the simulated venue's books). `Store` comp
 
 from __future__ import annotations
 
-from nija.store.accounts import AccountRecords, DaemonRecord
+from nija.store.accounts import AccountRecords, DaemonRecord, EntryCost
 from nija.store.db import StoreUnavailable, db_path
 from nija.store.orders import OrderRecords
-from nija.store.outbox import Outbox
+from nija.store.outbox import CopySummary, LastCopy, Outbox
 from nija.store.paper import PaperBooks
 
-__all__ = ["DaemonRecord", "Store", "StoreUnavailable", "db_path"]
+__all__ = ["CopySummary", "DaemonRecord", "EntryCost", "LastCopy", "Store", "StoreUnavailable", "db_path"]
 
 
 class Store(OrderRecords, Outbox, AccountRecords, PaperBooks):

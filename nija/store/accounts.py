@@ -8,12 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 
 from nija.models import BalanceSnapshot, BrokerHealth, BrokerName, EquityMarks, HealthStatus, utc_now
-from nija.store.db import Database, _text, _ts
+from nija.store.db import Database, _dec, _text, _ts
 
-__all__ = ["AccountRecords", "DaemonRecord"]
+__all__ = ["AccountRecords", "DaemonRecord", "EntryCost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +26,20 @@ class DaemonRecord:
     heartbeat_at: datetime
     stopped_at: datetime | None
     copy_mode: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCost:
+    """What one entry costs in fees (a round-trip fraction of its value), and the cheaper funded
+    broker that also listed the symbol with its round trip, if any."""
+
+    broker: str
+    account: str
+    symbol: str
+    round_trip: Decimal
+    cheaper_broker: str | None
+    cheaper_round_trip: Decimal | None
+    entered_at: datetime
 
 
 class AccountRecords(Database):
@@ -160,20 +173,17 @@ class AccountRecords(Database):
                 ),
             )
 
-    def entry_costs(self, since: datetime) -> list[dict[str, Any]]:
+    def entry_costs(self, since: datetime) -> list[EntryCost]:
         """Entries since `since`, newest first, with their fee comparison."""
         rows = self._query(
             "SELECT * FROM entry_costs WHERE entered_at >= ? ORDER BY entered_at DESC", (since.isoformat(),)
         )
         return [
-            {
-                "broker": r["broker"], "account": r["account"], "symbol": r["symbol"],
-                "round_trip_pct": float(Decimal(r["round_trip"]) * 100), "cheaper_broker": r["cheaper_broker"],
-                "cheaper_round_trip_pct": (
-                    float(Decimal(r["cheaper_round_trip"]) * 100) if r["cheaper_round_trip"] is not None else None
-                ),
-                "entered_at": r["entered_at"],
-            }
+            EntryCost(
+                broker=r["broker"], account=r["account"], symbol=r["symbol"], round_trip=Decimal(r["round_trip"]),
+                cheaper_broker=r["cheaper_broker"], cheaper_round_trip=_dec(r["cheaper_round_trip"]),
+                entered_at=datetime.fromisoformat(r["entered_at"]),
+            )
             for r in rows
         ]
 

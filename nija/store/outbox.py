@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,10 +20,33 @@ from nija.models import (
     advance_order_status,
     utc_now,
 )
-from nija.store.db import Database, _text
+from nija.store.db import Database, _dec, _text
 from nija.store.orders import _order
 
-__all__ = ["Outbox"]
+__all__ = ["CopySummary", "LastCopy", "Outbox"]
+
+
+@dataclass(frozen=True, slots=True)
+class LastCopy:
+    """One user's latest ledger row, with the latest equity the ledger recorded for that user."""
+
+    broker: str
+    user_id: str
+    status: str
+    reason: str | None
+    updated_at: datetime
+    user_equity: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class CopySummary:
+    """Copy-trading figures: signals pending in the outbox, ledger rows updated since a moment by
+    status, the latest fan-out's slowest copy, and each user's latest ledger row."""
+
+    signals_pending: int
+    copies_by_status: Mapping[str, int]
+    last_fanout_latency_ms: float | None
+    last_copies: tuple[LastCopy, ...]
 
 
 class Outbox(Database):
@@ -144,10 +168,9 @@ class Outbox(Database):
         where, params = ("WHERE signal_id = ?", (signal_id,)) if signal_id else ("", ())
         return [dict(row) for row in self._query(f"SELECT * FROM copy_orders {where} ORDER BY rowid", params)]
 
-    def copy_summary(self, since: datetime) -> dict[str, Any]:
+    def copy_summary(self, since: datetime) -> CopySummary:
         """Copy-trading figures for status: pending signals, copies since `since` by status, the
-        last fan-out latency, and every copy user — registered by the engine (state, equity)
-        even before a first copy, or known from the ledger — with its latest ledger row."""
+        last fan-out latency, and every user the ledger knows with its latest ledger row."""
         pending = self._query("SELECT COUNT(*) AS n FROM signals WHERE status = 'pending'")[0]["n"]
         by_status = {
             r["status"]: r["n"]
@@ -159,31 +182,22 @@ class Outbox(Database):
             "SELECT MAX(latency_ms) AS ms FROM copy_orders WHERE signal_id ="
             " (SELECT signal_id FROM copy_orders WHERE latency_ms IS NOT NULL ORDER BY updated_at DESC LIMIT 1)"
         )[0]["ms"]
-        users: dict[tuple[str, str], dict[str, Any]] = {}
-        for r in self.copy_users():
-            users[(r["broker"], r["user_id"])] = {
-                "user_id": r["user_id"], "broker": r["broker"], "state": r["state"], "enabled": bool(r["enabled"]),
-                "last_copy": None, "last_reason": None, "last_copy_at": None,
-                "total_equity": float(r["equity"]) if r["equity"] is not None else None,
-                "available": float(r["available"]) if r["available"] is not None else None,
-                "equity_at": r["equity_at"], "last_error": r["last_error"], "state_at": r["updated_at"],
-            }
-        for r in self._query(
+        last = self._query(
             "SELECT c.user_id, c.broker, c.status, c.reason, c.updated_at,"
             " (SELECT e.user_equity FROM copy_orders e WHERE e.user_id = c.user_id AND e.user_equity IS NOT NULL"
             "  ORDER BY e.rowid DESC LIMIT 1) AS equity FROM copy_orders c"
             " JOIN (SELECT user_id, MAX(rowid) AS last FROM copy_orders GROUP BY user_id) l ON c.rowid = l.last"
-        ):
-            user = users.setdefault((r["broker"], r["user_id"]), {
-                "user_id": r["user_id"], "broker": r["broker"], "state": None, "enabled": None,
-                "total_equity": float(r["equity"]) if r["equity"] else None, "available": None,
-                "equity_at": None, "last_error": None, "state_at": None,
-            })
-            user.update({"last_copy": r["status"], "last_reason": r["reason"], "last_copy_at": r["updated_at"]})
-        return {
-            "signals_pending": pending, "copies_last_hour": by_status, "last_fanout_latency_ms": latency,
-            "users": [users[key] for key in sorted(users)],
-        }
+        )
+        return CopySummary(
+            signals_pending=pending, copies_by_status=by_status, last_fanout_latency_ms=latency,
+            last_copies=tuple(
+                LastCopy(
+                    broker=r["broker"], user_id=r["user_id"], status=r["status"], reason=r["reason"],
+                    updated_at=datetime.fromisoformat(r["updated_at"]), user_equity=_dec(r["equity"]),
+                )
+                for r in last
+            ),
+        )
 
     def signals(self, status: str | None = None) -> list[tuple[TradeSignal, str]]:
         """Signals (with their outbox status), oldest first."""
