@@ -4,6 +4,7 @@ watermarks and halt, the fee cost of each entry, and the daemon's own row (pid, 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -62,27 +63,7 @@ class AccountRecords(Database):
             "SELECT * FROM equity_snapshots WHERE broker = ? AND account = ? ORDER BY rowid DESC LIMIT 1",
             (broker, account),
         )
-        if not rows:
-            return None
-        row = rows[0]
-        return BalanceSnapshot(
-            total_equity=Decimal(row["total_equity"]), available=Decimal(row["available"]),
-            locked_in_positions=Decimal(row["locked_in_positions"]),
-            taken_at=datetime.fromisoformat(row["taken_at"]),
-        )
-
-    def equity_history(self, broker: BrokerName, account: str) -> list[BalanceSnapshot]:
-        """Every equity snapshot of this account, oldest first."""
-        rows = self._query(
-            "SELECT * FROM equity_snapshots WHERE broker = ? AND account = ? ORDER BY rowid", (broker, account)
-        )
-        return [
-            BalanceSnapshot(
-                total_equity=Decimal(r["total_equity"]), available=Decimal(r["available"]),
-                locked_in_positions=Decimal(r["locked_in_positions"]), taken_at=datetime.fromisoformat(r["taken_at"]),
-            )
-            for r in rows
-        ]
+        return _snapshot(rows[0]) if rows else None
 
     def save_health(self, health: BrokerHealth) -> None:
         """Persist one account's health record (every cycle)."""
@@ -220,3 +201,10 @@ class AccountRecords(Database):
             heartbeat_at=datetime.fromisoformat(row["heartbeat_at"]), stopped_at=_ts(row["stopped_at"]),
             copy_mode=row["copy_mode"],
         )
+
+
+def _snapshot(row: sqlite3.Row) -> BalanceSnapshot:
+    return BalanceSnapshot(
+        total_equity=Decimal(row["total_equity"]), available=Decimal(row["available"]),
+        locked_in_positions=Decimal(row["locked_in_positions"]), taken_at=datetime.fromisoformat(row["taken_at"]),
+    )
