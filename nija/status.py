@@ -24,7 +24,7 @@ from dotenv import dotenv_values
 from tabulate import tabulate
 
 from nija.models import HealthStatus, utc_now
-from nija.store import Store, StoreUnavailable, db_path
+from nija.store import EntryCost, Store, StoreUnavailable, db_path
 
 __all__ = ["collect", "exit_code", "main"]
 
@@ -52,6 +52,50 @@ def _iso(value: datetime | None) -> str | None:
 
 def _num(value: Decimal | None) -> float | None:
     return float(value) if value is not None else None
+
+
+def _pct(fraction: Decimal | None) -> float | None:
+    return float(fraction * 100) if fraction is not None else None
+
+
+def _copy_doc(store: Store, since: datetime) -> dict[str, Any]:
+    """Copy-trading figures since `since`, and every copy user — registered by the engine (state,
+    equity) even before a first copy, or known from the ledger — with its latest ledger row."""
+    summary = store.copy_summary(since)
+    users: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in store.copy_users():
+        users[(r["broker"], r["user_id"])] = {
+            "user_id": r["user_id"], "broker": r["broker"], "state": r["state"], "enabled": bool(r["enabled"]),
+            "last_copy": None, "last_reason": None, "last_copy_at": None,
+            "total_equity": float(r["equity"]) if r["equity"] is not None else None,
+            "available": float(r["available"]) if r["available"] is not None else None,
+            "equity_at": r["equity_at"], "last_error": r["last_error"], "state_at": r["updated_at"],
+        }
+    for last in summary.last_copies:
+        user = users.setdefault((last.broker, last.user_id), {
+            "user_id": last.user_id, "broker": last.broker, "state": None, "enabled": None,
+            "total_equity": _num(last.user_equity), "available": None,
+            "equity_at": None, "last_error": None, "state_at": None,
+        })
+        user.update({"last_copy": last.status, "last_reason": last.reason, "last_copy_at": _iso(last.updated_at)})
+    return {
+        "signals_pending": summary.signals_pending, "copies_last_hour": dict(summary.copies_by_status),
+        "last_fanout_latency_ms": summary.last_fanout_latency_ms, "users": [users[key] for key in sorted(users)],
+    }
+
+
+def _fee_routing(costs: Sequence[EntryCost]) -> list[dict[str, Any]]:
+    """The entries a cheaper funded broker also listed (capital isolation kept them where found),
+    their round trips in percent."""
+    return [
+        {
+            "broker": c.broker, "account": c.account, "symbol": c.symbol, "round_trip_pct": _pct(c.round_trip),
+            "cheaper_broker": c.cheaper_broker, "cheaper_round_trip_pct": _pct(c.cheaper_round_trip),
+            "entered_at": _iso(c.entered_at),
+        }
+        for c in costs
+        if c.cheaper_broker
+    ]
 
 
 def collect(store: Store) -> dict[str, Any]:
@@ -96,10 +140,9 @@ def collect(store: Store) -> dict[str, Any]:
                 "note": health.note,  # why it is halted or makes no entries
             }
         )
-    copy = store.copy_summary(now - timedelta(hours=1))
+    copy = _copy_doc(store, now - timedelta(hours=1))
     copy["mode"] = daemon.copy_mode if daemon is not None else None
-    # Entries that a cheaper funded broker also listed (capital isolation kept them where found).
-    fee_routing = [e for e in store.entry_costs(now - timedelta(hours=FEE_REPORT_HOURS)) if e["cheaper_broker"]]
+    fee_routing = _fee_routing(store.entry_costs(now - timedelta(hours=FEE_REPORT_HOURS)))
     return {"daemon": daemon_doc, "brokers": brokers, "copy": copy, "fee_routing": fee_routing}
 
 

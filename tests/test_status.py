@@ -92,3 +92,25 @@ def test_entries_a_cheaper_broker_listed_are_reported(tmp_path: Path) -> None:
     [entry] = doc["fee_routing"]
     assert (entry["symbol"], entry["broker"], entry["cheaper_broker"]) == ("BTC/USD", "coinbase", "okx")
     assert entry["round_trip_pct"] == 1.4 and entry["cheaper_round_trip_pct"] == 0.25
+
+
+def test_copy_users_are_merged_from_their_registration_and_the_ledger(tmp_path: Path) -> None:
+    store = _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True))
+    store.save_copy_users([
+        {"broker": "kraken", "user_id": "alice", "state": "healthy", "enabled": True, "equity": Decimal("1234.5"),
+         "available": Decimal("0"), "equity_at": utc_now(), "last_error": None},
+    ])
+    store.open_copy_rows("s1", BrokerName.KRAKEN, {"alice": "nj-a", "carol": "nj-c"})
+    store.record_copy_outcomes([], [
+        {"signal_id": "s1", "user_id": "alice", "status": "filled", "latency_ms": 12.5},
+        {"signal_id": "s1", "user_id": "carol", "status": "skipped", "reason": "below min", "user_equity": Decimal("0")},
+    ])
+    store.close()
+    doc = json.loads(_run(tmp_path, "--json")[1])["copy"]
+    assert doc["copies_last_hour"] == {"filled": 1, "skipped": 1} and doc["last_fanout_latency_ms"] == 12.5
+    alice, carol = doc["users"]
+    assert (alice["user_id"], alice["state"], alice["total_equity"], alice["available"]) == ("alice", "healthy", 1234.5, 0.0)
+    assert (alice["last_copy"], alice["last_reason"]) == ("filled", None)
+    # carol is known only from the ledger: no registration, her equity as the ledger last saw it (zero is a value)
+    assert (carol["user_id"], carol["state"], carol["enabled"], carol["total_equity"]) == ("carol", None, None, 0.0)
+    assert (carol["last_copy"], carol["last_reason"]) == ("skipped", "below min") and carol["last_copy_at"]

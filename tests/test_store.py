@@ -23,7 +23,8 @@ from nija.models import (
     QuantityUnit,
     Side,
 )
-from nija.store import _MIGRATIONS, Store, StoreUnavailable
+from nija.store import Store, StoreUnavailable
+from nija.store.db import _MIGRATIONS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LATEST = len(_MIGRATIONS)
@@ -145,11 +146,9 @@ def test_unreadable_store_is_reported(tmp_path: Path) -> None:
 
 
 def test_an_older_store_is_migrated_without_losing_data(tmp_path: Path) -> None:
-    from nija import store as store_module
-
     path = tmp_path / "nija.db"
     conn = sqlite3.connect(path)  # a version-1 store as the first release wrote it
-    conn.executescript(store_module._MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    conn.executescript(_MIGRATIONS[0] + "; PRAGMA user_version = 1;")
     conn.execute("INSERT INTO paper_balances VALUES ('kraken', 'master', 'USD', '123.45')")
     conn.commit()
     conn.close()

@@ -130,7 +130,7 @@ def test_auth_failure_fails_the_user_who_is_then_skipped_until_restart(sim: Simu
     row = next(r for r in store.copy_rows(second.signal_id) if r["user_id"] == "alice")
     assert row["reason"].startswith("account failed:")
     assert len([r for r in sim.requests("kraken", path_contains="AddOrder") if r.api_key == "alice-key"]) == 1
-    state = {u["user_id"]: u for u in store.copy_summary(second.fill_time)["users"]}
+    state = {u["user_id"]: u for u in store.copy_users()}
     assert state["alice"]["state"] == "failed" and state["bob"]["state"] == "healthy"
 
 

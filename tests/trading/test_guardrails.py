@@ -291,13 +291,13 @@ def test_entry_reports_a_cheaper_eligible_broker_but_stays(store: Store, tmp_pat
         if _buys(store, BrokerName.KRAKEN):
             break
     costs = store.entry_costs(datetime(2000, 1, 1, tzinfo=UTC))
-    assert costs and costs[0]["broker"] == "kraken"
-    assert costs[0]["round_trip_pct"] == pytest.approx(0.62)
+    assert costs and costs[0].broker == "kraken"
+    assert costs[0].round_trip == Decimal("0.0062")
     entered = _buys(store, BrokerName.KRAKEN)[0].request.symbol
     if entered.split("/")[0] in {"BTC", "ETH"}:
-        assert costs[0]["cheaper_broker"] == "okx" and costs[0]["cheaper_round_trip_pct"] == pytest.approx(0.25)
+        assert costs[0].cheaper_broker == "okx" and costs[0].cheaper_round_trip == Decimal("0.0025")
     else:
-        assert costs[0]["cheaper_broker"] is None
+        assert costs[0].cheaper_broker is None and costs[0].cheaper_round_trip is None
     assert not _buys(store, BrokerName.OKX)  # the entry never moves
 
 
