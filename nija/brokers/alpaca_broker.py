@@ -173,9 +173,6 @@ def _harden(client: RESTClient, timeout_s: float) -> None:
     client._retry_codes = []
 
 
-
-
-
 # Alpaca order status -> ours. Statuses left out (pending_cancel, done_for_day, stopped, held,
 # suspended, calculated, ...) are decided by what filled, as ccxt's "open" is.
 _STATUS: Final[Mapping[AlpacaStatus, OrderStatus]] = {

@@ -64,7 +64,6 @@ T = TypeVar("T")
 TIMEFRAME: Final = "5m"
 TIMEFRAME_MS: Final = 300_000
 MARKETS_MAX_AGE_SECONDS: Final = 3600.0  # venues list and delist markets; refresh hourly
-DUST_USD: Final = Decimal("1")  # holdings worth less are valued but not counted as positions
 NONCE_JUMP_MS: Final = 5_000  # after InvalidNonce: jump past whatever raced us, then retry once
 # The nonce file holds a mark this many values ahead, so only one request in 10,000 per key waits
 # on an fsync'd rename (nonce.py, "lease"); after a crash a key's nonces resume at most 10 s
@@ -205,7 +204,6 @@ class SharedMarkets:
 
     def __init__(self, max_age_seconds: float = MARKETS_MAX_AGE_SECONDS) -> None:
         self.max_age = max_age_seconds
-        self._max_age = max_age_seconds
         self._lock = threading.Lock()
         self._templates: dict[tuple[str, str], tuple[ccxt.Exchange, float]] = {}
 
@@ -213,7 +211,7 @@ class SharedMarkets:
         """The loaded template of `key` and when it was loaded; (re)loads when older than an hour."""
         with self._lock:
             template, loaded_at = self._templates.get(key, (None, 0.0))
-            if template is None or time.monotonic() - loaded_at > self._max_age:
+            if template is None or time.monotonic() - loaded_at > self.max_age:
                 template = build()
                 template.load_markets(reload=True)
                 loaded_at = time.monotonic()
