@@ -19,7 +19,7 @@ from typing import Any, Final, TextIO
 
 from nija.brokers.alpaca_broker import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
-from nija.brokers.ccxt_broker import VENUES, CcxtBroker, SharedMarkets
+from nija.brokers.ccxt import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import configure_fees, fee_schedule
 from nija.brokers.live_market import LiveMarket
 from nija.brokers.paper import PaperBroker

@@ -25,7 +25,7 @@ from typing import TextIO
 
 from nija.app import live_broker, loop_config
 from nija.brokers.base import Broker, BrokerError
-from nija.brokers.ccxt_broker import SharedMarkets
+from nija.brokers.ccxt import SharedMarkets
 from nija.brokers.fees import configure_fees, fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.brokers.price_board import BoardMarket, PriceBoard

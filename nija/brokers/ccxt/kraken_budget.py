@@ -1,4 +1,4 @@
-"""Per-API-key rate budgets, modelled as the venue documents them. Never global.
+"""Kraken's per-API-key rate budget, modelled as the venue documents it. Never global.
 
 Kraken gives every API key a counter: each private call adds its cost (1, or 2 for ledger and
 trade-history queries), the counter decays continuously, and a call that would push it past the

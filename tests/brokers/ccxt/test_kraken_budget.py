@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nija.brokers.ratelimit import KRAKEN_TIERS, KeyBudget, kraken_budget
+from nija.brokers.ccxt.kraken_budget import KRAKEN_TIERS, KeyBudget, kraken_budget
 
 
 class FakeClock:
