@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any, Final, TextIO
 
-from nija.brokers.alpaca_broker import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
+from nija.brokers.alpaca import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import configure_fees, fee_schedule
