@@ -21,10 +21,8 @@ from nija.brokers.alpaca import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import configure_fees, fee_schedule
-from nija.brokers.live_market import LiveMarket
-from nija.brokers.paper import PaperBroker
-from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
-from nija.brokers.price_board import BoardMarket, PriceBoard
+from nija.brokers.paper import BoardMarket, MarketSource, PaperBroker, PriceBoard, ReplayMarket, SyntheticMarket
+from nija.brokers.paper.live import LiveMarket
 from nija.accounts import DiscoveredUsers, UserAccount, credential_variables, demo_users, discover_users, environment_with_dotenv
 from nija.config import ConfigError, Settings, load_settings
 from nija.copytrade.engine import CopyEngine, CopyUser

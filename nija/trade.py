@@ -27,8 +27,7 @@ from nija.app import live_broker, loop_config
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt import SharedMarkets
 from nija.brokers.fees import configure_fees, fee_schedule
-from nija.brokers.paper import PaperBroker
-from nija.brokers.price_board import BoardMarket, PriceBoard
+from nija.brokers.paper import BoardMarket, PaperBroker, PriceBoard
 from nija.config import ConfigError, Settings, load_settings
 from nija.logs import configure_logging, get_logger
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
