@@ -13,14 +13,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nija.brokers.alpaca_broker import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
+from nija.brokers.alpaca import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
-from nija.brokers.ccxt_broker import VENUES, CcxtBroker, SharedMarkets
+from nija.brokers.ccxt import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import fee_schedule
-from nija.brokers.live_market import LiveMarket
-from nija.brokers.paper import PaperBroker
-from nija.brokers.paper_market import MarketSource, ReplayMarket, SyntheticMarket
-from nija.brokers.price_board import BoardMarket, PriceBoard
+from nija.brokers.paper import BoardMarket, MarketSource, PaperBroker, PriceBoard, ReplayMarket, SyntheticMarket
+from nija.brokers.paper.live import LiveMarket
 from nija.config import Settings
 from nija.copytrade.engine import CopyEngine
 from nija.copytrade.followers import Follower

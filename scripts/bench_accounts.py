@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets  # noqa: E402
+from nija.brokers.ccxt import CcxtBroker, SharedMarkets  # noqa: E402
 from nija.models import BrokerName  # noqa: E402
 from tests.sim.simulator import Simulator  # noqa: E402
 

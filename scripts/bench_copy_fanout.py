@@ -66,9 +66,9 @@ sys.path.insert(0, str(ROOT))
 for _var in ("NO_PROXY", "no_proxy"):  # everything stays on this machine, never through a proxy
     os.environ[_var] = ",".join(filter(None, ("127.0.0.1,localhost", os.environ.get(_var))))
 
-from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets  # noqa: E402
+from nija.brokers.ccxt import CcxtBroker, SharedMarkets  # noqa: E402
 from nija.copytrade.engine import CopyEngine  # noqa: E402
-from nija.copytrade.followers import Follower
+from nija.copytrade.followers import Follower  # noqa: E402
 from nija.logs import configure_logging, get_logger  # noqa: E402
 from nija.models import BrokerName, OrderRequest, Position, QuantityUnit, Side, client_order_id_for  # noqa: E402
 from nija.store import Store  # noqa: E402

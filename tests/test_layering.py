@@ -1,5 +1,5 @@
-"""Dependencies point down: strategy imports no daemon code, SQL lives in store/, venue
-libraries stay in brokers/."""
+"""Dependencies point down: strategy imports no daemon code, SQL lives in store/, each venue
+library stays in its family's folder under brokers/, and brokers/ imports nothing above it."""
 
 from __future__ import annotations
 
@@ -41,16 +41,30 @@ def test_only_store_speaks_sql() -> None:
             assert name.startswith("store/"), f"{name} imports sqlite3"
 
 
-def test_venue_libraries_stay_in_brokers() -> None:
+def test_venue_libraries_stay_in_their_family_folder() -> None:
+    homes = {"ccxt": "brokers/ccxt/", "alpaca": "brokers/alpaca/"}
     for name, imports in _modules().items():
-        if any(i.split(".")[0] in {"ccxt", "alpaca"} for i in imports):
-            assert name.startswith("brokers/"), name
+        for library, home in homes.items():
+            if any(i.split(".")[0] == library for i in imports):
+                assert name.startswith(home), f"{name} imports {library}"
 
 
-def test_brokers_never_import_trading() -> None:
+def test_brokers_never_import_the_layers_above_them() -> None:
+    # DESIGN: brokers/ never imports trading/, copytrade/, execution/ or store/ (nor the wiring).
+    above = ("nija.store", "nija.trading", "nija.copytrade", "nija.execution", "nija.app", "nija.build")
     for name, imports in _modules().items():
-        if name.startswith("brokers/"):
-            assert not any(i.startswith(("nija.trading", "nija.copytrade", "nija.app")) for i in imports), name
+        if not name.startswith("brokers/"):
+            continue
+        path = PACKAGE / name
+        # `from nija import store` names the module only in its alias: count those too.
+        imports = imports | {
+            f"{node.module}.{alias.name}"
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.module
+            for alias in node.names
+        }
+        found = {i for i in imports if any(i == layer or i.startswith(layer + ".") for layer in above)}
+        assert not found, f"{name} imports {sorted(found)}"
 
 
 def test_copy_sizing_is_pure() -> None:

@@ -8,7 +8,7 @@ better fee tier overrides a broker's row once at start (`NIJA_FEES_<BROKER>`, vi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -19,10 +19,8 @@ from nija.models import BrokerName
 __all__ = [
     "DEFAULT_FEES",
     "FeeSchedule",
-    "cheaper_broker",
     "configure_fees",
     "fee_schedule",
-    "same_market",
 ]
 
 
@@ -52,8 +50,6 @@ DEFAULT_FEES: Final = MappingProxyType(
 )
 
 _active: Mapping[BrokerName, FeeSchedule] = DEFAULT_FEES
-# Quotes that price the same thing for fee comparison: BTC/USD on Kraken vs BTC/USDT on Binance.
-_DOLLAR_QUOTES: Final = frozenset({"USD", "USDT", "USDC"})
 
 
 def configure_fees(overrides: Mapping[BrokerName, FeeSchedule]) -> None:
@@ -65,31 +61,3 @@ def configure_fees(overrides: Mapping[BrokerName, FeeSchedule]) -> None:
 def fee_schedule(broker: BrokerName) -> FeeSchedule:
     """Return the fee schedule of `broker` in force."""
     return _active[broker]
-
-
-def same_market(symbol: str, other: str) -> bool:
-    """Whether two symbols trade the same asset against the dollar (or are simply equal)."""
-    if symbol == other:
-        return True
-    base, _, quote = symbol.partition("/")
-    other_base, _, other_quote = other.partition("/")
-    return base == other_base and quote in _DOLLAR_QUOTES and other_quote in _DOLLAR_QUOTES
-
-
-def cheaper_broker(
-    symbol: str, broker: BrokerName, tradable: Mapping[BrokerName, Iterable[str]]
-) -> tuple[BrokerName, FeeSchedule] | None:
-    """The cheapest other broker (by round trip) that lists `symbol`, if it is cheaper than `broker`.
-
-    `tradable` maps each funded broker to the symbols it can trade. Pure; used to report the
-    cost of capital isolation, never to move an entry.
-    """
-    own = fee_schedule(broker).round_trip
-    best: tuple[BrokerName, FeeSchedule] | None = None
-    for other, symbols in sorted(tradable.items()):
-        if other == broker or not any(same_market(symbol, s) for s in symbols):
-            continue
-        schedule = fee_schedule(other)
-        if schedule.round_trip < own and (best is None or schedule.round_trip < best[1].round_trip):
-            best = (other, schedule)
-    return best

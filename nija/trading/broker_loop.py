@@ -12,7 +12,7 @@ health. Exits never stop. Entries stop, with the reason in health, while:
   - `ENTRY_BLOCKING=true`, or the `EMERGENCY_STOP` file exists in the data dir;
   - Coinbase equity is below `COINBASE_MIN_BALANCE` (its round trip eats small positions);
   - the market is closed, or `MAX_CONCURRENT_POSITIONS` are open.
-Calls are paced per account by its equity's rate profile (`brokers.ratelimit`): entry orders keep
+Calls are paced per account by its equity's rate profile (`trading.pacing`): entry orders keep
 their minimum interval (waited in this thread, stop-aware); a balance read inside its interval
 reuses the last one, unless an own fill made that stale.
 """
@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from nija.brokers.base import AuthError, Broker, BrokerError, MarketDataError
-from nija.brokers.fees import cheaper_broker, fee_schedule
-from nija.brokers.ratelimit import AccountPacer, Pace, rate_profile
+from nija.brokers.fees import fee_schedule
 from nija.logs import redact_text
 from nija.models import (
     BalanceSnapshot,
@@ -59,7 +58,8 @@ from nija.strategy.risk import RiskLimits, advance_marks, kill_switch_reason, se
 from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.health import HealthTracker
 from nija.trading.orders import OrderExecutor
-from nija.trading.routing import EligibleBrokers
+from nija.trading.pacing import AccountPacer, Pace, rate_profile
+from nija.trading.routing import EligibleBrokers, cheaper_broker
 from nija.trading.scan import rotating_batch
 
 __all__ = ["EMERGENCY_STOP_FILE", "BrokerLoop", "LoopConfig"]

@@ -1,18 +1,24 @@
-"""Which master brokers could take an entry right now, shared by the broker loops.
+"""Which master brokers could take an entry right now, and which of them trades it cheaper.
 
 Capital stays isolated: an entry found on one broker is never moved to another. This registry
 only lets a loop report, per entry, whether another funded broker listed the same market at a
-lower round-trip fee, so the operator sees what isolation costs (`nija.status`).
+lower round-trip fee (`cheaper_broker`), so the operator sees what isolation costs
+(`nija.status`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Final
 
+from nija.brokers.fees import FeeSchedule, fee_schedule
 from nija.models import BrokerName
 
-__all__ = ["EligibleBrokers"]
+__all__ = ["EligibleBrokers", "cheaper_broker", "same_market"]
+
+# Quotes that price the same thing for fee comparison: BTC/USD on Kraken vs BTC/USDT on Binance.
+_DOLLAR_QUOTES: Final = frozenset({"USD", "USDT", "USDC"})
 
 
 class EligibleBrokers:
@@ -34,3 +40,31 @@ class EligibleBrokers:
         """A copy, safe to read without the lock."""
         with self._lock:
             return dict(self._symbols)
+
+
+def same_market(symbol: str, other: str) -> bool:
+    """Whether two symbols trade the same asset against the dollar (or are simply equal)."""
+    if symbol == other:
+        return True
+    base, _, quote = symbol.partition("/")
+    other_base, _, other_quote = other.partition("/")
+    return base == other_base and quote in _DOLLAR_QUOTES and other_quote in _DOLLAR_QUOTES
+
+
+def cheaper_broker(
+    symbol: str, broker: BrokerName, tradable: Mapping[BrokerName, Iterable[str]]
+) -> tuple[BrokerName, FeeSchedule] | None:
+    """The cheapest other broker (by round trip) that lists `symbol`, if it is cheaper than `broker`.
+
+    `tradable` maps each funded broker to the symbols it can trade. Pure; used to report the
+    cost of capital isolation, never to move an entry.
+    """
+    own = fee_schedule(broker).round_trip
+    best: tuple[BrokerName, FeeSchedule] | None = None
+    for other, symbols in sorted(tradable.items()):
+        if other == broker or not any(same_market(symbol, s) for s in symbols):
+            continue
+        schedule = fee_schedule(other)
+        if schedule.round_trip < own and (best is None or schedule.round_trip < best[1].round_trip):
+            best = (other, schedule)
+    return best

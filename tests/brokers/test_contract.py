@@ -18,7 +18,7 @@ import pytest
 import structlog
 
 from nija.brokers.base import AuthError, InsufficientFunds, OrderRejected, TransientError
-from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets
+from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.models import BrokerName, OrderRequest, OrderStatus, QuantityUnit, Side, client_order_id_for
 from nija.store import Store
 from nija.trading.orders import OrderExecutor

@@ -1,5 +1,5 @@
-"""One fee table: the documented numbers, round trips, env overrides seen by every reader, and
-the cheaper-broker comparison. No other module may carry a fee number of its own."""
+"""One fee table: the documented numbers, round trips and env overrides seen by every reader.
+No other module may carry a fee number of its own."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nija.brokers.fees import DEFAULT_FEES, FeeSchedule, cheaper_broker, configure_fees, fee_schedule, same_market
+from nija.brokers.fees import DEFAULT_FEES, FeeSchedule, configure_fees, fee_schedule
 from nija.config import ConfigError, load_settings
 from nija.models import BrokerName
 
@@ -65,13 +65,3 @@ def test_a_bad_override_is_one_line_naming_the_variable(monkeypatch: pytest.Monk
         load_settings()
     message = str(caught.value)
     assert message.startswith("config error: NIJA_FEES_OKX=") and "\n" not in message
-
-
-def test_cheaper_broker_compares_round_trips_of_the_same_market() -> None:
-    tradable = {BrokerName.OKX: ["BTC/USDT"], BrokerName.BINANCE: ["BTC/USDT", "ETH/USDT"], BrokerName.KRAKEN: ["BTC/USD"]}
-    best = cheaper_broker("BTC/USD", BrokerName.COINBASE, tradable)
-    assert best is not None and best[0] is BrokerName.BINANCE  # ties (0.25 %) go to the first by name
-    assert cheaper_broker("BTC/USD", BrokerName.OKX, tradable) is None  # nothing cheaper than OKX
-    assert cheaper_broker("SOL/USD", BrokerName.COINBASE, tradable) is None  # nobody lists it
-    assert same_market("BTC/USD", "BTC/USDC") and not same_market("BTC/USD", "BTC/EUR")
-    assert not same_market("BTC/USD", "ETH/USD")

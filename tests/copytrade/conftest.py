@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets
+from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.copytrade.engine import CopyEngine
 from nija.copytrade.followers import Follower
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, TradeSignal, client_order_id_for

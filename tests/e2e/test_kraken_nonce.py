@@ -11,7 +11,7 @@ import threading
 from decimal import Decimal
 from pathlib import Path
 
-from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets
+from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.models import BrokerName
 from tests.sim.simulator import Simulator
 
@@ -25,7 +25,7 @@ PROCESS_CALLS = 40
 _SCRIPT = """
 import sys
 from pathlib import Path
-from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets
+from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.models import BrokerName
 url, data_dir, key, secret, calls = sys.argv[1:6]
 broker = CcxtBroker(BrokerName.KRAKEN, "status", {"api_key": key, "api_secret": secret}, SharedMarkets(),

@@ -12,8 +12,7 @@ import pytest
 import structlog
 
 from nija.brokers.fees import fee_schedule
-from nija.brokers.paper import PaperBroker
-from nija.brokers.paper_market import ReplayMarket
+from nija.brokers.paper import PaperBroker, ReplayMarket
 from nija.models import BrokerName, HealthStatus, OrderStatus, Side
 from nija.store import Store
 from nija.trading.broker_loop import BrokerLoop, LoopConfig

@@ -19,7 +19,7 @@ from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest
 
-from nija.brokers.alpaca_broker import AlpacaBroker
+from nija.brokers.alpaca import AlpacaBroker
 from nija.brokers.base import TransientError
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side
 from tests.sim.model import Account

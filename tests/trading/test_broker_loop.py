@@ -12,8 +12,7 @@ import structlog
 
 from nija.brokers.base import AuthError, MarketDataError
 from nija.brokers.fees import fee_schedule
-from nija.brokers.paper import PaperBroker
-from nija.brokers.paper_market import SyntheticMarket
+from nija.brokers.paper import PaperBroker, SyntheticMarket
 from nija.models import BrokerName, HealthStatus, OrderStatus, Side
 from nija.store import Store
 from nija.trading.broker_loop import EMERGENCY_STOP_FILE, BrokerLoop, LoopConfig

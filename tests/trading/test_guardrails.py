@@ -18,8 +18,7 @@ import structlog
 from nija import trade
 from nija.brokers.base import MarketDataError
 from nija.brokers.fees import fee_schedule
-from nija.brokers.paper import PaperBroker
-from nija.brokers.paper_market import SyntheticMarket
+from nija.brokers.paper import PaperBroker, SyntheticMarket
 from nija.models import (
     BrokerName,
     HealthStatus,

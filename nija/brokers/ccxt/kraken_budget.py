@@ -1,4 +1,4 @@
-"""Per-API-key rate budgets, modelled as the venue documents them. Never global.
+"""Kraken's per-API-key rate budget, modelled as the venue documents it. Never global.
 
 Kraken gives every API key a counter: each private call adds its cost (1, or 2 for ledger and
 trade-history queries), the counter decays continuously, and a call that would push it past the
@@ -13,18 +13,6 @@ Order placement is limited separately per pair and costs nothing here. `KeyBudge
 books a call and says how long to wait before sending it, so the waiting happens in the caller's
 own thread (with its stop flag), holding nothing another account needs. One budget is shared by
 every client of the same key in this process (holds process-wide state under a lock).
-
-Rate profiles (research note §5.5) pace one account by its equity, on top of the venue's
-budget: a small account has less to gain from frequent calls and more to lose from a ban.
-
-    profile       equity         between entry orders   between balance reads
-    LOW_CAPITAL   < $100         3 s                    30 s
-    STANDARD      < $1,000       2 s                    10 s
-    AGGRESSIVE    ≥ $1,000       1 s                     5 s
-
-`AccountPacer` applies them per account: it says how long until a category is allowed again,
-and the account's own thread decides to wait (stop-aware) or to reuse what it read last.
-Exits are never paced: a stop-loss must not wait for an entry interval.
 """
 
 from __future__ import annotations
@@ -32,21 +20,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
-from enum import StrEnum
 from typing import Final
 
-__all__ = [
-    "KRAKEN_TIERS",
-    "RATE_PROFILES",
-    "AccountPacer",
-    "KeyBudget",
-    "Pace",
-    "RateProfile",
-    "kraken_budget",
-    "rate_profile",
-]
+__all__ = ["KRAKEN_TIERS", "KeyBudget", "kraken_budget"]
 
 KRAKEN_TIERS: Final[dict[str, tuple[float, float]]] = {
     "starter": (15.0, 0.33),
@@ -100,59 +76,3 @@ def kraken_budget(key_fingerprint: str, tier: str = "starter") -> KeyBudget:
         if budget is None:
             budget = _budgets[(key_fingerprint, tier)] = KeyBudget(*KRAKEN_TIERS[tier])
         return budget
-
-
-class Pace(StrEnum):
-    """Call categories an account paces."""
-
-    ENTRY = "entry"  # entry (buy) orders
-    MONITORING = "monitoring"  # balance and holdings reads
-
-
-@dataclass(frozen=True, slots=True)
-class RateProfile:
-    """Minimum seconds between calls of each category for accounts below `equity_below`."""
-
-    name: str
-    equity_below: Decimal | None  # None: no upper bound
-    entry_interval_s: float
-    monitoring_interval_s: float
-
-    def interval(self, pace: Pace) -> float:
-        return self.entry_interval_s if pace is Pace.ENTRY else self.monitoring_interval_s
-
-
-RATE_PROFILES: Final = (
-    RateProfile("LOW_CAPITAL", Decimal(100), 3.0, 30.0),
-    RateProfile("STANDARD", Decimal(1000), 2.0, 10.0),
-    RateProfile("AGGRESSIVE", None, 1.0, 5.0),
-)
-
-
-def rate_profile(equity: Decimal) -> RateProfile:
-    """The profile for an account of `equity` (total equity, not cash)."""
-    return next(p for p in RATE_PROFILES if p.equity_below is None or equity < p.equity_below)
-
-
-class AccountPacer:
-    """One account's minimum intervals between calls, by category; used by that account's thread only."""
-
-    def __init__(self, profile: RateProfile = RATE_PROFILES[0], clock: Callable[[], float] = time.monotonic) -> None:
-        self.profile = profile
-        self._clock = clock
-        self._last: dict[Pace, float] = {}
-
-    def wait_seconds(self, pace: Pace) -> float:
-        """Seconds until a call of `pace` is allowed (0: now)."""
-        last = self._last.get(pace)
-        if last is None:
-            return 0.0
-        return max(0.0, last + self.profile.interval(pace) - self._clock())
-
-    def record(self, pace: Pace) -> None:
-        """A call of `pace` was made now."""
-        self._last[pace] = self._clock()
-
-    def forget(self, pace: Pace) -> None:
-        """Allow the next call of `pace` at once (what was read is known to be stale)."""
-        self._last.pop(pace, None)

@@ -11,15 +11,9 @@ import numpy as np
 import pytest
 
 from nija.brokers import base
-from nija.brokers.paper_market import (
-    DEFAULT_SYNTHETIC_SYMBOLS,
-    SYNTHETIC_START_MS,
-    MarketDataError,
-    MarketSource,
-    ReplayMarket,
-    SyntheticMarket,
-    paper_market_rules,
-)
+from nija.brokers.paper.market import MarketDataError, MarketSource, paper_market_rules
+from nija.brokers.paper.replay import ReplayMarket
+from nija.brokers.paper.synthetic import DEFAULT_SYNTHETIC_SYMBOLS, SYNTHETIC_START_MS, SyntheticMarket
 
 FIVE_MINUTES_MS = 300_000
 HEADER = "timestamp,open,high,low,close,volume\n"
@@ -28,7 +22,7 @@ SHARED_FIRST_TS = 1515560100000  # first candle of every 2018 BTC-quoted file
 
 def _shared_candles_dir() -> Path:
     override = os.environ.get("NIJA_TEST_CANDLES_DIR")
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "candles"
+    default = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "candles"
     directory = Path(override) if override else default
     if not directory.is_dir():
         pytest.skip(f"shared candle data not found at {directory} (set NIJA_TEST_CANDLES_DIR)")

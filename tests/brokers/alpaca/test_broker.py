@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import structlog
 
-from nija.brokers.alpaca_broker import AlpacaBroker, classify_api_error
+from nija.brokers.alpaca import AlpacaBroker
+from nija.brokers.alpaca.errors import classify_api_error
 from nija.brokers.base import (
     AuthError,
     BrokerError,

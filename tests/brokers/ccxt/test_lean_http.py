@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from nija.brokers.lean_http import LeanSession
+from nija.brokers.ccxt.lean_http import LeanSession
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -168,7 +168,7 @@ def test_an_untrusted_certificate_is_refused(tls_server) -> None:
 def test_a_trusted_certificate_works_only_for_the_host_it_names(tls_server, monkeypatch: pytest.MonkeyPatch) -> None:
     import ssl
 
-    from nija.brokers import lean_http
+    from nija.brokers.ccxt import lean_http
 
     httpd, cafile = tls_server
     monkeypatch.setitem(lean_http._contexts, True, ssl.create_default_context(cafile=cafile))
@@ -180,7 +180,7 @@ def test_a_trusted_certificate_works_only_for_the_host_it_names(tls_server, monk
 
 
 def test_a_configured_proxy_keeps_requests_for_the_venue_clients(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nija.brokers.ccxt_broker import CcxtBroker, SharedMarkets
+    from nija.brokers.ccxt import CcxtBroker, SharedMarkets
     from nija.models import BrokerName
 
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from nija.brokers import nonce as nonce_module
-from nija.brokers.nonce import NONCE_UNIT, NonceSource, key_fingerprint
+from nija.brokers.ccxt import nonce as nonce_module
+from nija.brokers.ccxt.nonce import NONCE_UNIT, NonceSource, key_fingerprint
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 KEY = "kraken-test-key-AAAA+/bbbb=="
 OTHER_KEY = "kraken-test-key-ZZZZ+/yyyy=="
 T0 = 1_700_000_000_000  # a fixed "now" in ms
@@ -218,7 +218,7 @@ def test_other_thread_waits_for_the_request_in_flight(tmp_path: Path) -> None:
 _CHILD = """
 import json, sys, time
 from pathlib import Path
-from nija.brokers.nonce import NonceSource
+from nija.brokers.ccxt.nonce import NonceSource
 data_dir, key, count, clock = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 lease = int(sys.argv[6]) if len(sys.argv) > 6 else 0
 src = NonceSource(data_dir, key, clock_ms=lambda: clock, lease_ms=lease)

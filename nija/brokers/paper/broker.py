@@ -3,8 +3,9 @@
 Market orders fill at once at the current price ± half the broker's typical spread ± a fixed
 slippage, and pay that broker's taker fee. Like a venue it refuses orders below the market
 minimums, a buy that would spend cash it lacks, and a sell of more than is held. Its balances and
-order records live in the store (`paper_*` tables), so they survive a restart, and an order can
-be looked up by client order id afterwards, exactly as the live adapters do.
+order records live in a `PaperLedger` (the daemon's store, `paper_*` tables), so they survive a
+restart, and an order can be looked up by client order id afterwards, exactly as the live
+adapters do.
 
 All prices in one paper account are counted in its cash currency, whatever quote a replayed
 file names: a replay of ADA-BTC candles trades "ADA/BTC" against USD cash.
@@ -19,8 +20,9 @@ from typing import Final
 
 from nija.brokers.base import InsufficientFunds, OrderRejected
 from nija.brokers.fees import FeeSchedule
-from nija.brokers.paper_market import MarketSource, paper_market_rules
-from nija.brokers.price_board import PriceBoard
+from nija.brokers.paper.board import PriceBoard
+from nija.brokers.paper.ledger import PaperLedger
+from nija.brokers.paper.market import MarketSource, paper_market_rules
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
@@ -36,7 +38,6 @@ from nija.models import (
     round_down,
     utc_now,
 )
-from nija.store import Store
 
 __all__ = ["PaperBroker"]
 
@@ -51,7 +52,7 @@ class PaperBroker:
         self,
         name: BrokerName,
         account: str,
-        store: Store,
+        store: PaperLedger,
         market: MarketSource,
         fees: FeeSchedule,
         *,

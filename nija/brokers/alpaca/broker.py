@@ -3,9 +3,9 @@
 alpaca-py is hardened on construction (`_harden`): every request carries a timeout (alpaca-py sets
 none, so a stalled server would block the account's thread for good) and its own retry of 429/504
 is switched off, because it re-sends POSTs too (research §6.4). alpaca-py exceptions are
-translated in one place (`alpaca_errors`). Orders are never retried: an ambiguous answer (timeout,
-dropped connection, 5xx, a 200 that is not JSON) raises `TransientError`, and the order executor
-looks the order up by client order id. Reads are retried with backoff and jitter (tenacity).
+translated in one place (`errors.alpaca_errors`). Orders are never retried: an ambiguous answer
+(timeout, dropped connection, 5xx, a 200 that is not JSON) raises `TransientError`, and the order
+executor looks the order up by client order id. Reads are retried with backoff and jitter (tenacity).
 
 Symbols are plain tickers ("AAPL"); the ticker is also the asset held. Buys sized in USD are
 notional (fractional) orders on fractionable assets, whole shares otherwise.
@@ -13,11 +13,9 @@ notional (fractional) orders on fractionable assets, whole shares otherwise.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Final, TypeVar
@@ -25,7 +23,6 @@ from typing import Any, Final, TypeVar
 import numpy as np
 import requests
 from alpaca.common.enums import Sort
-from alpaca.common.exceptions import APIError
 from alpaca.common.rest import RESTClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest, StockLatestTradeRequest
@@ -38,10 +35,9 @@ from alpaca.trading.models import Asset
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import MarketOrderRequest
 
+from nija.brokers.alpaca.errors import _DuplicateClientOrderId, _NotFound, alpaca_errors
 from nija.brokers.base import (
     AuthError,
-    BrokerError,
-    InsufficientFunds,
     MarketDataError,
     OrderRejected,
     TransientError,
@@ -63,7 +59,7 @@ from nija.models import (
     utc_now,
 )
 
-__all__ = ["DEFAULT_ALPACA_SYMBOLS", "AlpacaBroker", "alpaca_errors", "classify_api_error"]
+__all__ = ["DEFAULT_ALPACA_SYMBOLS", "AlpacaBroker"]
 
 T = TypeVar("T")
 
@@ -80,71 +76,6 @@ NOTIONAL_STEP: Final = Decimal("0.01")  # notional is accepted with at most 2 de
 FRACTIONAL_STEP: Final = Decimal("1e-9")  # fractional qty: at most 9 decimals
 WHOLE_SHARE: Final = Decimal("1")
 DEFAULT_PRICE_STEP: Final = Decimal("0.01")
-_INSUFFICIENT: Final = "insufficient"
-_DUPLICATE_CLIENT_ID: Final = "client_order_id must be unique"
-_VALIDATION_CODE: Final = 40010001
-
-
-class _NotFound(MarketDataError):
-    """404 on a read: `fetch_order` turns it into None, `market_rules` into an unknown symbol."""
-
-
-class _DuplicateClientOrderId(OrderRejected):
-    """422 on create: the venue already holds an order with this client id (an earlier send landed)."""
-
-
-def classify_api_error(status: int | None, code: int | None, message: str, *, placing: bool) -> type[BrokerError]:
-    """The broker error for one Alpaca error answer; `placing` is True for the order POST.
-
-    Alpaca answers insufficient buying power and insufficient qty with the same 403/40310000 it
-    uses for PDT protection, wash trades and "cost basis must be >= 1", so only the message tells
-    funds apart. Other 403s on an order refuse that order; on a read they mean the key or
-    account may not do this (AuthError). Anything unmapped (408, 429, 5xx) is transient: never
-    assume an order was refused when the venue did not say so.
-    """
-    text = message.lower()
-    if status in (403, 422) and _INSUFFICIENT in text:
-        return InsufficientFunds
-    if placing and status == 422 and code == _VALIDATION_CODE and _DUPLICATE_CLIENT_ID in text:
-        return _DuplicateClientOrderId
-    if status == 401:
-        return AuthError
-    if status == 403:
-        return OrderRejected if placing else AuthError
-    if status == 404:
-        return OrderRejected if placing else _NotFound
-    if status in (400, 422):
-        return OrderRejected if placing else MarketDataError
-    return TransientError
-
-
-def _error_payload(exc: APIError) -> tuple[int | None, str]:
-    # alpaca-py parses the body lazily and raises on a non-JSON one (an HTML 502 page)
-    try:
-        body = json.loads(str(exc))
-    except ValueError:
-        return None, str(exc)[:200]
-    if not isinstance(body, dict):
-        return None, str(body)[:200]
-    code = body.get("code")
-    return (code if isinstance(code, int) else None), str(body.get("message", ""))
-
-
-@contextmanager
-def alpaca_errors(broker: BrokerName, *, placing: bool = False) -> Iterator[None]:
-    """Translate alpaca-py and requests exceptions into the broker taxonomy (the only place they are caught)."""
-    try:
-        yield
-    except APIError as exc:
-        code, message = _error_payload(exc)
-        target = classify_api_error(exc.status_code, code, message, placing=placing)
-        raise target(f"{broker}: HTTP {exc.status_code} code {code}: {message}") from exc
-    except requests.RequestException as exc:  # timeout, refused or dropped connection, a 200 that is not JSON
-        raise TransientError(f"{broker}: {type(exc).__name__}: {exc}") from exc
-    except (ValueError, TypeError) as exc:
-        # pydantic's ValidationError is a ValueError; alpaca-py builds a model from an empty 200 as
-        # `Model(**None)`, a TypeError. Either way the answer is unusable.
-        raise MarketDataError(f"{broker}: malformed answer: {type(exc).__name__}: {exc}") from exc
 
 
 class _TimeoutSession(requests.Session):
@@ -171,9 +102,6 @@ def _harden(client: RESTClient, timeout_s: float) -> None:
     client._session = _TimeoutSession(timeout_s)
     client._retry = 0  # a 504 on POST /v2/orders would otherwise be sent again after 3 s
     client._retry_codes = []
-
-
-
 
 
 # Alpaca order status -> ours. Statuses left out (pending_cancel, done_for_day, stopped, held,

@@ -1,36 +1,28 @@
-"""CcxtBroker: Coinbase Advanced, Kraken, OKX and Binance spot accounts through ccxt.
+"""CcxtBroker: one Coinbase Advanced, Kraken, OKX or Binance spot account through ccxt.
 
-The few per-venue differences sit in one table (`VENUES`), not in branches. One ccxt client per
-account, used only by that account's thread; market metadata is loaded once per venue and shared
-read-only between clients (`SharedMarkets`). ccxt exceptions are translated in one place
-(`ccxt_errors`). Orders are never retried by ccxt (`maxRetriesOnFailure` 0): an ambiguous answer
-(timeout, dropped connection, 5xx, a 200 that is not JSON so the order has no id) raises
-`TransientError`, and the order executor looks the order up by client order id instead of
-sending it again. Reads are retried with backoff and jitter (tenacity). Kraken private calls go
-through the key's `NonceSource`: one persistent millisecond nonce and one request in flight per key.
+One ccxt client per account, used only by that account's thread (`client.build_client`);
+market metadata is shared read-only between clients (`SharedMarkets`). Orders are never retried
+by ccxt: an ambiguous answer (timeout, dropped connection, 5xx, a 200 that is not JSON so the
+order has no id) raises `TransientError`, and the order executor looks the order up by client
+order id instead of sending it again. Reads are retried with backoff and jitter (tenacity).
+Kraken private calls go through the key's `NonceSource`: one persistent millisecond nonce and
+one request in flight per key.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ContextManager, Final, TypeVar
 
 import ccxt
 import numpy as np
-import requests
 
 from nija.brokers.base import (
-    AuthError,
-    BrokerError,
-    InsufficientFunds,
     InvalidNonce,
     MarketDataError,
     OrderRejected,
@@ -39,10 +31,12 @@ from nija.brokers.base import (
     secret_text,
     venue_decimal,
 )
-from nija.brokers.lean_http import LeanSession
+from nija.brokers.ccxt.client import SharedMarkets, build_client
+from nija.brokers.ccxt.errors import ccxt_errors
+from nija.brokers.ccxt.kraken_budget import KeyBudget, kraken_budget
+from nija.brokers.ccxt.nonce import NonceSource, key_fingerprint
+from nija.brokers.ccxt.venues import VENUES
 from nija.brokers.fees import fee_schedule
-from nija.brokers.nonce import NonceSource, key_fingerprint
-from nija.brokers.ratelimit import KeyBudget, kraken_budget
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
@@ -57,168 +51,18 @@ from nija.models import (
     utc_now,
 )
 
-__all__ = ["VENUES", "CcxtBroker", "SharedMarkets", "Venue", "ccxt_errors", "redirect"]
+__all__ = ["TIMEFRAME_MS", "CcxtBroker"]
 
 T = TypeVar("T")
 
 TIMEFRAME: Final = "5m"
 TIMEFRAME_MS: Final = 300_000
-MARKETS_MAX_AGE_SECONDS: Final = 3600.0  # venues list and delist markets; refresh hourly
-DUST_USD: Final = Decimal("1")  # holdings worth less are valued but not counted as positions
 NONCE_JUMP_MS: Final = 5_000  # after InvalidNonce: jump past whatever raced us, then retry once
 # The nonce file holds a mark this many values ahead, so only one request in 10,000 per key waits
 # on an fsync'd rename (nonce.py, "lease"); after a crash a key's nonces resume at most 10 s
 # ahead of the clock.
 NONCE_LEASE_MS: Final = 10_000
 _CCXT_KRAKEN_PRIVATE_COST: Final = 3.0
-
-
-@dataclass(frozen=True, slots=True)
-class Venue:
-    """What differs between the ccxt venues NIJA trades."""
-
-    ccxt_id: str
-    cash: tuple[str, ...]  # quote currencies of the default universe, counted as cash 1:1
-    client_id_param: str  # the create_order param ccxt sends as the venue's client order id
-    lookup: str  # how an order is found by client id: "open_closed" | "fetch_order" | "history"
-    options: Mapping[str, Any] = field(default_factory=dict)
-    credentials: Mapping[str, str] = field(default_factory=lambda: {"api_key": "apiKey", "api_secret": "secret"})
-    persistent_nonce: bool = False  # Kraken: monotonic per-key nonce across threads and processes
-    key_budget: bool = False  # Kraken: private calls paced by the per-key counter (ratelimit.py)
-    # Binance takes a buy's fee from the coins bought, and its order endpoint omits the fee: the
-    # adapter then counts the market's taker rate so NIJA's books match what is really held.
-    buy_fee_in_base_unreported: bool = False
-    # Symbols scanned per cycle: OHLCV calls must fit the public limit within one 150 s cycle
-    # (Kraken ~1 public call/s; the others allow far more).
-    scan_batch: int = 30
-
-
-VENUES: Final[Mapping[BrokerName, Venue]] = {
-    BrokerName.KRAKEN: Venue(
-        "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True
-    ),
-    # ccxt drops `clientOrderId` for Coinbase and invents its own; the raw param goes through.
-    # v3 accounts carry the cash on hold; ccxt's default v2 call reports it as free.
-    BrokerName.COINBASE: Venue(
-        "coinbase", ("USD", "USDC"), "client_order_id", "history", {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
-        scan_batch=60,
-    ),
-    BrokerName.OKX: Venue(
-        "okx", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}},
-        {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"}, scan_batch=60,
-    ),
-    BrokerName.BINANCE: Venue(
-        "binance", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"},
-        buy_fee_in_base_unreported=True, scan_batch=100,
-    ),
-}
-
-# Most specific first: ccxt's InvalidNonce is also a NetworkError, PermissionDenied an AuthenticationError.
-_CCXT_ERRORS: Final[tuple[tuple[type[Exception], type[BrokerError]], ...]] = (
-    (ccxt.InvalidNonce, InvalidNonce),
-    (ccxt.AuthenticationError, AuthError),
-    (ccxt.AccountSuspended, AuthError),
-    (ccxt.InsufficientFunds, InsufficientFunds),
-    (ccxt.BadSymbol, OrderRejected),
-    (ccxt.InvalidOrder, OrderRejected),
-    (ccxt.NetworkError, TransientError),  # timeouts, 5xx, DDoSProtection and RateLimitExceeded (siblings in 4.5)
-    (ccxt.BadResponse, TransientError),
-    (ccxt.NotSupported, OrderRejected),
-    (ccxt.BaseError, TransientError),  # unmapped venue errors: fail the cycle, never assume success
-)
-
-
-@contextmanager
-def ccxt_errors(broker: BrokerName) -> Iterator[None]:
-    """Translate ccxt exceptions into the broker error taxonomy (the only place they are caught)."""
-    try:
-        yield
-    except ccxt.BaseError as exc:
-        for source, target in _CCXT_ERRORS:
-            if isinstance(exc, source):
-                raise target(f"{broker}: {type(exc).__name__}: {exc}") from exc
-        raise  # unreachable: BaseError is the last row
-
-
-def redirect(client: ccxt.Exchange, base_url: str) -> None:
-    """Point every REST URL of `client` at `base_url` (testnets, the simulator), keeping paths."""
-    base = base_url.rstrip("/")
-
-    def fix(value: Any) -> Any:
-        if isinstance(value, str):
-            return re.sub(r"^https?://[^/]+", base, value)
-        if isinstance(value, dict):
-            return {key: fix(item) for key, item in value.items()}
-        return value
-
-    client.urls["api"] = fix(client.urls["api"])
-    if "hostname" in client.options:  # okx builds its URL from a hostname option
-        client.hostname = base.split("://", 1)[-1].split("/", 1)[0]
-
-
-def _proxy_configured() -> bool:
-    """Whether the environment routes HTTP(S) through a proxy (LeanSession does not speak to proxies)."""
-    return any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
-
-
-def _refuse_non_json(client: ccxt.Exchange) -> None:
-    """Make a 2xx answer whose body is not JSON an error instead of an empty result.
-
-    ccxt parses an HTML or truncated 200 to nothing and raises nothing: fetch_balance then
-    returns an empty balance (equity 0: "unfunded") and fetch_open_orders an empty list (an
-    order "not found" that may well exist). Both are lies a real-money bot must not believe.
-    The check parses with ccxt's own parser (`on_json_response`: orjson when installed), and
-    the value is handed to ccxt's `parse_json` for that same body, so an answer is parsed once.
-    """
-    original = client.on_rest_response
-    parse = client.on_json_response
-    last: list[Any] = [None, None]  # (body, value) of the last 2xx answer; one thread per client
-
-    def on_rest_response(code: Any, reason: Any, url: str, method: str, headers: Any, body: Any, *rest: Any) -> Any:
-        body = original(code, reason, url, method, headers, body, *rest)
-        last[0] = last[1] = None
-        if isinstance(code, int) and 200 <= code < 300:
-            try:
-                value = parse(body)
-            except (TypeError, ValueError) as exc:
-                raise ccxt.BadResponse(f"{client.id} {method} {url}: HTTP {code} answer is not JSON") from exc
-            last[0], last[1] = body, value
-        return body
-
-    def on_json_response(text: Any) -> Any:
-        if text is last[0]:  # the body just checked: its value, handed over once
-            value = last[1]
-            last[0] = last[1] = None
-            return value
-        return parse(text)
-
-    client.on_rest_response = on_rest_response
-    client.on_json_response = on_json_response
-
-
-class SharedMarkets:
-    """Market metadata loaded once per (venue, URL) and shared read-only by every client of it.
-
-    Loading markets costs 4–28 MiB per ccxt instance; sharing costs ~0.1 MiB per client, which is
-    what lets one process hold a thousand user accounts. Holds process-wide state under one lock.
-    """
-
-    def __init__(self, max_age_seconds: float = MARKETS_MAX_AGE_SECONDS) -> None:
-        self.max_age = max_age_seconds
-        self._max_age = max_age_seconds
-        self._lock = threading.Lock()
-        self._templates: dict[tuple[str, str], tuple[ccxt.Exchange, float]] = {}
-
-    def ensure(self, key: tuple[str, str], build: Callable[[], ccxt.Exchange]) -> tuple[ccxt.Exchange, float]:
-        """The loaded template of `key` and when it was loaded; (re)loads when older than an hour."""
-        with self._lock:
-            template, loaded_at = self._templates.get(key, (None, 0.0))
-            if template is None or time.monotonic() - loaded_at > self._max_age:
-                template = build()
-                template.load_markets(reload=True)
-                loaded_at = time.monotonic()
-                self._templates[key] = (template, loaded_at)
-        return template, loaded_at
 
 
 _STATUS: Final[Mapping[str, OrderStatus]] = {
@@ -301,24 +145,10 @@ class CcxtBroker:
         return self._nonce.converted_from if self._nonce is not None else None
 
     def _build(self, credentials: Mapping[str, Any] | None) -> ccxt.Exchange:
-        config: dict[str, Any] = {
-            "enableRateLimit": self._enable_rate_limit,  # ccxt's limiter is per instance, i.e. per account
-            "timeout": self._timeout_ms,
-            # Never let ccxt re-send a request by itself: an order must be looked up, not repeated.
-            "options": {**self.venue.options, "maxRetriesOnFailure": 0},
-        }
-        for part, ccxt_key in self.venue.credentials.items():
-            if credentials and part in credentials:
-                config[ccxt_key] = secret_text(credentials[part])
-        # requests costs about half of a request's client CPU for features NIJA never uses
-        # (cookies, redirects): a lean keep-alive session per client (lean_http.py). A VPS that
-        # routes through a proxy keeps requests, which honours HTTP(S)_PROXY.
-        config["session"] = requests.Session() if _proxy_configured() else LeanSession()
-        client: ccxt.Exchange = getattr(ccxt, self.venue.ccxt_id)(config)
-        if self._api_url:
-            redirect(client, self._api_url)
-        _refuse_non_json(client)
-        return client
+        return build_client(
+            self.venue, credentials, api_url=self._api_url, timeout_ms=self._timeout_ms,
+            enable_rate_limit=self._enable_rate_limit,
+        )
 
     def _public_template(self) -> ccxt.Exchange:
         return self._build(None)
@@ -583,4 +413,3 @@ class CcxtBroker:
         session = getattr(self.client, "session", None)
         if session is not None:
             session.close()
-

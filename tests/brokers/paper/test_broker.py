@@ -3,6 +3,7 @@ oversell; equity identity; survives a restart; lookup by client order id."""
 
 from __future__ import annotations
 
+import inspect
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from nija.brokers.base import InsufficientFunds, MarketDataError, OrderRejected
 from nija.brokers.fees import DEFAULT_FEES, fee_schedule
-from nija.brokers.paper import PaperBroker
+from nija.brokers.paper import PaperBroker, PaperLedger
 from nija.models import BrokerName, OrderRequest, OrderStatus, QuantityUnit, Side
 from nija.store import Store
 from tests.fakes import StubMarket
@@ -173,3 +174,14 @@ def test_a_balance_spent_meanwhile_by_another_process_refuses_the_order(store: S
     assert daemon.fetch_order("daemon-1", "BTC/USD") is None  # refused: nothing recorded
     assert store.paper_balances(BrokerName.KRAKEN, "master")["USD"] > 0
     other_process.close()
+
+
+def test_the_daemon_store_is_a_paper_ledger(store: Store) -> None:
+    # PaperBroker is typed with the protocol, so brokers/ never imports nija.store; the store must
+    # keep every method it names, with the same parameters.
+    assert isinstance(store, PaperLedger)
+    for name, member in vars(PaperLedger).items():
+        if callable(member) and not name.startswith("_"):
+            assert inspect.signature(getattr(store, name)).parameters.keys() == (
+                inspect.signature(member).parameters.keys() - {"self"}
+            ), name

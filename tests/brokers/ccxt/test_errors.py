@@ -6,7 +6,8 @@ import ccxt
 import pytest
 
 from nija.brokers.base import AuthError, InsufficientFunds, InvalidNonce, OrderRejected, TransientError
-from nija.brokers.ccxt_broker import ccxt_errors, redirect
+from nija.brokers.ccxt.client import redirect
+from nija.brokers.ccxt.errors import ccxt_errors
 from nija.models import BrokerName
 
 
@@ -52,7 +53,7 @@ def test_redirect_keeps_paths() -> None:
 
 
 def test_a_2xx_answer_is_parsed_once_and_a_non_json_one_refused() -> None:
-    from nija.brokers.ccxt_broker import _refuse_non_json
+    from nija.brokers.ccxt.client import _refuse_non_json
 
     client = ccxt.kraken()
     calls: list[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from nija.brokers.ccxt_broker import TIMEFRAME_MS, CcxtBroker
+from nija.brokers.ccxt.broker import TIMEFRAME_MS, CcxtBroker
 from nija.models import Candles
 
 __all__ = ["LiveMarket"]

@@ -1,0 +1,55 @@
+"""The ccxt venues NIJA trades, as data: what differs between Coinbase, Kraken, OKX and Binance.
+
+The few per-venue differences sit in this one table (`VENUES`), not in branches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from nija.models import BrokerName
+
+__all__ = ["VENUES", "Venue"]
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """What differs between the ccxt venues NIJA trades."""
+
+    ccxt_id: str
+    cash: tuple[str, ...]  # quote currencies of the default universe, counted as cash 1:1
+    client_id_param: str  # the create_order param ccxt sends as the venue's client order id
+    lookup: str  # how an order is found by client id: "open_closed" | "fetch_order" | "history"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=lambda: {"api_key": "apiKey", "api_secret": "secret"})
+    persistent_nonce: bool = False  # Kraken: monotonic per-key nonce across threads and processes
+    key_budget: bool = False  # Kraken: private calls paced by the per-key counter (kraken_budget.py)
+    # Binance takes a buy's fee from the coins bought, and its order endpoint omits the fee: the
+    # adapter then counts the market's taker rate so NIJA's books match what is really held.
+    buy_fee_in_base_unreported: bool = False
+    # Symbols scanned per cycle: OHLCV calls must fit the public limit within one 150 s cycle
+    # (Kraken ~1 public call/s; the others allow far more).
+    scan_batch: int = 30
+
+
+VENUES: Final[Mapping[BrokerName, Venue]] = {
+    BrokerName.KRAKEN: Venue(
+        "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True
+    ),
+    # ccxt drops `clientOrderId` for Coinbase and invents its own; the raw param goes through.
+    # v3 accounts carry the cash on hold; ccxt's default v2 call reports it as free.
+    BrokerName.COINBASE: Venue(
+        "coinbase", ("USD", "USDC"), "client_order_id", "history", {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
+        scan_batch=60,
+    ),
+    BrokerName.OKX: Venue(
+        "okx", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}},
+        {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"}, scan_batch=60,
+    ),
+    BrokerName.BINANCE: Venue(
+        "binance", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"},
+        buy_fee_in_base_unreported=True, scan_batch=100,
+    ),
+}
