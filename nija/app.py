@@ -7,7 +7,6 @@ Exit codes: 0 clean stop, 2 bad configuration or another daemon on the same data
 
 from __future__ import annotations
 
-import fcntl
 import os
 import resource
 import signal
@@ -20,10 +19,11 @@ from typing import Any, Final, TextIO
 from nija.brokers.fees import configure_fees
 from nija.build import Shared, build_copy_engine, build_loops
 from nija.config import ConfigError, load_settings
+from nija.datadir import DataDirLock
 from nija.logs import configure_logging, get_logger
 from nija.models import MASTER_ACCOUNT
 from nija.store import Store, db_path
-from nija.trading.broker_loop import EMERGENCY_STOP_FILE
+from nija.trading.guard import EMERGENCY_STOP_FILE
 from nija.trading.supervisor import Supervisor
 
 __all__ = ["main"]
@@ -66,20 +66,6 @@ def warn_if_too_few_files(limit: int, users: int, log: Any) -> None:
         )
 
 
-class _DataDirLock:
-    """One daemon per data dir: two would trade the same accounts twice."""
-
-    def __init__(self, path: os.PathLike[str]) -> None:
-        self._file = open(path, "a+")  # noqa: SIM115 - held for the process lifetime
-
-    def acquire(self) -> bool:
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-
 def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     """Run the daemon until SIGTERM/SIGINT; return the process exit code."""
     try:
@@ -103,8 +89,7 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     if settings.mode == "live" and mode == "paper":
         log.warning("live_without_credentials", detail="NIJA_MODE=live but no broker credentials: running paper")
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lock = _DataDirLock(settings.data_dir / "nija.lock")
+    lock = DataDirLock(settings.data_dir)
     if not lock.acquire():
         return _fail(f"another NIJA daemon is running on {settings.data_dir}", EXIT_CONFIG, err)
     file_limit = raise_open_file_limit(log)  # before any user's nonce file or connection opens

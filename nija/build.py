@@ -17,7 +17,14 @@ from nija.brokers.alpaca import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt import VENUES, CcxtBroker, SharedMarkets
 from nija.brokers.fees import fee_schedule
-from nija.brokers.paper import BoardMarket, MarketSource, PaperBroker, PriceBoard, ReplayMarket, SyntheticMarket
+from nija.brokers.paper import (
+    BoardMarket,
+    MarketSource,
+    PaperBroker,
+    PriceBoard,
+    ReplayMarket,
+    SyntheticMarket,
+)
 from nija.brokers.paper.live import LiveMarket
 from nija.config import Settings
 from nija.copytrade.engine import CopyEngine

@@ -14,8 +14,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from nija.brokers.fees import FeeSchedule
-from nija.models import BrokerName
+from nija.models import BrokerName, FeeSchedule
 
 __all__ = ["ConfigError", "Credentials", "Settings", "load_settings"]
 

@@ -21,10 +21,13 @@ __all__ = [
     "BrokerName",
     "EquityMarks",
     "Candles",
+    "CopyLedgerEntry",
     "CopyStatus",
     "ExecutionReport",
+    "FeeSchedule",
     "Fill",
     "HealthStatus",
+    "IntentStatus",
     "InvalidTransition",
     "MASTER_ACCOUNT",
     "MarketRules",
@@ -38,6 +41,7 @@ __all__ = [
     "Ticker",
     "TradeSignal",
     "advance_copy_status",
+    "advance_intent_status",
     "advance_order_status",
     "advance_signal_status",
     "client_order_id_for",
@@ -203,6 +207,29 @@ def advance_signal_status(current: SignalStatus, new: SignalStatus) -> SignalSta
     return new
 
 
+class IntentStatus(StrEnum):
+    """A manual trade handed to the broker loop that owns the account; moves along `_INTENT_NEXT`."""
+
+    PENDING = "pending"  # written by `nija.trade`, not taken yet
+    TAKEN = "taken"  # the owning loop is executing it
+    DONE = "done"  # executed: the order's status and fill are recorded with it
+    REFUSED = "refused"  # a guard refused it (halt, entry block) or the venue did
+    CANCELED = "canceled"  # `nija.trade` gave up waiting before any loop took it
+
+
+_INTENT_NEXT: Final[dict[IntentStatus, frozenset[IntentStatus]]] = {
+    IntentStatus.PENDING: frozenset({IntentStatus.TAKEN, IntentStatus.CANCELED}),
+    IntentStatus.TAKEN: frozenset({IntentStatus.DONE, IntentStatus.REFUSED}),
+}  # DONE, REFUSED and CANCELED are final
+
+
+def advance_intent_status(current: IntentStatus, new: IntentStatus) -> IntentStatus:
+    """Return `new` if a manual intent may move there from `current`, else raise `InvalidTransition`."""
+    if new not in _INTENT_NEXT.get(current, frozenset()):
+        raise InvalidTransition(f"manual intent status {current} -> {new}")
+    return new
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -238,7 +265,8 @@ class Order(_Frozen):
     exchange_order_id: str | None = None
     filled_qty: Decimal = Decimal(0)
     avg_price: Decimal | None = None
-    fee: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)  # whole fee valued in quote
+    fee_in_base: Decimal = Decimal(0)  # part of it the venue took in the base asset
     error: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -256,8 +284,9 @@ class Fill(_Frozen):
     qty: Decimal = Field(gt=0)
     price: Decimal = Field(gt=0)
     fee: Decimal = Field(ge=0)  # whole fee valued in quote currency
-    # Part of the fee the venue withheld in the base asset (Binance buys): received = qty - this.
+    # Part of the fee the venue took in the base asset: a buy receives qty - this, a sell gives qty + this.
     fee_in_base: Decimal = Field(default=Decimal(0), ge=0)
+    fee_currency: str | None = None  # what the venue charged the fee in, when it says
     ts_exchange: datetime  # venue (or market-replay) time
     ts_seen: datetime  # when NIJA learned of it
 
@@ -312,23 +341,39 @@ class TradeSignal(_Frozen):
         )
 
 
-class Position(_Frozen):
-    """An open long position NIJA opened, with the exit state APEX needs between cycles.
+@dataclass(frozen=True, slots=True)
+class CopyLedgerEntry:
+    """An update of one (signal, follower) row of the copy ledger; a field left None keeps what
+    the row had (the size asked is written when sent, the fill when it settles)."""
 
-    Holdings NIJA did not open are never Positions: they are reported, never sold.
+    signal_id: str
+    user_id: str
+    status: CopyStatus
+    reason: str | None = None
+    size_asked: Decimal | None = None
+    unit: QuantityUnit | None = None
+    size_filled: Decimal | None = None
+    price: Decimal | None = None
+    fee: Decimal | None = None
+    latency_ms: float | None = None
+    user_equity: Decimal | None = None
+
+
+class Position(_Frozen):
+    """What one account holds of one symbol because of NIJA's own fills: accounting only.
+
+    Built from fills by `execution.positions`; a strategy keeps its own state (stops, stages)
+    beside it. Holdings NIJA did not open are never Positions: they are reported, never sold.
     """
 
     broker: BrokerName
     account: str
     symbol: str
-    qty: Decimal = Field(ge=0)  # base held now
-    initial_qty: Decimal = Field(gt=0)  # base bought at entry: the TP ladder sells fractions of it
-    entry_price: Decimal = Field(gt=0)
-    stop_price: Decimal = Field(ge=0)
-    risk_per_unit: Decimal = Field(gt=0)  # R = entry - initial stop
-    tp_stage: int = Field(default=0, ge=0, le=3)  # take-profit levels already taken
-    trailing_stop: Decimal | None = None
+    qty: Decimal = Field(gt=0)  # base held now
+    entry_price: Decimal = Field(gt=0)  # cost basis per unit held (quote paid / base received)
     opened_at: datetime
+    realised_pnl: Decimal = Decimal(0)  # quote, after fees, over this position's sells so far
+    fees: Decimal = Field(default=Decimal(0), ge=0)  # every fee paid on it, valued in quote
 
 
 class BalanceSnapshot(_Frozen):
@@ -421,6 +466,20 @@ class BrokerHealth(_Frozen):
     def success_rate(self) -> float:
         """Percentage of cycles that completed, 0 when none ran."""
         return 100.0 * self.cycles_ok / self.cycles_total if self.cycles_total else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """Fees of one broker as fractions of notional (a tenth of a percent is 0.001); the table is `brokers.fees`."""
+
+    taker: Decimal
+    maker: Decimal
+    spread: Decimal  # typical bid/ask spread, paid once per round trip
+
+    @property
+    def round_trip(self) -> Decimal:
+        """Cost of a market buy then a market sell: 2 × taker + spread."""
+        return 2 * self.taker + self.spread
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,15 @@
-"""`python -m nija.trade buy|sell SYMBOL AMOUNT --broker NAME [--quote|--base]`: a manual master
-trade through the same adapter and order path as the daemon's own.
+"""`python -m nija.trade buy|sell SYMBOL AMOUNT --broker NAME [--quote|--base] [--timeout S]`: a
+manual master trade through the same order lifecycle as the daemon's own.
 `python -m nija.trade halt|resume --broker NAME`: the operator's per-broker kill switch.
 
-The order is stored before it is sent and recorded like any master order; its fill writes a copy
-signal into the store's outbox, which the running daemon's copy engine picks up. In paper mode
-the paper master trades at the prices the daemon last published. Exit codes: 0 filled,
-1 refused or not filled, 2 bad arguments or settings, 3 no daemon store. A buy is refused while
-the broker is halted, under ENTRY_BLOCKING=true or while EMERGENCY_STOP exists; sells always go.
+An account has one writer. While the daemon runs, the trade is written to the store's inbox and
+the broker loop that owns the master account executes it between its cycles; this command waits
+(at most `--timeout` seconds, then cancels an intent no loop took) and prints the outcome. With
+no daemon running, it executes the trade itself while holding the data dir's lock (a paper master
+at the prices the daemon last published). Either way the fill is recorded like any master fill and
+copied to the followers. Exit codes: 0 filled, 1 refused or not filled, 2 bad arguments or
+settings, 3 no daemon store. A buy is refused while the broker is halted, under
+ENTRY_BLOCKING=true or while EMERGENCY_STOP exists; sells always go.
 
 `halt` writes the broker's halt file (the running daemon turns that broker reduce-only at its
 next cycle: no entries, its positions sold); `resume` removes it, the only way out of a halt,
@@ -17,28 +20,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import TextIO
 
 from nija.brokers.base import BrokerError
 from nija.brokers.fees import configure_fees
 from nija.build import Shared, loop_config, manual_master_broker
-from nija.config import ConfigError, load_settings
+from nija.config import ConfigError, Settings, load_settings
+from nija.datadir import DataDirLock
+from nija.execution.executor import OrderExecutor
 from nija.logs import configure_logging, get_logger
 from nija.models import (
     MASTER_ACCOUNT,
     BrokerName,
-    OrderRequest,
+    IntentStatus,
     QuantityUnit,
     Side,
     client_order_id_for,
 )
-from nija.store import Store, StoreUnavailable, db_path
-from nija.trading.broker_loop import entry_block_reason
+from nija.store import ManualIntent, Store, StoreUnavailable, db_path
+from nija.trading.guard import entry_block_reason
 from nija.trading.halt import halt_path, read_halt, write_halt
-from nija.trading.orders import OrderExecutor
+from nija.trading.manual import execute_manual_intent
 
 __all__ = ["main"]
 
@@ -65,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     unit = parser.add_mutually_exclusive_group()
     unit.add_argument("--quote", action="store_true", help="AMOUNT in quote currency (buys only; the default for buys)")
     unit.add_argument("--base", action="store_true", help="AMOUNT in the base asset (the default, and the only unit, for sells)")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds to wait for the running daemon to execute the trade (default 60)")
     return parser
 
 
@@ -100,7 +109,7 @@ def _switch(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Send one manual master order (or halt/resume a broker); return the exit code."""
+    """Make one manual master trade (or halt/resume a broker); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("halt", "resume"):
         return _switch(argv, out, err)
@@ -117,57 +126,89 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         print(f"nija trade: {exc}", file=err)
         return 2
     configure_logging(settings.log_format, settings.log_level, settings.secret_values(), stream=err)
-    if side is Side.BUY:
+    if side is Side.BUY:  # refused before anything is written; the loop checks again with equity
         halted = read_halt(halt_path(settings.data_dir, name))
         if halted is not None:
             print(f"nija trade: {name} is halted ({halted}): buys are refused;"
                   f" resume with python -m nija.trade resume --broker {name}", file=err)
             return 1
-        blocked = entry_block_reason(loop_config(settings), name, None)
+        blocked = entry_block_reason(loop_config(settings).entry_rules, name, None)
         if blocked is not None:
             print(f"nija trade: {blocked}: buys are refused, sells go", file=err)
             return 1
     try:
-        store = Store(db_path(settings.data_dir), readonly=True)
-        store.close()
+        Store(db_path(settings.data_dir), readonly=True).close()
     except StoreUnavailable as exc:
         print(f"nija trade: {exc} (start the daemon first: ./start.sh)", file=err)
         return 3
+    cid = client_order_id_for("manual", name, args.symbol, side, args.amount, time.time_ns())
     store = Store(db_path(settings.data_dir))
+    lock = DataDirLock(settings.data_dir)
     try:
-        broker = manual_master_broker(settings, name, store, Shared(), get_logger("nija.trade"))
-        if args.symbol not in broker.symbols():
-            print(f"nija trade: {name} has no market {args.symbol}", file=err)
-            return 2
-        position = next((p for p in store.positions(name, MASTER_ACCOUNT) if p.symbol == args.symbol), None)
-        equity = broker.balance_snapshot().total_equity
-        blocked = entry_block_reason(loop_config(settings), name, equity) if side is Side.BUY else None
-        if blocked is not None:  # now with the equity the Coinbase minimum needs
-            print(f"nija trade: {blocked}: buys are refused, sells go", file=err)
+        intent_id = store.add_manual_intent(name, args.symbol, side, args.amount, unit, cid)
+        if lock.acquire():  # no daemon: this process is the account's one writer now
+            try:
+                intent = _execute_here(settings, name, store, intent_id, err)
+            finally:
+                lock.release()
+        else:  # the daemon's loop owns the account: it executes the intent
+            intent = _wait_for_daemon(store, intent_id, args.timeout)
+        if intent is None:
             return 1
-        request = OrderRequest(
-            broker=name, account=MASTER_ACCOUNT, symbol=args.symbol, side=side, quantity=args.amount, unit=unit,
-            client_order_id=client_order_id_for("manual", name, args.symbol, side, args.amount, time.time_ns()),
-            reason="manual trade (python -m nija.trade)",
-        )
-        executor = OrderExecutor(broker, store, get_logger("nija.trade", broker=str(name), account=MASTER_ACCOUNT),
-                                 master_equity=lambda: equity)
-        report = executor.submit(request, position)
-        if report is None or report.filled_qty <= 0:
-            order = store.get_order(request.client_order_id)
-            print(f"nija trade: not filled: {order.error if order else 'unknown'}", file=err)
-            return 1
-    except BrokerError as exc:
-        print(f"nija trade: {exc}", file=err)
-        return 1
     finally:
         store.close()
-    print(
-        f"{report.status} {side} {report.filled_qty} {args.symbol} @ {report.avg_price} on {name}"
-        f" (fee {report.fee}) client_order_id={request.client_order_id}",
-        file=out,
-    )
-    return 0
+    return _report(intent, out, err)
+
+
+def _execute_here(settings: Settings, name: BrokerName, store: Store, intent_id: int, err: TextIO) -> ManualIntent | None:
+    """Execute the intent in this process (no daemon runs), as the broker loop would."""
+    log = get_logger("nija.trade", broker=str(name), account=MASTER_ACCOUNT)
+    intent = store.manual_intent(intent_id)
+    assert intent is not None
+    try:
+        broker = manual_master_broker(settings, name, store, Shared(), log)
+    except BrokerError as exc:
+        store.move_manual_intent(intent_id, IntentStatus.CANCELED)
+        print(f"nija trade: {exc}", file=err)
+        return None
+    try:
+        execute_manual_intent(intent, broker, store, OrderExecutor(broker, store, log), loop_config(settings).entry_rules, log)
+    finally:
+        broker.close()
+    return store.manual_intent(intent_id)
+
+
+def _wait_for_daemon(store: Store, intent_id: int, timeout: float) -> ManualIntent | None:
+    """Wait (bounded) for the daemon's loop to execute the intent; cancel it if no loop took it."""
+    waiting = threading.Event()  # never set: its wait is the poll interval
+    deadline = time.monotonic() + timeout
+    while True:
+        intent = store.manual_intent(intent_id)
+        if intent is not None and intent.status in (IntentStatus.DONE, IntentStatus.REFUSED):
+            return intent
+        if time.monotonic() >= deadline:
+            break
+        waiting.wait(0.2)
+    if store.move_manual_intent(intent_id, IntentStatus.CANCELED):
+        return replace(intent, status=IntentStatus.CANCELED, error=f"no broker loop took it within {timeout:g}s"
+                       " (is that broker running? see python -m nija.status); canceled, nothing was sent")
+    return replace(intent, error=f"still executing after {timeout:g}s; its outcome will show in python -m nija.status")
+
+
+def _report(intent: ManualIntent, out: TextIO, err: TextIO) -> int:
+    """Print the outcome; 0 when it filled, 1 otherwise."""
+    if intent.status is IntentStatus.DONE and intent.filled_qty:
+        print(
+            f"{intent.order_status} {intent.side} {intent.filled_qty} {intent.symbol} @ {intent.avg_price} on"
+            f" {intent.broker} (fee {intent.fee}) client_order_id={intent.client_order_id}",
+            file=out,
+        )
+        return 0
+    if intent.status is IntentStatus.REFUSED:
+        print(f"nija trade: {intent.error}", file=err)
+    else:
+        print(f"nija trade: not filled: {intent.error or intent.order_status or intent.status}", file=err)
+    return 1
 
 
 if __name__ == "__main__":

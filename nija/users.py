@@ -43,7 +43,15 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 from nija.config import Credentials
 from nija.models import BrokerName

@@ -10,7 +10,7 @@ base64 secret, USD equity spread 1,000–50,000 so every copy has its own size),
 `CopyEngine` with `max_workers = min(N, 128)` (or `--workers`). None of that is timed.
 
 Each of the S signals is one master market buy on BTC/USD through the master's
-`OrderExecutor(master_equity=...)`, which records the fill and the signal in one transaction.
+`OrderExecutor.submit(master_equity=...)`, which records the fill and the signal in one transaction.
 The timed interval runs from that record (the master `submit` returning) through reading the
 signal from the outbox to `engine.dispatch(signal)` returning — after every user's order was
 acknowledged by the simulator (the issue's "last user order acknowledged") and every answer was
@@ -70,9 +70,9 @@ from nija.brokers.ccxt import CcxtBroker, SharedMarkets  # noqa: E402
 from nija.copytrade.engine import CopyEngine  # noqa: E402
 from nija.copytrade.followers import Follower  # noqa: E402
 from nija.logs import configure_logging, get_logger  # noqa: E402
-from nija.models import BrokerName, OrderRequest, Position, QuantityUnit, Side, client_order_id_for  # noqa: E402
+from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for  # noqa: E402
 from nija.store import Store  # noqa: E402
-from nija.trading.orders import OrderExecutor  # noqa: E402
+from nija.execution.executor import OrderExecutor  # noqa: E402
 
 VENUE = "kraken"
 SYMBOL = "BTC/USD"
@@ -159,7 +159,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class ThreadProfiles:
-    """cProfile in every worker thread of one fan-out: wraps the engine's per-user tasks (the
+    """cProfile in every worker thread of one fan-out: wraps the fan-out's per-follower tasks (the
     holdings read an exit makes first, and the send)."""
 
     TASKS = ("_read_for", "_send_one")
@@ -185,12 +185,12 @@ class ThreadProfiles:
 
     def __enter__(self) -> ThreadProfiles:
         for name in self.TASKS:
-            setattr(self.engine, name, self._profiled(getattr(self.engine, name)))
+            setattr(self.engine.fanout, name, self._profiled(getattr(self.engine.fanout, name)))
         return self
 
     def __exit__(self, *exc: object) -> None:
         for name in self.TASKS:
-            delattr(self.engine, name)  # the class's method shows through again
+            delattr(self.engine.fanout, name)  # the class's method shows through again
 
     def report(self, main: cProfile.Profile, top: int = 15, dump: Path | None = None) -> str:
         out = io.StringIO()
@@ -206,19 +206,16 @@ class ThreadProfiles:
         return out.getvalue()
 
 
-def _master_position(store: Store) -> Position | None:
-    return next((p for p in store.positions(BrokerName.KRAKEN, "master") if p.symbol == SYMBOL), None)
-
-
 def _master_trade(
-    executor: OrderExecutor, store: Store, side: Side, quantity: Decimal, unit: QuantityUnit, tag: str, tmp: Path
+    executor: OrderExecutor, side: Side, quantity: Decimal, unit: QuantityUnit, tag: str, tmp: Path
 ) -> None:
     """One master market order, recorded with its signal as the daemon records it."""
     request = OrderRequest(
         broker=BrokerName.KRAKEN, account="master", symbol=SYMBOL, side=side, quantity=quantity, unit=unit,
         client_order_id=client_order_id_for("bench-master", f"{side}-{tag}", tmp.name),
     )
-    if executor.submit(request, _master_position(store)) is None:
+    outcome = executor.submit(request, master_equity=MASTER_EQUITY)
+    if outcome is None or outcome.order.filled_qty <= 0:
         raise RuntimeError(f"master {side} {tag} did not fill")
 
 
@@ -252,7 +249,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             api_url=sim.url(VENUE), data_dir=tmp, enable_rate_limit=False)
         master.begin_cycle()  # loads the venue's markets once for everyone
         brokers.append(master)
-        executor = OrderExecutor(master, store, log.bind(account="master"), master_equity=lambda: MASTER_EQUITY)
+        executor = OrderExecutor(master, store, log.bind(account="master"))
         users = []
         for user_id, secret, _ in users_spec:
             broker = CcxtBroker(BrokerName.KRAKEN, user_id, {"api_key": f"{user_id}-key", "api_secret": secret},
@@ -263,7 +260,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         engine = CopyEngine(store, users, log, max_workers=workers)
         engine.start()
         if args.side == "sell":  # untimed: one larger buy, copied and settled, gives everyone a holding
-            _master_trade(executor, store, Side.BUY, MASTER_QUOTE * EXIT_SETUP_BUYS, QuantityUnit.QUOTE, "setup", tmp)
+            _master_trade(executor, Side.BUY, MASTER_QUOTE * EXIT_SETUP_BUYS, QuantityUnit.QUOTE, "setup", tmp)
             engine.dispatch(store.signals("pending")[-1][0])
             engine.settle()
         setup_requests = len(sim.get("requests", venue=VENUE))
@@ -280,10 +277,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if k and args.gap_s:
                 idle.wait(args.gap_s)
             if args.side == "buy":
-                _master_trade(executor, store, Side.BUY, MASTER_QUOTE, QuantityUnit.QUOTE, str(k), tmp)
+                _master_trade(executor, Side.BUY, MASTER_QUOTE, QuantityUnit.QUOTE, str(k), tmp)
             else:  # 1/(S+1), 1/S, ... 1/2 of what is left: every exit partial, every copy above the minimum
-                held = _master_position(store).qty
-                _master_trade(executor, store, Side.SELL, held / (args.signals - k + 1), QuantityUnit.BASE, str(k), tmp)
+                held = store.positions(BrokerName.KRAKEN, "master")[0].qty
+                _master_trade(executor, Side.SELL, held / (args.signals - k + 1), QuantityUnit.BASE, str(k), tmp)
             profiling = args.profile and k == args.signals - 1
             thread_profiles = ThreadProfiles(engine, args.profile) if profiling else None
             main_profile = cProfile.Profile(thread_profiles.timer) if thread_profiles is not None else None

@@ -72,3 +72,61 @@ def test_copy_sizing_is_pure() -> None:
     nija = {i for i in imports if i.startswith("nija")}
     assert nija <= {"nija.models"}, nija
     assert not imports & {"threading", "time", "sqlite3", "structlog", "logging", "ccxt", "os"}
+
+
+# DESIGN.md's arrows, ground first: a module may import its own part and any part of a lower
+# layer, never one of its own layer or above. trading/ and copytrade/ are siblings; a follower's
+# health reuses the broker loops' tracker, the one sideways arrow allowed.
+LAYERS: tuple[frozenset[str], ...] = (
+    frozenset({"models", "logs", "datadir"}),
+    frozenset({"store", "strategy", "config"}),
+    frozenset({"brokers", "users", "status"}),
+    frozenset({"execution"}),
+    frozenset({"trading", "copytrade"}),
+    frozenset({"build"}),
+    frozenset({"app", "trade"}),
+    frozenset({"__main__"}),
+)
+SIDEWAYS: frozenset[tuple[str, str]] = frozenset({("copytrade", "nija.trading.health")})
+
+
+def _part(name: str) -> str:
+    """The part of nija a module belongs to: its folder, or its own name at the top level."""
+    first = name.split("/")[0]
+    return first.removesuffix(".py")
+
+
+def _layer(part: str) -> int:
+    for rank, parts in enumerate(LAYERS):
+        if part in parts:
+            return rank
+    raise AssertionError(f"nija/{part} is in no layer of tests/test_layering.py: place it in DESIGN.md's arrows")
+
+
+def upward_imports(modules: dict[str, set[str]]) -> list[str]:
+    """Every import that points sideways or up, as 'module -> import'."""
+    found = []
+    for name, imports in modules.items():
+        part = _part(name)
+        if part == "__init__":
+            continue
+        rank = _layer(part)
+        for imported in sorted(i for i in imports if i.startswith("nija.")):
+            target = imported.split(".")[1]
+            if target == part or (part, imported) in SIDEWAYS:
+                continue
+            if _layer(target) >= rank:
+                found.append(f"{name} -> {imported}")
+    return found
+
+
+def test_dependencies_point_down() -> None:
+    assert upward_imports(_modules()) == []
+
+
+def test_an_upward_import_is_caught() -> None:
+    # The check itself: store importing execution, and execution importing trading, both fail.
+    modules = {"store/orders.py": {"nija.execution.positions"}, "execution/executor.py": {"nija.trading.guard"}}
+    assert upward_imports(modules) == [
+        "store/orders.py -> nija.execution.positions", "execution/executor.py -> nija.trading.guard",
+    ]

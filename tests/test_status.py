@@ -9,9 +9,17 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from nija.models import BalanceSnapshot, BrokerHealth, BrokerName, HealthStatus, utc_now
+from nija.models import (
+    BalanceSnapshot,
+    BrokerHealth,
+    BrokerName,
+    CopyLedgerEntry,
+    CopyStatus,
+    HealthStatus,
+    utc_now,
+)
 from nija.status import main
-from nija.store import Store
+from nija.store import Recording, Store
 
 
 def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
@@ -101,10 +109,10 @@ def test_copy_users_are_merged_from_their_registration_and_the_ledger(tmp_path: 
          "available": Decimal("0"), "equity_at": utc_now(), "last_error": None},
     ])
     store.open_copy_rows("s1", BrokerName.KRAKEN, {"alice": "nj-a", "carol": "nj-c"})
-    store.record_copy_outcomes([], [
-        {"signal_id": "s1", "user_id": "alice", "status": "filled", "latency_ms": 12.5},
-        {"signal_id": "s1", "user_id": "carol", "status": "skipped", "reason": "below min", "user_equity": Decimal("0")},
-    ])
+    store.record(Recording(ledger=[
+        CopyLedgerEntry("s1", "alice", CopyStatus.FILLED, latency_ms=12.5),
+        CopyLedgerEntry("s1", "carol", CopyStatus.SKIPPED, reason="below min", user_equity=Decimal("0")),
+    ]))
     store.close()
     doc = json.loads(_run(tmp_path, "--json")[1])["copy"]
     assert doc["copies_last_hour"] == {"filled": 1, "skipped": 1} and doc["last_fanout_latency_ms"] == 12.5

@@ -1,4 +1,5 @@
-"""Store: migrations, intent-before-send rows, fills unique, restart survival, read-only access."""
+"""Store: migrations, intent-before-send rows, one atomic recording (fills stored once, a master
+fill and its signal together), restart survival, read-only access."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from nija.models import (
     BalanceSnapshot,
     BrokerHealth,
     BrokerName,
+    CopyLedgerEntry,
+    CopyStatus,
     ExecutionReport,
     Fill,
     HealthStatus,
@@ -22,37 +25,66 @@ from nija.models import (
     Position,
     QuantityUnit,
     Side,
+    SignalStatus,
+    TradeSignal,
 )
-from nija.store import Store, StoreUnavailable
+from nija.store import (
+    ConcurrentWrite,
+    PositionChange,
+    Recording,
+    Store,
+    StoreUnavailable,
+    StrategyState,
+)
 from nija.store.db import _MIGRATIONS
+from nija.strategy.apex import ExitState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LATEST = len(_MIGRATIONS)
+KRAKEN = BrokerName.KRAKEN
 
 
 def _buy(cid: str = "nj0000000000000001") -> OrderRequest:
     return OrderRequest(
-        broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.BUY,
+        broker=KRAKEN, account="master", symbol="BTC/USD", side=Side.BUY,
         quantity=Decimal("50"), unit=QuantityUnit.QUOTE, client_order_id=cid, stop_price=Decimal("59000"),
     )
 
 
-def _report(cid: str, qty: str = "0.001", trade: str = "t1") -> ExecutionReport:
-    fill = Fill(
-        broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.BUY, trade_id=trade,
+def _fill(cid: str, qty: str = "0.001", trade: str = "t1") -> Fill:
+    return Fill(
+        broker=KRAKEN, account="master", symbol="BTC/USD", side=Side.BUY, trade_id=trade,
         client_order_id=cid, qty=Decimal(qty), price=Decimal("60000"), fee=Decimal("0.156"), ts_exchange=T0, ts_seen=T0,
     )
+
+
+def _report(cid: str, qty: str = "0.001", status: OrderStatus = OrderStatus.FILLED) -> ExecutionReport:
     return ExecutionReport(
-        client_order_id=cid, status=OrderStatus.FILLED, filled_qty=Decimal(qty), avg_price=Decimal("60000"),
-        fee=Decimal("0.156"), fills=(fill,),
+        client_order_id=cid, status=status, filled_qty=Decimal(qty), avg_price=Decimal("60000"), fee=Decimal("0.156"),
     )
 
 
 def _position(qty: str = "0.001") -> Position:
     return Position(
-        broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", qty=Decimal(qty), initial_qty=Decimal(qty),
-        entry_price=Decimal("60000"), stop_price=Decimal("59000"), risk_per_unit=Decimal("1000"), opened_at=T0,
+        broker=KRAKEN, account="master", symbol="BTC/USD", qty=Decimal(qty), entry_price=Decimal("60000"),
+        opened_at=T0, realised_pnl=Decimal("-0.156"), fees=Decimal("0.156"),
     )
+
+
+def _filled(cid: str, position_qty: str = "0.001", signals: tuple[TradeSignal, ...] = (), ledger=()) -> Recording:
+    """What a filled buy of 0.001 BTC writes: the order's move, its fill, the position it opened."""
+    return Recording(
+        reports=[_report(cid)], fills=[_fill(cid)],
+        positions=[PositionChange(KRAKEN, "master", "BTC/USD", _position(position_qty))],
+        signals=signals, ledger=ledger,
+    )
+
+
+def _nothing_written(store: Store, cid: str) -> None:
+    assert store.get_order(cid).status is OrderStatus.PENDING
+    assert store.fills(KRAKEN, "master") == []
+    assert store.positions(KRAKEN, "master") == []
+    assert store.signals() == []
 
 
 def test_migrations_create_schema_and_are_idempotent(tmp_path: Path) -> None:
@@ -77,28 +109,71 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
 
 
 def test_order_row_exists_before_send_and_follows_the_state_machine(store: Store) -> None:
-    order = store.insert_order(_buy())
+    cid = "nj0000000000000001"
+    order = store.insert_order(_buy(cid))
     assert order.status is OrderStatus.PENDING
-    assert store.get_order(order.request.client_order_id).request.stop_price == Decimal("59000")
+    assert store.get_order(cid).request.stop_price == Decimal("59000")
     with pytest.raises(sqlite3.IntegrityError):
-        store.insert_order(_buy())  # the deterministic id can never be sent twice
-    store.mark_order(order.request.client_order_id, OrderStatus.UNKNOWN, error="timeout")
-    store.apply_execution(_report(order.request.client_order_id), _position(), symbol_closed=False)
-    stored = store.get_order(order.request.client_order_id)
+        store.insert_order(_buy(cid))  # the deterministic id can never be sent twice
+    store.record(Recording(reports=[ExecutionReport(client_order_id=cid, status=OrderStatus.UNKNOWN, error="timeout")]))
+    assert (store.get_order(cid).status, store.get_order(cid).error) == (OrderStatus.UNKNOWN, "timeout")
+    store.record(_filled(cid))
+    stored = store.get_order(cid)
     assert stored.status is OrderStatus.FILLED
-    assert stored.filled_qty == Decimal("0.001")
+    assert (stored.filled_qty, stored.avg_price, stored.fee) == (Decimal("0.001"), Decimal("60000"), Decimal("0.156"))
+    assert stored.error == "timeout"  # a report without an error keeps the one recorded
+    # An illegal move raises and writes nothing, not even the fill recorded with it.
+    late = _fill(cid, trade="t2")
     with pytest.raises(InvalidTransition):
-        store.mark_order(order.request.client_order_id, OrderStatus.PENDING)
+        store.record(Recording(reports=[ExecutionReport(client_order_id=cid, status=OrderStatus.PENDING)], fills=[late]))
+    assert store.get_order(cid).status is OrderStatus.FILLED
+    assert [f.trade_id for f in store.fills(KRAKEN, "master")] == ["t1"]
+    with pytest.raises(KeyError):  # an answer for an order never stored
+        store.record(Recording(reports=[_report("nj-never-stored")]))
+
+
+def test_a_stored_order_keeps_its_base_fee_and_fill_its_fee_currency(store: Store) -> None:
+    cid = "nj0000000000000004"
+    store.insert_order(_buy(cid))
+    fill = _fill(cid).model_copy(update={"fee_in_base": Decimal("0.000001"), "fee_currency": "BTC"})
+    report = _report(cid).model_copy(update={"fee_in_base": Decimal("0.000001")})
+    store.record(Recording(reports=[report], fills=[fill]))
+    assert store.get_order(cid).fee_in_base == Decimal("0.000001")
+    assert store.fills(KRAKEN, "master") == [fill]
+    assert store.known_trade_ids(KRAKEN, "master", ["t1", "t9"]) == {"t1"}
+    assert store.known_trade_ids(KRAKEN, "other", ["t1"]) == set()
+    assert store.planned_stop(KRAKEN, "master", "BTC/USD") == Decimal("59000")
 
 
 def test_fill_is_stored_once_and_position_moves_with_it(store: Store) -> None:
     cid = "nj0000000000000002"
     store.insert_order(_buy(cid))
-    assert store.apply_execution(_report(cid), _position(), symbol_closed=False) is True
-    # The same fill seen again (a reconciliation re-reads it) changes nothing.
-    assert store.apply_execution(_report(cid), _position("5"), symbol_closed=False) is False
-    assert len(store.fills(BrokerName.KRAKEN, "master")) == 1
-    assert store.positions(BrokerName.KRAKEN, "master")[0].qty == Decimal("0.001")
+    store.record(_filled(cid))
+    # The same fill counted again (another writer, or a caller that did not filter known trade
+    # ids) raises, and nothing of that recording is written: not the position, not the order.
+    with pytest.raises(ConcurrentWrite):
+        store.record(Recording(
+            reports=[_report(cid, qty="5")], fills=[_fill(cid)],
+            positions=[PositionChange(KRAKEN, "master", "BTC/USD", _position("5"))],
+        ))
+    assert len(store.fills(KRAKEN, "master")) == 1
+    assert store.positions(KRAKEN, "master") == [_position()]
+    assert store.get_order(cid).filled_qty == Decimal("0.001")
+
+
+def test_a_position_closed_by_a_recording_drops_its_strategy_state(store: Store) -> None:
+    cid = "nj0000000000000005"
+    store.insert_order(_buy(cid))
+    store.record(_filled(cid))
+    store.save_strategy_state(KRAKEN, "master", "BTC/USD", StrategyState({"stop_price": "59000", "tp_stage": 0}))
+    store.save_strategy_state(KRAKEN, "master", "ETH/USD", StrategyState({"stop_price": "1"}))
+    assert store.strategy_states(KRAKEN, "master")["BTC/USD"] == StrategyState({"stop_price": "59000", "tp_stage": 0})
+    assert store.positions_of(KRAKEN, "BTC/USD", ["master", "alice"]) == {"master": _position()}
+    store.record(Recording(positions=[PositionChange(KRAKEN, "master", "BTC/USD", None)]))
+    assert store.positions(KRAKEN, "master") == []
+    assert set(store.strategy_states(KRAKEN, "master")) == {"ETH/USD"}  # only the closed symbol's state goes
+    store.forget_position(KRAKEN, "master", "ETH/USD")
+    assert store.strategy_states(KRAKEN, "master") == {}
 
 
 def test_everything_survives_a_restart(tmp_path: Path) -> None:
@@ -106,22 +181,26 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
     s = Store(path)
     cid = "nj0000000000000003"
     s.insert_order(_buy(cid))
-    s.apply_execution(_report(cid), _position(), symbol_closed=False)
+    s.record(_filled(cid))
+    pending = StrategyState({"stop_price": "59000"}, "nj-exit", {"stop_price": "60000", "tp_stage": 1})
+    s.save_strategy_state(KRAKEN, "master", "BTC/USD", pending)
     snap = BalanceSnapshot.from_parts(Decimal("950.1"), Decimal("60"), T0)
-    s.record_equity(BrokerName.KRAKEN, "master", snap)
-    s.save_health(BrokerHealth(broker=BrokerName.KRAKEN, account="master", status=HealthStatus.HEALTHY, cycles_total=3, cycles_ok=2))
-    s.seed_paper_account(BrokerName.KRAKEN, "master", {"USD": Decimal("1000")})
+    s.record_equity(KRAKEN, "master", snap)
+    s.save_health(BrokerHealth(broker=KRAKEN, account="master", status=HealthStatus.HEALTHY, cycles_total=3, cycles_ok=2))
+    s.seed_paper_account(KRAKEN, "master", {"USD": Decimal("1000")})
     s.daemon_started(123, "paper", 2.0)
     s.close()
 
     r = Store(path)
     assert r.get_order(cid).status is OrderStatus.FILLED
-    assert r.positions(BrokerName.KRAKEN, "master") == [_position()]
-    assert r.latest_equity(BrokerName.KRAKEN, "master") == snap
+    assert r.positions(KRAKEN, "master") == [_position()]
+    assert r.fills(KRAKEN, "master") == [_fill(cid)]
+    assert r.strategy_states(KRAKEN, "master") == {"BTC/USD": pending}
+    assert r.latest_equity(KRAKEN, "master") == snap
     [health] = r.health()
     assert (health.cycles_total, health.cycles_ok, health.success_rate) == (3, 2, pytest.approx(66.67, abs=0.01))
-    assert r.seed_paper_account(BrokerName.KRAKEN, "master", {"USD": Decimal("5")}) is False
-    assert r.paper_balances(BrokerName.KRAKEN, "master") == {"USD": Decimal("1000")}
+    assert r.seed_paper_account(KRAKEN, "master", {"USD": Decimal("5")}) is False
+    assert r.paper_balances(KRAKEN, "master") == {"USD": Decimal("1000")}
     assert r.daemon().pid == 123
     r.close()
 
@@ -154,25 +233,111 @@ def test_an_older_store_is_migrated_without_losing_data(tmp_path: Path) -> None:
     conn.close()
     upgraded = Store(path)
     assert upgraded.schema_version() == LATEST
-    assert upgraded.paper_balances(BrokerName.KRAKEN, "master") == {"USD": Decimal("123.45")}
+    assert upgraded.paper_balances(KRAKEN, "master") == {"USD": Decimal("123.45")}
     assert upgraded.signals() == []
     upgraded.close()
 
 
-def test_a_master_fill_and_its_signal_are_one_transaction(store: Store) -> None:
-    from nija.models import TradeSignal
+def test_a_schema_5_position_moves_its_exit_state_to_strategy_state(tmp_path: Path) -> None:
+    path = tmp_path / "nija.db"
+    conn = sqlite3.connect(path)  # a version-5 store, positions still holding the strategy's exit state
+    conn.executescript(";\n".join(_MIGRATIONS[:5]) + ";\nPRAGMA user_version = 5;")
+    conn.execute(
+        "INSERT INTO positions (broker, account, symbol, qty, initial_qty, entry_price, stop_price, risk_per_unit,"
+        " tp_stage, trailing_stop, opened_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        ("kraken", "master", "BTC/USD", "0.5", "1.25", "60000.5", "59000", "1000.5", 1, "61000.25",
+         T0.isoformat(), T0.isoformat()),
+    )
+    conn.execute(
+        "INSERT INTO positions (broker, account, symbol, qty, initial_qty, entry_price, stop_price, risk_per_unit,"
+        " tp_stage, trailing_stop, opened_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        ("kraken", "master", "ETH/USD", "2", "2", "3000", "2900", "100", 0, None, T0.isoformat(), T0.isoformat()),
+    )
+    conn.execute(
+        "INSERT INTO orders (client_order_id, broker, account, symbol, side, quantity, unit, reason, stop_price, status,"
+        " filled_qty, avg_price, fee, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        ("nj-old", "kraken", "master", "BTC/USD", "buy", "100", "quote", "", "59000", "filled", "0.5", "60000",
+         "0.1", T0.isoformat(), T0.isoformat()),
+    )
+    conn.commit()
+    conn.close()
 
+    upgraded = Store(path)
+    assert upgraded.schema_version() == LATEST
+    assert upgraded.positions(KRAKEN, "master") == [
+        Position(broker=KRAKEN, account="master", symbol="BTC/USD", qty=Decimal("0.5"),
+                 entry_price=Decimal("60000.5"), opened_at=T0),
+        Position(broker=KRAKEN, account="master", symbol="ETH/USD", qty=Decimal("2"),
+                 entry_price=Decimal("3000"), opened_at=T0),
+    ]
+    states = upgraded.strategy_states(KRAKEN, "master")
+    assert states["BTC/USD"] == StrategyState({
+        "stop_price": "59000", "risk_per_unit": "1000.5", "initial_qty": "1.25", "tp_stage": 1,
+        "trailing_stop": "61000.25",
+    })
+    assert states["ETH/USD"].state == {
+        "stop_price": "2900", "risk_per_unit": "100", "initial_qty": "2", "tp_stage": 0, "trailing_stop": None,
+    }
+    old = upgraded.get_order("nj-old")
+    assert (old.status, old.filled_qty, old.fee_in_base) == (OrderStatus.FILLED, Decimal("0.5"), Decimal(0))
+    columns = {row[1] for row in upgraded._query("PRAGMA table_info(positions)")}
+    assert not columns & {"initial_qty", "stop_price", "risk_per_unit", "tp_stage", "trailing_stop"}
+    upgraded.close()
+    # the migrated exit state reads back as APEX's own
+    state = ExitState.from_record(states["BTC/USD"].state)
+    assert (state.stop_price, state.risk_per_unit, state.initial_qty, state.tp_stage, state.trailing_stop) == (
+        Decimal("59000"), Decimal("1000.5"), Decimal("1.25"), 1, Decimal("61000.25"))
+
+
+def test_a_master_fill_and_its_signal_are_one_transaction(store: Store) -> None:
     cid = "nj0000000000000009"
     store.insert_order(_buy(cid))
-    report = _report(cid)
-    signal = TradeSignal.from_fill(report.fills[0], Decimal("10000"), Decimal("0"))
-    assert store.apply_execution(report, _position(), False, [signal]) is True
+    signal = TradeSignal.from_fill(_fill(cid), Decimal("10000"), Decimal("0"))
+    # A failure anywhere inside the recording (here its last part, a ledger row that does not
+    # exist) leaves nothing: no order move, no fill, no position, no signal.
+    broken = CopyLedgerEntry(signal_id="no-such-signal", user_id="alice", status=CopyStatus.FILLED)
+    with pytest.raises(KeyError):
+        store.record(_filled(cid, signals=(signal,), ledger=(broken,)))
+    _nothing_written(store, cid)
+
+    store.record(_filled(cid, signals=(signal,)))
     [(stored, status)] = store.signals()
-    assert stored == signal and status == "pending"
+    assert stored == signal and status is SignalStatus.PENDING
     assert stored.quote_value == Decimal("60")
+    assert [f.trade_id for f in store.fills(KRAKEN, "master")] == ["t1"]
+    assert store.positions(KRAKEN, "master") == [_position()]
     # Replaying the same fill adds neither a fill nor a signal.
-    store.apply_execution(report, _position(), False, [signal])
+    with pytest.raises(ConcurrentWrite):
+        store.record(_filled(cid, signals=(signal,)))
     assert len(store.signals()) == 1
+    assert len(store.fills(KRAKEN, "master")) == 1
+
+
+def test_signals_and_ledger_rows_move_only_along_their_state_machines(store: Store) -> None:
+    cid = "nj0000000000000010"
+    store.insert_order(_buy(cid))
+    signal = TradeSignal.from_fill(_fill(cid), Decimal("10000"), Decimal("0"))
+    store.record(_filled(cid, signals=(signal,)))
+    assert store.open_copy_rows(signal.signal_id, KRAKEN, {"alice": "nj-a", "bob": "nj-b"}) == {
+        "alice": CopyStatus.PENDING, "bob": CopyStatus.PENDING}
+    store.record(Recording(ledger=[
+        CopyLedgerEntry(signal.signal_id, "alice", CopyStatus.SENT, size_asked=Decimal("5"), unit=QuantityUnit.QUOTE),
+        CopyLedgerEntry(signal.signal_id, "bob", CopyStatus.SKIPPED, reason="below minimum"),
+    ]))
+    store.record(Recording(ledger=[
+        CopyLedgerEntry(signal.signal_id, "alice", CopyStatus.FILLED, size_filled=Decimal("0.0001")),
+    ]))
+    rows = {r["user_id"]: r for r in store.copy_rows(signal.signal_id)}
+    assert (rows["alice"]["status"], rows["alice"]["size_asked"], rows["alice"]["size_filled"]) == ("filled", "5", "0.0001")
+    with pytest.raises(InvalidTransition):  # a final row never moves; the whole recording is refused
+        store.record(Recording(ledger=[
+            CopyLedgerEntry(signal.signal_id, "bob", CopyStatus.FILLED),
+        ]))
+    assert {r["user_id"]: r["status"] for r in store.copy_rows(signal.signal_id)} == {"alice": "filled", "bob": "skipped"}
+    store.finish_signal(signal.signal_id, SignalStatus.DONE)
+    with pytest.raises(InvalidTransition):
+        store.finish_signal(signal.signal_id, SignalStatus.PENDING)
+    assert store.signals() == [(signal, SignalStatus.DONE)]
 
 
 def test_readonly_open_of_another_schema_is_a_clear_error(tmp_path: Path) -> None:

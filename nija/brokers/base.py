@@ -20,9 +20,23 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, runtime_checkable
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
-from nija.models import BalanceSnapshot, BrokerName, Candles, ExecutionReport, MarketRules, OrderRequest, Ticker
+from nija.models import (
+    BalanceSnapshot,
+    BrokerName,
+    Candles,
+    ExecutionReport,
+    MarketRules,
+    Order,
+    OrderRequest,
+    Ticker,
+)
 
 __all__ = [
     "AuthError",
@@ -98,6 +112,10 @@ def secret_text(value: Any) -> str:
 class Broker(Protocol):
     """One account on one venue, used by exactly one thread.
 
+    Every report carries the order's fills: the venue's own trades (trade id, quantity, price,
+    fee, fee currency, venue time) where its answer has them, else one fill per new cumulative
+    total, derived deterministically (`brokers.fills`). Each adapter's docstring says which.
+
     | method                  | returns            | notes                                              |
     |-------------------------|--------------------|----------------------------------------------------|
     | `begin_cycle()`         | None               | once per cycle before anything else (paper: market |
@@ -109,9 +127,13 @@ class Broker(Protocol):
     | `ticker(symbol)`        | Ticker             |                                                    |
     | `ohlcv(symbol, limit)`  | Candles            | 5-minute candles, oldest first, closed ones        |
     | `market_rules(symbol)`  | MarketRules        | minimums and precision steps                       |
-    | `place_order(request)`  | ExecutionReport    | market order carrying request.client_order_id      |
-    | `fetch_order(cid, sym)` | ExecutionReport?   | look up by client order id; None if the venue has  |
-    |                         |                    | never seen it                                      |
+    | `submit(request)`       | ExecutionReport    | send a market order carrying its client order id;  |
+    |                         |                    | returns at the venue's acknowledgment (fills only  |
+    |                         |                    | if the answer carries them)                        |
+    | `place(request)`        | ExecutionReport    | submit, then read the fill of a market order       |
+    | `fetch_order(cid, sym,  | ExecutionReport?   | look up by client order id; None if the venue has  |
+    |   recorded)`            |                    | never seen it; fills since `recorded` (the order   |
+    |                         |                    | as the caller holds it)                            |
     | `close()`               | None               | release sessions                                   |
     """
 
@@ -136,8 +158,10 @@ class Broker(Protocol):
 
     def market_rules(self, symbol: str) -> MarketRules: ...
 
-    def place_order(self, request: OrderRequest) -> ExecutionReport: ...
+    def submit(self, request: OrderRequest) -> ExecutionReport: ...
 
-    def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None: ...
+    def place(self, request: OrderRequest) -> ExecutionReport: ...
+
+    def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None: ...
 
     def close(self) -> None: ...

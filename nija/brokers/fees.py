@@ -9,12 +9,11 @@ better fee tier overrides a broker's row once at start (`NIJA_FEES_<BROKER>`, vi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
 
-from nija.models import BrokerName
+from nija.models import BrokerName, FeeSchedule
 
 __all__ = [
     "DEFAULT_FEES",
@@ -22,20 +21,6 @@ __all__ = [
     "configure_fees",
     "fee_schedule",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class FeeSchedule:
-    """Fees of one broker as fractions of notional (0.006 = 0.6 %)."""
-
-    taker: Decimal
-    maker: Decimal
-    spread: Decimal  # typical bid/ask spread, paid once per round trip
-
-    @property
-    def round_trip(self) -> Decimal:
-        """Cost of a market buy then a market sell: 2 × taker + spread."""
-        return 2 * self.taker + self.spread
 
 
 # Published base-tier schedules (Coinbase Advanced, Kraken Pro, OKX, Binance spot, Alpaca).

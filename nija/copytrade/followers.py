@@ -17,13 +17,23 @@ transient error degrades it, five in a row fail it until the tracker's backoff h
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
-from nija.brokers.base import Broker
-from nija.models import BalanceSnapshot, ExecutionReport, HealthStatus, Side, TradeSignal, utc_now
+from nija.brokers.base import (
+    AuthError,
+    Broker,
+    InsufficientFunds,
+    MarketDataError,
+    OrderRejected,
+    TransientError,
+)
+from nija.logs import redact_text
+from nija.models import BalanceSnapshot, HealthStatus, Order, Side, TradeSignal, utc_now
 from nija.trading.health import HealthTracker
 
 __all__ = ["BOOK_REFRESH_SECONDS", "BOOK_STALE_SECONDS", "CachedBalance", "Follower"]
@@ -31,6 +41,7 @@ __all__ = ["BOOK_REFRESH_SECONDS", "BOOK_STALE_SECONDS", "CachedBalance", "Follo
 BOOK_REFRESH_SECONDS: Final = 60.0  # background refresh period of a user's cached balance
 BOOK_STALE_SECONDS: Final = 900.0  # older than this, an entry reads the balance inline first
 _ZERO: Final = Decimal(0)
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,17 +66,17 @@ class CachedBalance:
         """Seconds since the balance was read."""
         return (now - self.read_at).total_seconds()
 
-    def after_fill(self, side: Side, report: ExecutionReport) -> None:
-        """Move cash and equity by one settled fill: a buy spends cost + fee, a sell frees
+    def after_fill(self, order: Order) -> None:
+        """Move cash and equity by an order's settled fill: a buy spends cost + fee, a sell frees
         cost - fee; equity changes only by the fee (the asset is valued at the fill price)."""
-        if report.filled_qty <= 0 or report.avg_price is None:
+        if order.filled_qty <= 0 or order.avg_price is None:
             return
-        cost = report.filled_qty * report.avg_price
-        if side is Side.BUY:
-            self.available = max(self.available - cost - report.fee, _ZERO)
+        cost = order.filled_qty * order.avg_price
+        if order.request.side is Side.BUY:
+            self.available = max(self.available - cost - order.fee, _ZERO)
         else:
-            self.available += cost - report.fee
-        self.equity -= report.fee
+            self.available += cost - order.fee
+        self.equity -= order.fee
 
 
 @dataclass
@@ -85,8 +96,40 @@ class Follower:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()  # one order at a time per user account
         self.health = HealthTracker(self.broker.name, self.user_id, BOOK_REFRESH_SECONDS)
-        # CcxtBroker acknowledges an order without waiting for its fill; others fill in place_order.
-        self.send = getattr(self.broker, "send_order", None) or self.broker.place_order
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """A call to the follower's account, its outcome recorded in the follower's health: an
+        auth error fails the follower until restart, a transient or garbled answer degrades it.
+        A refused order (minimum, funds) says nothing about the account's health."""
+        try:
+            result = fn()
+        except AuthError as exc:
+            self.record_error(redact_text(str(exc)), auth=True)
+            raise
+        except (TransientError, MarketDataError) as exc:
+            self.record_error(redact_text(f"{type(exc).__name__}: {exc}"))
+            raise
+        self.record_ok()
+        return result
+
+    def record_result(self, error: Exception | None) -> None:
+        """Record an order send's outcome in health: a definitive refusal (minimum, funds) says
+        nothing about the account; refused keys fail it; anything else degrades it."""
+        if error is None:
+            self.record_ok()
+        elif isinstance(error, AuthError):
+            self.record_error(redact_text(str(error)), auth=True)
+        elif not isinstance(error, (OrderRejected, InsufficientFunds)):
+            self.record_error(redact_text(f"{type(error).__name__}: {error}"))
+
+    def read_balance(self) -> None:
+        """Read the account's balance into the cache, keeping what acknowledged buys reserved."""
+        with self.lock:
+            self.read_tried_at = time.monotonic()  # a failing account is retried once a period, not every poll
+            snapshot = self.call(self.broker.balance_snapshot)
+            reserved = self.balance.reserved if self.balance is not None else _ZERO
+            self.balance = CachedBalance.of(snapshot)
+            self.balance.reserved = reserved
 
     def configured_for(self, signal: TradeSignal) -> bool:
         """Enabled, copying, same broker as the master, symbol allowed (what the config decides)."""

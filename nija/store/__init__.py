@@ -1,20 +1,37 @@
 """The store: SQLite in WAL mode, and the only package in NIJA that speaks SQL.
 
 One module per aggregate: `db` (connections, transactions, migrations), `orders` (orders, fills,
-positions), `outbox` (signals, copy ledger, copy users), `accounts` (equity, health, risk marks,
-entry costs, daemon row) and `paper` (the simulated venue's books). `Store` composes them.
+positions, strategy state), `outbox` (signals, copy ledger, copy users), `inbox` (manual trades
+handed to the owning broker loop), `accounts` (equity, health, risk marks, entry costs, daemon
+row) and `paper` (the simulated venue's books), plus `recording`, the one write of execution's
+outcomes across them. `Store` composes them.
 """
 
 from __future__ import annotations
 
 from nija.store.accounts import AccountRecords, DaemonRecord, EntryCost
 from nija.store.db import StoreUnavailable, db_path
-from nija.store.orders import OrderRecords
+from nija.store.inbox import Inbox, ManualIntent
+from nija.store.orders import OrderRecords, StrategyState
 from nija.store.outbox import CopySummary, LastCopy, Outbox
 from nija.store.paper import PaperBooks
+from nija.store.recording import ConcurrentWrite, PositionChange, Recorder, Recording
 
-__all__ = ["CopySummary", "DaemonRecord", "EntryCost", "LastCopy", "Store", "StoreUnavailable", "db_path"]
+__all__ = [
+    "ConcurrentWrite",
+    "CopySummary",
+    "DaemonRecord",
+    "EntryCost",
+    "LastCopy",
+    "ManualIntent",
+    "PositionChange",
+    "Recording",
+    "Store",
+    "StoreUnavailable",
+    "StrategyState",
+    "db_path",
+]
 
 
-class Store(OrderRecords, Outbox, AccountRecords, PaperBooks):
+class Store(Recorder, OrderRecords, Outbox, Inbox, AccountRecords, PaperBooks):
     """Typed access to `nija.db`. Safe to share between threads: each gets its own connection."""

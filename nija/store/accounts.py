@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from nija.models import BalanceSnapshot, BrokerHealth, BrokerName, EquityMarks, HealthStatus, utc_now
+from nija.models import (
+    BalanceSnapshot,
+    BrokerHealth,
+    BrokerName,
+    EquityMarks,
+    HealthStatus,
+    utc_now,
+)
 from nija.store.db import Database, _dec, _text, _ts
 
 __all__ = ["AccountRecords", "DaemonRecord", "EntryCost"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -20,8 +20,18 @@ __all__ = ["DB_NAME", "Database", "StoreUnavailable", "db_path"]
 
 DB_NAME: Final = "nija.db"
 
-# Each entry moves the schema from version i to i + 1. Never edit a shipped entry: append.
-_MIGRATIONS: Final[tuple[str, ...]] = (
+def _backfill_order_base_fees(conn: sqlite3.Connection) -> None:
+    totals: dict[str, Decimal] = {}
+    for row in conn.execute("SELECT client_order_id, fee_in_base FROM fills WHERE fee_in_base != '0'"):
+        totals[row[0]] = totals.get(row[0], Decimal(0)) + Decimal(row[1])
+    conn.executemany(
+        "UPDATE orders SET fee_in_base = ? WHERE client_order_id = ?", [(str(v), k) for k, v in totals.items()]
+    )
+
+
+# Each entry moves the schema from version i to i + 1: an SQL script, or a function of the
+# connection for a data step SQL cannot do exactly. Never edit a shipped entry: append.
+_MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     """
     CREATE TABLE orders (
         client_order_id TEXT PRIMARY KEY,
@@ -126,6 +136,44 @@ _MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (broker, user_id)
     );
     """,
+    # 6: one order lifecycle. Positions keep accounting only (built from fills, for masters and
+    # followers alike); a strategy's exit state moves to its own table beside the position, with
+    # the state that applies once a pending exit order fills. Orders record the base-fee part.
+    """
+    CREATE TABLE strategy_state (
+        broker TEXT NOT NULL, account TEXT NOT NULL, symbol TEXT NOT NULL, state TEXT NOT NULL,
+        pending_client_order_id TEXT, pending_state TEXT, updated_at TEXT NOT NULL,
+        PRIMARY KEY (broker, account, symbol)
+    );
+    INSERT INTO strategy_state
+        SELECT broker, account, symbol,
+               json_object('stop_price', stop_price, 'risk_per_unit', risk_per_unit, 'initial_qty', initial_qty,
+                           'tp_stage', tp_stage, 'trailing_stop', trailing_stop),
+               NULL, NULL, updated_at
+        FROM positions;
+    ALTER TABLE positions DROP COLUMN initial_qty;
+    ALTER TABLE positions DROP COLUMN stop_price;
+    ALTER TABLE positions DROP COLUMN risk_per_unit;
+    ALTER TABLE positions DROP COLUMN tp_stage;
+    ALTER TABLE positions DROP COLUMN trailing_stop;
+    ALTER TABLE positions ADD COLUMN realised_pnl TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE positions ADD COLUMN fees TEXT NOT NULL DEFAULT '0';
+    ALTER TABLE fills ADD COLUMN fee_currency TEXT;
+    ALTER TABLE orders ADD COLUMN fee_in_base TEXT NOT NULL DEFAULT '0'
+    """,
+    # 7: each order's base-fee part, summed exactly (as Decimal, never through a float) from its fills.
+    _backfill_order_base_fees,
+    # 8: the manual-trade inbox: `python -m nija.trade` hands an intent to the broker loop that
+    # owns the account (one writer per account) and reads the outcome back.
+    """
+    CREATE TABLE manual_intents (
+        intent_id INTEGER PRIMARY KEY AUTOINCREMENT, broker TEXT NOT NULL, symbol TEXT NOT NULL,
+        side TEXT NOT NULL, quantity TEXT NOT NULL, unit TEXT NOT NULL, client_order_id TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL, order_status TEXT, filled_qty TEXT, avg_price TEXT, fee TEXT, error TEXT,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX manual_intents_by_status ON manual_intents (broker, status)
+    """,
 )
 
 
@@ -228,9 +276,12 @@ class Database:
                 raise StoreUnavailable(
                     f"store {self.path} has schema {version}, newer than this NIJA ({len(_MIGRATIONS)})"
                 )
-            for target, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
-                    conn.execute(statement)
+            for target, step in enumerate(_MIGRATIONS[version:], start=version + 1):
+                if callable(step):  # a data step that needs exact Decimal arithmetic
+                    step(conn)
+                else:
+                    for statement in filter(str.strip, step.split(";")):
+                        conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {target}")
 
     def close(self) -> None:

@@ -1,18 +1,20 @@
-"""Orders, their fills and the positions built from them: an order row is written before its
-request is sent (`insert_order`), and a venue's answer, its fills and the resulting position are
-recorded in one transaction (`apply_execution`).
+"""Orders, their fills, the positions built from them and the strategy state kept beside each
+position. An order row is written before its request is sent (`insert_orders`); what the venue
+answered is written by `store.recording` in one transaction with its fills and positions.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from nija.models import (
     BrokerName,
-    ExecutionReport,
     Fill,
     Order,
     OrderRequest,
@@ -20,18 +22,25 @@ from nija.models import (
     Position,
     QuantityUnit,
     Side,
-    TradeSignal,
-    advance_order_status,
     utc_now,
 )
 from nija.store.db import Database, _dec, _text
 
-__all__ = ["OrderRecords"]
+__all__ = ["OrderRecords", "StrategyState", "write_position"]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyState:
+    """A strategy's state of one position, as plain JSON values it defines, and the state that
+    takes over once its pending exit order fills (None: no exit pending)."""
+
+    state: dict[str, Any]
+    pending_client_order_id: str | None = None
+    pending_state: dict[str, Any] | None = None
 
 
 class OrderRecords(Database):
-    """Orders, fills and positions. `apply_execution` also writes a master fill's copy signals
-    into the outbox, in the fill's own transaction (DESIGN invariant 8)."""
+    """Orders, fills, positions and the strategy state beside them."""
 
     def insert_order(self, request: OrderRequest) -> Order:
         """Record the intent before it is sent. Raises `sqlite3.IntegrityError` on a reused id."""
@@ -52,75 +61,6 @@ class OrderRecords(Database):
             (broker, account, *wanted),
         )
         return [_order(row) for row in rows]
-
-    def mark_order(self, client_order_id: str, status: OrderStatus, error: str | None = None) -> Order:
-        """Move an order to `status` (checked against the order state machine)."""
-        with self._tx() as conn:
-            current = self._locked_order(conn, client_order_id)
-            new = advance_order_status(current.status, status)
-            conn.execute(
-                "UPDATE orders SET status = ?, error = COALESCE(?, error), updated_at = ? WHERE client_order_id = ?",
-                (new, error, utc_now().isoformat(), client_order_id),
-            )
-        return self.get_order(client_order_id)  # type: ignore[return-value]
-
-    def apply_execution(
-        self,
-        report: ExecutionReport,
-        position: Position | None,
-        symbol_closed: bool,
-        signals: Sequence[TradeSignal] = (),
-    ) -> bool:
-        """Record a venue's answer for an order, its fills, the resulting position and the copy
-        signals of a master's fills, atomically: a signal can never be lost between the fill and
-        the outbox.
-
-        `position` is the position after the fills (None with `symbol_closed` deletes it; None
-        without leaves positions alone). Fills already stored are ignored; returns True when
-        at least one new fill was stored.
-        """
-        now = utc_now().isoformat()
-        with self._tx() as conn:
-            current = self._locked_order(conn, report.client_order_id)
-            status = advance_order_status(current.status, report.status)
-            conn.execute(
-                "UPDATE orders SET status = ?, exchange_order_id = COALESCE(?, exchange_order_id),"
-                " filled_qty = ?, avg_price = ?, fee = ?, error = COALESCE(?, error), updated_at = ?"
-                " WHERE client_order_id = ?",
-                (
-                    status, report.exchange_order_id, str(report.filled_qty), _text(report.avg_price),
-                    str(report.fee), report.error, now, report.client_order_id,
-                ),
-            )
-            new_fills = 0
-            for fill in report.fills:
-                new_fills += conn.execute(
-                    "INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        fill.broker, fill.account, fill.trade_id, fill.client_order_id, fill.symbol,
-                        fill.side, str(fill.qty), str(fill.price), str(fill.fee), str(fill.fee_in_base),
-                        fill.ts_exchange.isoformat(), fill.ts_seen.isoformat(),
-                    ),
-                ).rowcount
-            if new_fills:
-                if position is not None:
-                    self._write_position(conn, position)
-                elif symbol_closed:
-                    conn.execute(
-                        "DELETE FROM positions WHERE broker = ? AND account = ? AND symbol = ?",
-                        (current.request.broker, current.request.account, current.request.symbol),
-                    )
-                for signal in signals:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            signal.signal_id, signal.broker, signal.master_account, signal.symbol, signal.side,
-                            str(signal.qty), str(signal.price), str(signal.quote_value), str(signal.master_equity),
-                            str(signal.master_position_before), signal.fill_time.isoformat(), signal.trade_id,
-                            "pending", None, now, None,
-                        ),
-                    )
-        return new_fills > 0
 
     def insert_orders(self, requests: Sequence[OrderRequest]) -> datetime:
         """Record intents in one transaction before any of them is sent (a fan-out's batch) and
@@ -152,24 +92,19 @@ class OrderRecords(Database):
                 found[row["client_order_id"]] = _order(row)
         return found
 
-    def _locked_order(self, conn: sqlite3.Connection, client_order_id: str) -> Order:
-        row = conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
-        if row is None:
-            raise KeyError(f"no order with client_order_id {client_order_id}")
-        return _order(row)
-
-    def has_fill(self, broker: BrokerName, account: str, trade_id: str) -> bool:
-        """Whether this fill was already recorded."""
-        return bool(
-            self._query(
-                "SELECT 1 FROM fills WHERE broker = ? AND account = ? AND trade_id = ?", (broker, account, trade_id)
+    def known_trade_ids(self, broker: BrokerName, account: str, trade_ids: Iterable[str]) -> set[str]:
+        """Which of `trade_ids` this account's fills already hold (a repeated trade counts once)."""
+        ids = list(trade_ids)
+        known: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT trade_id FROM fills WHERE broker = ? AND account = ? AND trade_id IN ({marks})",
+                (broker, account, *chunk),
             )
-        )
-
-    def base_fee_recorded(self, client_order_id: str) -> Decimal:
-        """Σ fee withheld in base over the fills already recorded for this order."""
-        rows = self._query("SELECT fee_in_base FROM fills WHERE client_order_id = ?", (client_order_id,))
-        return sum((Decimal(row["fee_in_base"]) for row in rows), Decimal(0))
+            known.update(row["trade_id"] for row in rows)
+        return known
 
     def fills(self, broker: BrokerName, account: str) -> list[Fill]:
         """Every fill of this account, oldest first."""
@@ -181,6 +116,7 @@ class OrderRecords(Database):
                 broker=row["broker"], account=row["account"], symbol=row["symbol"], side=row["side"],
                 trade_id=row["trade_id"], client_order_id=row["client_order_id"], qty=Decimal(row["qty"]),
                 price=Decimal(row["price"]), fee=Decimal(row["fee"]), fee_in_base=Decimal(row["fee_in_base"]),
+                fee_currency=row["fee_currency"],
                 ts_exchange=datetime.fromisoformat(row["ts_exchange"]),
                 ts_seen=datetime.fromisoformat(row["ts_seen"]),
             )
@@ -196,30 +132,60 @@ class OrderRecords(Database):
         )
         return [_position(row) for row in rows]
 
-    def save_position(self, position: Position) -> None:
-        """Persist a position's exit state (stop, trailing stop, stage) between cycles."""
-        with self._tx() as conn:
-            self._write_position(conn, position)
+    def positions_of(self, broker: BrokerName, symbol: str, accounts: Iterable[str]) -> dict[str, Position]:
+        """The open positions in `symbol` of these accounts of one broker, by account."""
+        names = list(accounts)
+        found: dict[str, Position] = {}
+        for start in range(0, len(names), 500):
+            chunk = names[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._query(
+                f"SELECT * FROM positions WHERE broker = ? AND symbol = ? AND account IN ({marks})",
+                (broker, symbol, *chunk),
+            ):
+                found[row["account"]] = _position(row)
+        return found
 
-    def delete_position(self, broker: BrokerName, account: str, symbol: str) -> None:
-        """Forget a position (closed as unsellable dust)."""
+    def forget_position(self, broker: BrokerName, account: str, symbol: str) -> None:
+        """Forget a position and its strategy state: sold outside NIJA, or unsellable dust."""
+        with self._tx() as conn:
+            for table in ("positions", "strategy_state"):
+                conn.execute(f"DELETE FROM {table} WHERE broker = ? AND account = ? AND symbol = ?", (broker, account, symbol))
+
+    # -- strategy state ----------------------------------------------------------------------
+
+    def strategy_states(self, broker: BrokerName, account: str) -> dict[str, StrategyState]:
+        """The strategy state kept beside each position of this account, by symbol."""
+        rows = self._query("SELECT * FROM strategy_state WHERE broker = ? AND account = ?", (broker, account))
+        return {
+            row["symbol"]: StrategyState(
+                state=json.loads(row["state"]),
+                pending_client_order_id=row["pending_client_order_id"],
+                pending_state=json.loads(row["pending_state"]) if row["pending_state"] is not None else None,
+            )
+            for row in rows
+        }
+
+    def save_strategy_state(self, broker: BrokerName, account: str, symbol: str, state: StrategyState) -> None:
+        """Persist a position's strategy state (and the state its pending exit order leads to)."""
         with self._tx() as conn:
             conn.execute(
-                "DELETE FROM positions WHERE broker = ? AND account = ? AND symbol = ?", (broker, account, symbol)
+                "INSERT OR REPLACE INTO strategy_state VALUES (?,?,?,?,?,?,?)",
+                (
+                    broker, account, symbol, json.dumps(state.state), state.pending_client_order_id,
+                    json.dumps(state.pending_state) if state.pending_state is not None else None,
+                    utc_now().isoformat(),
+                ),
             )
 
-    @staticmethod
-    def _write_position(conn: sqlite3.Connection, p: Position) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO positions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                p.broker, p.account, p.symbol, str(p.qty), str(p.initial_qty), str(p.entry_price),
-                str(p.stop_price), str(p.risk_per_unit), p.tp_stage, _text(p.trailing_stop),
-                p.opened_at.isoformat(), utc_now().isoformat(),
-            ),
+    def planned_stop(self, broker: BrokerName, account: str, symbol: str) -> Decimal | None:
+        """The stop planned with the latest filled buy of this symbol (stored with its intent)."""
+        rows = self._query(
+            "SELECT stop_price FROM orders WHERE broker = ? AND account = ? AND symbol = ? AND side = 'buy'"
+            " AND filled_qty != '0' ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (broker, account, symbol),
         )
-
-    # -- equity and health -------------------------------------------------------------------
+        return _dec(rows[0]["stop_price"]) if rows else None
 
 
 def _order(row: sqlite3.Row) -> Order:
@@ -231,7 +197,7 @@ def _order(row: sqlite3.Row) -> Order:
     return Order(
         request=request, status=OrderStatus(row["status"]), exchange_order_id=row["exchange_order_id"],
         filled_qty=Decimal(row["filled_qty"]), avg_price=_dec(row["avg_price"]), fee=Decimal(row["fee"]),
-        error=row["error"], created_at=datetime.fromisoformat(row["created_at"]),
+        fee_in_base=Decimal(row["fee_in_base"]), error=row["error"], created_at=datetime.fromisoformat(row["created_at"]),
         updated_at=datetime.fromisoformat(row["updated_at"]),
     )
 
@@ -239,8 +205,18 @@ def _order(row: sqlite3.Row) -> Order:
 def _position(row: sqlite3.Row) -> Position:
     return Position(
         broker=row["broker"], account=row["account"], symbol=row["symbol"], qty=Decimal(row["qty"]),
-        initial_qty=Decimal(row["initial_qty"]), entry_price=Decimal(row["entry_price"]),
-        stop_price=Decimal(row["stop_price"]), risk_per_unit=Decimal(row["risk_per_unit"]),
-        tp_stage=row["tp_stage"], trailing_stop=_dec(row["trailing_stop"]),
-        opened_at=datetime.fromisoformat(row["opened_at"]),
+        entry_price=Decimal(row["entry_price"]), opened_at=datetime.fromisoformat(row["opened_at"]),
+        realised_pnl=Decimal(row["realised_pnl"]), fees=Decimal(row["fees"]),
+    )
+
+
+def write_position(conn: sqlite3.Connection, p: Position) -> None:
+    """Insert or replace one position row (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO positions (broker, account, symbol, qty, entry_price, opened_at, updated_at,"
+        " realised_pnl, fees) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            p.broker, p.account, p.symbol, str(p.qty), str(p.entry_price), p.opened_at.isoformat(),
+            utc_now().isoformat(), str(p.realised_pnl), str(p.fees),
+        ),
     )

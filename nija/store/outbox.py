@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,12 +12,13 @@ from typing import Any
 
 from nija.models import (
     BrokerName,
-    ExecutionReport,
+    CopyStatus,
     Order,
     OrderStatus,
     Side,
+    SignalStatus,
     TradeSignal,
-    advance_order_status,
+    advance_signal_status,
     utc_now,
 )
 from nija.store.db import Database, _dec, _text
@@ -50,10 +51,10 @@ class CopySummary:
 
 
 class Outbox(Database):
-    """Signals, the copy ledger (`copy_orders`) and copy users. `record_copy_outcomes` also
-    moves the copies' orders and stores their fills, in the ledger's own transaction."""
+    """Signals, the copy ledger (`copy_orders`) and copy users. Ledger rows move with their
+    orders' answers in `store.recording`'s one transaction."""
 
-    def open_copy_rows(self, signal_id: str, broker: BrokerName, rows: Mapping[str, str]) -> dict[str, str]:
+    def open_copy_rows(self, signal_id: str, broker: BrokerName, rows: Mapping[str, str]) -> dict[str, CopyStatus]:
         """Insert the missing (signal, user) ledger rows — all of one signal in one transaction —
         and return every user's row status. `rows` maps user id -> deterministic client order id."""
         now = utc_now().isoformat()
@@ -61,72 +62,15 @@ class Outbox(Database):
             conn.executemany(
                 "INSERT OR IGNORE INTO copy_orders (signal_id, user_id, broker, client_order_id, status,"
                 " created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                [(signal_id, user_id, broker, cid, "pending", now, now) for user_id, cid in rows.items()],
+                [(signal_id, user_id, broker, cid, CopyStatus.PENDING, now, now) for user_id, cid in rows.items()],
             )
             found = conn.execute("SELECT user_id, status FROM copy_orders WHERE signal_id = ?", (signal_id,)).fetchall()
-        return {row["user_id"]: row["status"] for row in found}
+        return {row["user_id"]: CopyStatus(row["status"]) for row in found}
 
-    def record_copy_outcomes(self, reports: Sequence[ExecutionReport], ledger: Sequence[Mapping[str, Any]]) -> None:
-        """Record many copy orders' venue answers (status, fills) and their ledger rows in ONE
-        transaction: a fan-out's results cost one commit, not one per user.
-
-        Each report moves its stored order along the order state machine (an illegal move raises
-        and nothing is recorded); fills already stored are ignored. A ledger field given as None
-        keeps what the row had (the size asked and the latency are written at acknowledgment,
-        the fill when it settles). Copy users run no strategy: no positions are touched.
-        """
-        now = utc_now().isoformat()
-        with self._tx() as conn:
-            current = {}
-            ids = [r.client_order_id for r in reports]
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in conn.execute(
-                    f"SELECT client_order_id, status FROM orders WHERE client_order_id IN ({marks})", chunk
-                ):
-                    current[row["client_order_id"]] = OrderStatus(row["status"])
-            order_rows, fill_rows = [], []
-            for report in reports:
-                if report.client_order_id not in current:
-                    raise KeyError(f"no order with client_order_id {report.client_order_id}")
-                status = advance_order_status(current[report.client_order_id], report.status)
-                order_rows.append((
-                    status, report.exchange_order_id, str(report.filled_qty), _text(report.avg_price),
-                    str(report.fee), report.error, now, report.client_order_id,
-                ))
-                fill_rows.extend(
-                    (
-                        f.broker, f.account, f.trade_id, f.client_order_id, f.symbol, f.side, str(f.qty), str(f.price),
-                        str(f.fee), str(f.fee_in_base), f.ts_exchange.isoformat(), f.ts_seen.isoformat(),
-                    )
-                    for f in report.fills
-                )
-            conn.executemany(
-                "UPDATE orders SET status = ?, exchange_order_id = COALESCE(?, exchange_order_id),"
-                " filled_qty = ?, avg_price = ?, fee = ?, error = COALESCE(?, error), updated_at = ?"
-                " WHERE client_order_id = ?",
-                order_rows,
-            )
-            conn.executemany("INSERT OR IGNORE INTO fills VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", fill_rows)
-            fields = ("reason", "size_asked", "unit", "size_filled", "price", "fee", "latency_ms", "user_equity")
-            conn.executemany(
-                "UPDATE copy_orders SET status = :status, reason = COALESCE(:reason, reason),"
-                " size_asked = COALESCE(:size_asked, size_asked), unit = COALESCE(:unit, unit),"
-                " size_filled = COALESCE(:size_filled, size_filled), price = COALESCE(:price, price),"
-                " fee = COALESCE(:fee, fee), latency_ms = COALESCE(:latency_ms, latency_ms),"
-                " user_equity = COALESCE(:user_equity, user_equity), updated_at = :now"
-                " WHERE signal_id = :signal_id AND user_id = :user_id",
-                [
-                    {**dict.fromkeys(fields), **{k: _text(v) if isinstance(v, Decimal) else v for k, v in r.items()}, "now": now}
-                    for r in ledger
-                ],
-            )
-
-    def copies_to_settle(self, statuses: Iterable[str] = ("sent", "unknown", "pending")) -> list[tuple[str, str, Order]]:
+    def copies_to_settle(self) -> list[tuple[str, str, Order]]:
         """(signal id, user id, order) of every open ledger row whose order was sent (or may have
         been): the venue has, or may have, the order, so only a lookup can settle it."""
-        wanted = list(statuses)
+        wanted = [status for status in CopyStatus if status.is_open]
         marks = ",".join("?" * len(wanted))
         rows = self._query(
             "SELECT c.signal_id AS copy_signal_id, c.user_id AS copy_user_id, o.* FROM copy_orders c"
@@ -155,9 +99,13 @@ class Outbox(Database):
         """Every copy user the engine has registered, by broker and user id."""
         return [dict(row) for row in self._query("SELECT * FROM copy_users ORDER BY broker, user_id")]
 
-    def finish_signal(self, signal_id: str, status: str, reason: str | None = None) -> None:
-        """Close a signal in the outbox (done, expired, skipped, rejected)."""
+    def finish_signal(self, signal_id: str, status: SignalStatus, reason: str | None = None) -> None:
+        """Close a signal in the outbox (done, skipped, rejected); the move is checked."""
         with self._tx() as conn:
+            row = conn.execute("SELECT status FROM signals WHERE signal_id = ?", (signal_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no signal {signal_id}")
+            advance_signal_status(SignalStatus(row["status"]), status)
             conn.execute(
                 "UPDATE signals SET status = ?, reason = ?, done_at = ? WHERE signal_id = ?",
                 (status, reason, utc_now().isoformat(), signal_id),
@@ -199,7 +147,7 @@ class Outbox(Database):
             ),
         )
 
-    def signals(self, status: str | None = None) -> list[tuple[TradeSignal, str]]:
+    def signals(self, status: SignalStatus | None = None) -> list[tuple[TradeSignal, SignalStatus]]:
         """Signals (with their outbox status), oldest first."""
         where, params = ("WHERE status = ?", (status,)) if status else ("", ())
         rows = self._query(f"SELECT * FROM signals {where} ORDER BY created_at, rowid", params)
@@ -212,7 +160,7 @@ class Outbox(Database):
                     master_position_before=Decimal(r["master_position_before"]),
                     fill_time=datetime.fromisoformat(r["fill_time"]), trade_id=r["trade_id"],
                 ),
-                r["status"],
+                SignalStatus(r["status"]),
             )
             for r in rows
         ]

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Final
@@ -77,8 +77,8 @@ from nija.strategy.indicators import (
     atr,
     ema,
     macd_hist,
-    rsi,
     ratio_to_mean,
+    rsi,
     scan_window,
 )
 
@@ -88,9 +88,11 @@ __all__ = [
     "EntryDecision",
     "ExitAction",
     "ExitDecision",
+    "ExitState",
     "TakeProfitLadder",
     "evaluate_entry",
     "evaluate_exit",
+    "initial_exit_state",
     "take_profit_ladder",
 ]
 
@@ -311,28 +313,70 @@ class ExitAction(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ExitState:
+    """APEX's exit state of one position, stored beside it between cycles.
+
+    It changes only by APEX's own decisions (`ExitDecision.state`): a manual or outside sell
+    changes the position's quantity, never the stop, the take-profit stage or the trailing stop.
+    """
+
+    stop_price: Decimal
+    risk_per_unit: Decimal  # R = entry − initial stop
+    initial_qty: Decimal  # base held at entry: the take-profit ladder sells fractions of it
+    tp_stage: int = 0  # take-profit levels already taken
+    trailing_stop: Decimal | None = None
+
+    def to_record(self) -> dict[str, str | int | None]:
+        """The state as plain values (Decimals as text), for the store."""
+        return {
+            "stop_price": str(self.stop_price), "risk_per_unit": str(self.risk_per_unit),
+            "initial_qty": str(self.initial_qty), "tp_stage": self.tp_stage,
+            "trailing_stop": None if self.trailing_stop is None else str(self.trailing_stop),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, str | int | None]) -> ExitState:
+        """The state `to_record` wrote."""
+        trailing = record.get("trailing_stop")
+        return cls(
+            stop_price=Decimal(str(record["stop_price"])), risk_per_unit=Decimal(str(record["risk_per_unit"])),
+            initial_qty=Decimal(str(record["initial_qty"])), tp_stage=int(record.get("tp_stage") or 0),
+            trailing_stop=None if trailing is None else Decimal(str(trailing)),
+        )
+
+
+def initial_exit_state(position: Position, planned_stop: Decimal | None, params: ApexParams = DEFAULT_PARAMS) -> ExitState:
+    """The exit state of a position just opened: the stop planned with its entry when it lies
+    below the average entry, else (a manual buy, a planned stop the fill price passed) one at
+    `emergency_loss_pct` below it."""
+    entry = position.entry_price
+    if planned_stop is None or not 0 < planned_stop < entry:
+        planned_stop = entry * (1 - _decimal(params.emergency_loss_pct))
+    return ExitState(stop_price=planned_stop, risk_per_unit=entry - planned_stop, initial_qty=position.qty)
+
+
+@dataclass(frozen=True, slots=True)
 class ExitDecision:
-    """One exit action, sized in base units held, plus the position state to persist."""
+    """One exit action, sized in base units held, and the exit state that follows from it:
+    persisted at once when nothing is sold, and when its sell fills otherwise."""
 
     action: ExitAction
     sell_qty: Decimal  # base units, 0 ≤ sell_qty ≤ position.qty
     reason: str
-    stop_price: Decimal  # stop to persist (moves to entry at TP1)
-    tp_stage: int  # take-profit stage to persist
-    trailing_stop: Decimal | None  # trailing stop to persist
+    state: ExitState
 
 
 def evaluate_exit(
-    position: Position, price: Decimal, candles: Candles | None, params: ApexParams = DEFAULT_PARAMS
+    position: Position, state: ExitState, price: Decimal, candles: Candles | None, params: ApexParams = DEFAULT_PARAMS
 ) -> ExitDecision:
     """Decide the one exit action for `position` at `price` (§1.9 S0); never raises, never sells on missing data."""
-    held, entry, stop = position.qty, position.entry_price, position.stop_price
+    held, entry, stop = position.qty, position.entry_price, state.stop_price
 
-    def keep(reason: str, trailing: Decimal | None = position.trailing_stop) -> ExitDecision:
-        return ExitDecision(ExitAction.NONE, _ZERO, reason, stop, position.tp_stage, trailing)
+    def keep(reason: str, trailing: Decimal | None = state.trailing_stop) -> ExitDecision:
+        return ExitDecision(ExitAction.NONE, _ZERO, reason, replace(state, trailing_stop=trailing))
 
-    def sell_all(action: ExitAction, reason: str, trailing: Decimal | None = position.trailing_stop) -> ExitDecision:
-        return ExitDecision(action, held, reason, stop, position.tp_stage, trailing)
+    def sell_all(action: ExitAction, reason: str, trailing: Decimal | None = state.trailing_stop) -> ExitDecision:
+        return ExitDecision(action, held, reason, replace(state, trailing_stop=trailing))
 
     if not held > 0:
         return keep("nothing held")
@@ -343,18 +387,18 @@ def evaluate_exit(
         return sell_all(ExitAction.EMERGENCY, f"emergency: {change:.2%} <= -{params.emergency_loss_pct * 100:g}%")
     if price <= stop:
         return sell_all(ExitAction.STOP, f"stop: price {price} <= stop {stop}")
-    take_profit = _take_profit(position, price, params)
+    take_profit = _take_profit(position, state, price, params)
     if take_profit is not None:
         return take_profit
-    trailing = position.trailing_stop
-    if position.tp_stage >= 1 and trailing is not None and price <= trailing:
+    trailing = state.trailing_stop
+    if state.tp_stage >= 1 and trailing is not None and price <= trailing:
         return sell_all(ExitAction.TRAILING_STOP, f"trailing stop: price {price} <= {trailing}")
 
     readings = _exit_readings(candles, params)
     if readings is None:
         return keep("hold (no usable candles: indicator exits skipped)")
     ema9, ema21, atr_last = readings
-    if position.tp_stage >= 1:
+    if state.tp_stage >= 1:
         # Breakeven trailing (§1.9): never below entry, never lowered.
         raised = price - _decimal(params.trailing_atr_mult) * Decimal(repr(atr_last))
         trailing = max(entry, trailing if trailing is not None else entry, raised)
@@ -394,12 +438,12 @@ def take_profit_ladder(entry: Decimal, risk_per_unit: Decimal, params: ApexParam
     return TakeProfitLadder(raised, note)
 
 
-def _take_profit(position: Position, price: Decimal, params: ApexParams) -> ExitDecision | None:
-    stage = position.tp_stage
+def _take_profit(position: Position, state: ExitState, price: Decimal, params: ApexParams) -> ExitDecision | None:
+    stage = state.tp_stage
     if stage >= len(params.tp_r_multiples):
         return None
-    entry, held, initial = position.entry_price, position.qty, position.initial_qty
-    ladder = take_profit_ladder(entry, position.risk_per_unit, params)
+    entry, held, initial = position.entry_price, position.qty, state.initial_qty
+    ladder = take_profit_ladder(entry, state.risk_per_unit, params)
     target = ladder.targets[stage]
     if price < target:
         return None
@@ -407,11 +451,11 @@ def _take_profit(position: Position, price: Decimal, params: ApexParams) -> Exit
     qty = held if last else min(held, _decimal(params.tp_fractions[stage]) * initial)
     if held - qty <= _DUST_FRACTION * initial:
         qty = held  # a sub-dust remainder could never be sold on its own
-    new_stop = max(position.stop_price, entry)  # breakeven from TP1 on (§1.9)
+    new_stop = max(state.stop_price, entry)  # breakeven from TP1 on (§1.9)
     reason = f"take profit {stage + 1}: price {price} >= {target} ({params.tp_r_multiples[stage]:g}R)"
     if ladder.note:
         reason = f"{reason}; {ladder.note}"
-    return ExitDecision(ExitAction.TAKE_PROFIT, qty, reason, new_stop, stage + 1, position.trailing_stop)
+    return ExitDecision(ExitAction.TAKE_PROFIT, qty, reason, replace(state, stop_price=new_stop, tp_stage=stage + 1))
 
 
 def _exit_readings(candles: Candles | None, params: ApexParams) -> tuple[float, float, float] | None:

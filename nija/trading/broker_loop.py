@@ -29,11 +29,12 @@ from typing import Any, Final
 
 from nija.brokers.base import AuthError, Broker, BrokerError, MarketDataError
 from nija.brokers.fees import fee_schedule
+from nija.execution.executor import OrderExecutor
+from nija.execution.lookup import OPEN_ORDER_STATUSES
 from nija.logs import redact_text
 from nija.models import (
     BalanceSnapshot,
     BrokerHealth,
-    BrokerName,
     Candles,
     OrderRequest,
     Position,
@@ -43,30 +44,39 @@ from nija.models import (
     round_down,
     utc_now,
 )
-from nija.store import Store
+from nija.store import Store, StrategyState
 from nija.strategy.apex import (
     DEFAULT_PARAMS,
     ApexParams,
     EntryDecision,
     ExitAction,
     ExitDecision,
+    ExitState,
     evaluate_entry,
     evaluate_exit,
+    initial_exit_state,
     take_profit_ladder,
 )
-from nija.strategy.risk import RiskLimits, advance_marks, kill_switch_reason, select_entries, size_master_entry
+from nija.strategy.risk import (
+    RiskLimits,
+    advance_marks,
+    kill_switch_reason,
+    select_entries,
+    size_master_entry,
+)
+from nija.trading.guard import EntryRules, entry_block_reason
 from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.health import HealthTracker
-from nija.trading.orders import OrderExecutor
+from nija.trading.manual import execute_manual_intent
 from nija.trading.pacing import AccountPacer, Pace, rate_profile
 from nija.trading.routing import EligibleBrokers, cheaper_broker
 from nija.trading.scan import rotating_batch
 
-__all__ = ["EMERGENCY_STOP_FILE", "BrokerLoop", "LoopConfig"]
+__all__ = ["BrokerLoop", "LoopConfig"]
 
-EMERGENCY_STOP_FILE: Final = "EMERGENCY_STOP"
 # APEX needs 100 candles; 200 lets EMA50 and ADX settle past TA-Lib's seed values.
 CANDLES_PER_SYMBOL: Final = 200
+MANUAL_POLL_SECONDS: Final = 0.5  # how soon an idle loop takes a manual trade from the inbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,34 +94,13 @@ class LoopConfig:
     entry_blocking: bool = False
 
     @property
-    def emergency_stop_path(self) -> Path:
-        return self.data_dir / EMERGENCY_STOP_FILE
+    def entry_rules(self) -> EntryRules:
+        """What the entry rule (`guard.entry_block_reason`) reads of these settings."""
+        return EntryRules(self.data_dir, self.entry_blocking, self.coinbase_min_balance)
 
 
 class CycleFailed(BrokerError):
     """Some exits of this cycle failed; the first error is chained."""
-
-
-def entry_block_reason(
-    config: LoopConfig, broker: BrokerName, equity: Decimal | None, *, funded: bool = True, halted: str | None = None
-) -> str | None:
-    """Why no entry may be made on `broker` now, or None: one rule for the daemon's entries and
-    for `nija.trade`'s manual buys. Exits are never blocked. `equity` None (not read yet) skips
-    the one check that needs it, so a caller can refuse before touching the venue."""
-    if halted is not None:
-        return f"halted: {halted}"
-    if not funded:
-        return "unfunded"
-    if config.entry_blocking:
-        return "ENTRY_BLOCKING=true"
-    if config.emergency_stop_path.exists():
-        return f"emergency_stop: {EMERGENCY_STOP_FILE} file present"
-    if broker is BrokerName.COINBASE and equity is not None and equity < config.coinbase_min_balance:
-        return (
-            f"Coinbase equity {equity:.2f} < COINBASE_MIN_BALANCE {config.coinbase_min_balance}:"
-            f" a {fee_schedule(broker).round_trip:.2%} round trip eats small positions; exits continue"
-        )
-    return None
 
 
 class BrokerLoop:
@@ -127,8 +116,11 @@ class BrokerLoop:
         self.log = log
         self.stop = stop
         self.health = HealthTracker(broker.name, broker.account, config.cycle_seconds)
-        self._equity = Decimal(0)  # master equity of the latest snapshot, carried by copy signals
-        self._orders = OrderExecutor(broker, store, log, master_equity=lambda: self._equity)
+        # Master equity of the latest snapshot, carried by copy signals (also of fills found by
+        # reconciliation before this run's first balance read).
+        latest = store.latest_equity(broker.name, broker.account)
+        self._equity = latest.total_equity if latest is not None else Decimal(0)
+        self._orders = OrderExecutor(broker, store, log)
         self._fee = fee_schedule(broker.name)
         # TP levels must clear this broker's fees plus the net profit asked for.
         floor = self._fee.round_trip + config.min_net_profit_pct / 100
@@ -146,12 +138,43 @@ class BrokerLoop:
         return f"broker-{self.broker.name}"
 
     def run(self) -> None:
-        """Thread target: cycle until stopped or the credentials are refused."""
+        """Thread target: cycle until stopped or the credentials are refused; between cycles,
+        execute the manual trades `nija.trade` hands this account."""
         self.log.info("broker_loop_started", cycle_seconds=self.config.cycle_seconds)
         while not self.stop.is_set() and self.health.can_trade:
             self.run_cycle()
-            self.stop.wait(self.health.next_wait())
+            self._idle(self.health.next_wait())
         self.finish()
+
+    def _idle(self, seconds: float) -> None:
+        """Wait `seconds` (ends at once on stop), taking manual intents as they arrive."""
+        end = time.monotonic() + seconds
+        while not self.stop.is_set():
+            self.run_manual_intents()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, MANUAL_POLL_SECONDS))
+
+    def run_manual_intents(self) -> int:
+        """Execute this account's pending manual trades (the loop is their one writer); never raises."""
+        try:
+            intents = self.store.pending_manual_intents(self.broker.name)
+        except Exception as exc:  # a store hiccup: the intent waits for the next poll
+            self.log.warning("manual_intents_unreadable", error=redact_text(str(exc)))
+            return 0
+        filled = 0
+        for intent in intents:
+            try:
+                filled += execute_manual_intent(
+                    intent, self.broker, self.store, self._orders, self.config.entry_rules, self.log
+                )
+            except Exception as exc:  # isolation: a bad intent never ends the loop
+                self.log.error("manual_trade_error", manual_intent=intent.intent_id, error=redact_text(str(exc)))
+        if filled:
+            self._pacer.forget(Pace.MONITORING)  # own fills make the last balance read stale
+            self.on_fill()
+        return len(intents)
 
     def finish(self) -> None:
         """Record the stop in health (called once, when the thread ends)."""
@@ -189,7 +212,7 @@ class BrokerLoop:
     # -- one cycle ---------------------------------------------------------------------------
 
     def _cycle(self) -> dict[str, Any]:
-        self._orders.reconcile()
+        self._orders.reconcile(master_equity=self._equity)
         self.broker.begin_cycle()
         snapshot, holdings, fresh = self._read_account()
         self._equity = snapshot.total_equity
@@ -274,7 +297,7 @@ class BrokerLoop:
 
     def _entry_block(self, snapshot: BalanceSnapshot, funded: bool, halted: str | None) -> str | None:
         """Why this cycle makes no entries (also recorded in health), or None."""
-        reason = entry_block_reason(self.config, self.broker.name, snapshot.total_equity, funded=funded, halted=halted)
+        reason = entry_block_reason(self.config.entry_rules, self.broker.name, snapshot.total_equity, funded=funded, halted=halted)
         if reason != self._entry_block_logged and reason not in (None, "unfunded"):
             self.log.warning("entries_blocked", reason=reason)
         self._entry_block_logged = reason
@@ -331,31 +354,28 @@ class BrokerLoop:
         if held <= 0:
             # Sold outside NIJA: forget it rather than sell what is not there.
             self.log.warning("position_gone", symbol=position.symbol, expected=str(position.qty))
-            self.store.delete_position(position.broker, position.account, position.symbol)
+            self.store.forget_position(position.broker, position.account, position.symbol)
             return 0
         if held < position.qty:
             position = position.model_copy(update={"qty": held})
+        state = self._exit_state(position)
+        if state is None:
+            return 0  # an exit order of this position is still open: decided again once it settles
         ticker = self.broker.ticker(position.symbol)
         price = ticker.last
         candles: Candles | None = None
         if halted is not None:
-            decision = ExitDecision(
-                ExitAction.KILL_SWITCH, held, f"flatten: {halted}", position.stop_price, position.tp_stage,
-                position.trailing_stop,
-            )
+            decision = ExitDecision(ExitAction.KILL_SWITCH, held, f"flatten: {halted}", state)
         else:
             try:
                 candles = self._candles(cache, position.symbol)
             except MarketDataError as exc:
                 # Missing candles only disable the indicator exits; price exits still run.
                 self.log.warning("exit_candles_missing", symbol=position.symbol, error=str(exc))
-            decision = evaluate_exit(position, price, candles, self._params)
-        updated = position.model_copy(
-            update={"stop_price": decision.stop_price, "tp_stage": decision.tp_stage, "trailing_stop": decision.trailing_stop}
-        )
+            decision = evaluate_exit(position, state, price, candles, self._params)
         if decision.action is ExitAction.NONE:
-            if updated != position:
-                self.store.save_position(updated)
+            if decision.state != state:
+                self._save_state(position.symbol, decision.state)
             return 0
         qty = min(decision.sell_qty, held)
         rules = self.broker.market_rules(position.symbol)
@@ -364,7 +384,7 @@ class BrokerLoop:
             qty = held  # a partial below the minimum becomes a full exit rather than no exit
         if qty * price < rules.min_cost or qty < rules.min_amount or qty <= 0:
             self.log.warning("exit_below_minimum", symbol=position.symbol, qty=str(qty), action=decision.action)
-            self.store.delete_position(position.broker, position.account, position.symbol)
+            self.store.forget_position(position.broker, position.account, position.symbol)
             return 0
         candle_ts = int(candles.ts[-1]) if candles is not None and len(candles) else int(ticker.ts.timestamp() * 1000)
         request = OrderRequest(
@@ -372,12 +392,54 @@ class BrokerLoop:
             quantity=qty, unit=QuantityUnit.BASE, reason=f"{decision.action}: {decision.reason}",
             client_order_id=client_order_id_for(
                 position.broker, position.account, position.symbol, "exit", position.opened_at.isoformat(),
-                decision.action, position.tp_stage, candle_ts,
+                decision.action, state.tp_stage, candle_ts,
             ),
         )
-        # The ladder state moves with the fill (position_after_fill derives it from what is left).
-        report = self._orders.submit(request, updated.model_copy(update={"tp_stage": position.tp_stage}))
-        return 1 if report is not None else 0
+        # The state this exit leads to is stored with its order before it is sent: it takes over
+        # when the order fills, now or when reconciliation finds the fill after a crash.
+        self._save_state(position.symbol, state, pending=(request.client_order_id, decision.state))
+        outcome = self._orders.submit(request, master_equity=self._equity)
+        self._exit_state(position)  # settles the pending state with the order's answer
+        return 1 if outcome is not None and outcome.order.filled_qty > 0 else 0
+
+    # -- strategy state ------------------------------------------------------------------------
+
+    def _exit_state(self, position: Position) -> ExitState | None:
+        """The strategy's exit state of `position`, after settling a pending exit's state with
+        its order; None while that order is still open (no second exit is decided meanwhile).
+
+        A position without state (just opened, or found by reconciliation) starts from the stop
+        planned with its entry. Only APEX's own decisions move the state: a manual or outside
+        sell changes the position's quantity only.
+        """
+        stored = self.store.strategy_states(position.broker, position.account).get(position.symbol)
+        if stored is None:
+            state = initial_exit_state(
+                position, self.store.planned_stop(position.broker, position.account, position.symbol), self._params
+            )
+            self._save_state(position.symbol, state)
+            return state
+        state = ExitState.from_record(stored.state)
+        if stored.pending_client_order_id is None:
+            return state
+        order = self.store.get_order(stored.pending_client_order_id)
+        if order is not None and order.status in OPEN_ORDER_STATUSES:
+            return None
+        if order is not None and order.filled_qty > 0 and stored.pending_state is not None:
+            state = ExitState.from_record(stored.pending_state)
+        if any(p.symbol == position.symbol for p in self.store.positions(position.broker, position.account)):
+            self._save_state(position.symbol, state)  # a closed position's state went with it
+        return state
+
+    def _save_state(self, symbol: str, state: ExitState, pending: tuple[str, ExitState] | None = None) -> None:
+        self.store.save_strategy_state(
+            self.broker.name, self.broker.account, symbol,
+            StrategyState(
+                state=state.to_record(),
+                pending_client_order_id=pending[0] if pending else None,
+                pending_state=pending[1].to_record() if pending else None,
+            ),
+        )
 
     def _enter(self, snapshot: BalanceSnapshot, cache: dict[str, Candles]) -> tuple[int, str | None]:
         """Scan the universe, rank entry signals by score and enter within the caps."""
@@ -422,10 +484,10 @@ class BrokerLoop:
             )
             self._record_entry_cost(request)
             self._pacer.record(Pace.ENTRY)
-            report = self._orders.submit(request, None)
-            if report is not None:
+            outcome = self._orders.submit(request, master_equity=self._equity)
+            if outcome is not None and outcome.order.filled_qty > 0:
                 entered += 1
-                available -= report.filled_qty * (report.avg_price or 0) + report.fee
+                available -= outcome.order.filled_qty * (outcome.order.avg_price or 0) + outcome.order.fee
         return entered, None
 
     def _record_entry_cost(self, request: OrderRequest) -> None:

@@ -12,8 +12,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from nija.brokers.fees import FeeSchedule, fee_schedule
-from nija.models import BrokerName
+from nija.brokers.fees import fee_schedule
+from nija.models import BrokerName, FeeSchedule
 
 __all__ = ["EligibleBrokers", "cheaper_broker", "same_market"]
 

@@ -111,6 +111,8 @@ class Supervisor:
                     continue
                 loop.run_cycle()  # never raises: isolation is inside the cycle
                 due[loop.name] = time.monotonic() + loop.health.next_wait()
+            for loop in list(self._running):
+                loop.run_manual_intents()  # never raises
             upcoming = [due[loop.name] for loop in self._running if loop.health.can_trade and loop.name in due]
             self._stop_all.wait(max(0.05, min(upcoming, default=now + 1.0) - time.monotonic()))
         for loop in self._running:

@@ -21,7 +21,7 @@ from nija.brokers.base import AuthError, InsufficientFunds, OrderRejected, Trans
 from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.models import BrokerName, OrderRequest, OrderStatus, QuantityUnit, Side, client_order_id_for
 from nija.store import Store
-from nija.trading.orders import OrderExecutor
+from nija.execution.executor import OrderExecutor
 from tests.sim.simulator import Simulator
 
 LOG = structlog.get_logger("contract")
@@ -127,14 +127,14 @@ def test_closed_candles_only_fetched_once_per_candle(sim: Simulator, case: Case,
 def test_buy_by_quote_then_sell_by_base_round_trip_the_client_id(sim: Simulator, case: Case, tmp_path: Path) -> None:
     broker = _broker(sim, case, tmp_path, {case.cash: "1000"})
     buy = _request(case, Side.BUY, "120", QuantityUnit.QUOTE, "buy")
-    report = broker.place_order(buy)
+    report = broker.place(buy)
     assert report.status is OrderStatus.FILLED
     assert report.filled_qty == Decimal("0.002")
     assert report.avg_price == Decimal("60000")
     assert sim.count_orders(case.venue, buy.client_order_id) == 1
     assert broker.fetch_order(buy.client_order_id, case.symbol).filled_qty == Decimal("0.002")
     sell = _request(case, Side.SELL, "0.0015", QuantityUnit.BASE, "sell")
-    sold = broker.place_order(sell)
+    sold = broker.place(sell)
     assert sold.status is OrderStatus.FILLED and sold.filled_qty == Decimal("0.0015")
     # Some venues (Binance) withhold the buy fee in the asset bought.
     assert broker.holdings()["BTC"] == Decimal("0.0005") - report.fee_in_base
@@ -148,11 +148,11 @@ def test_amount_is_rounded_down_to_the_market_step_and_minimums_checked_before_s
     rules = broker.market_rules(case.symbol)
     assert rules.amount_step > 0 and rules.min_amount > 0
     sell = _request(case, Side.SELL, "0.123456789123", QuantityUnit.BASE, "precise")
-    report = broker.place_order(sell)
+    report = broker.place(sell)
     assert report.filled_qty == Decimal("0.123456789123").quantize(rules.amount_step, rounding="ROUND_DOWN")
     tiny = _request(case, Side.SELL, str(rules.min_amount / 2), QuantityUnit.BASE, "tiny")
     with pytest.raises(OrderRejected, match="below minimum"):
-        broker.place_order(tiny)
+        broker.place(tiny)
     assert sim.count_orders(case.venue, tiny.client_order_id) == 0
 
 
@@ -160,7 +160,7 @@ def test_error_classes(sim: Simulator, case: Case, tmp_path: Path) -> None:
     broker = _broker(sim, case, tmp_path, {case.cash: "1000"})
     sim.inject(case.venue, case.create_path, "insufficient_funds")
     with pytest.raises(InsufficientFunds):
-        broker.place_order(_request(case, Side.BUY, "50", QuantityUnit.QUOTE, "poor"))
+        broker.place(_request(case, Side.BUY, "50", QuantityUnit.QUOTE, "poor"))
     sim.inject(case.venue, case.balance_path, "http_5xx", times=None)
     with pytest.raises(TransientError):
         broker.balance_snapshot()  # retried with backoff, then reported
@@ -182,7 +182,7 @@ def test_error_classes(sim: Simulator, case: Case, tmp_path: Path) -> None:
 def test_a_non_json_answer_never_reads_as_order_not_found(sim: Simulator, case: Case, tmp_path: Path) -> None:
     broker = _broker(sim, case, tmp_path, {case.cash: "1000"})
     buy = _request(case, Side.BUY, "60", QuantityUnit.QUOTE, "lookup-html")
-    broker.place_order(buy)
+    broker.place(buy)
     sim.inject(case.venue, r".", "html_200", times=None)
     with pytest.raises(TransientError):
         broker.fetch_order(buy.client_order_id, case.symbol)
@@ -199,7 +199,7 @@ def test_ambiguous_create_resolves_without_a_duplicate(
     executor = OrderExecutor(broker, store, LOG)
     buy = _request(case, Side.BUY, "60", QuantityUnit.QUOTE, f"ambiguous-{fault}")
     sim.inject(case.venue, case.create_path, fault, apply_after=True, delay_ms=3000 if fault == "timeout" else None)
-    report = executor.submit(buy, None)
+    report = executor.submit(buy).order
     assert report is not None and report.filled_qty == Decimal("0.001")
     assert sim.count_orders(case.venue, buy.client_order_id) == 1  # looked up, never re-sent
     assert store.get_order(buy.client_order_id).status is OrderStatus.FILLED
@@ -212,7 +212,7 @@ def test_reconciliation_on_start_finds_the_order_sent_before_a_crash(sim: Simula
     store = Store(tmp_path / "nija.db")
     buy = _request(case, Side.BUY, "60", QuantityUnit.QUOTE, "crash")
     store.insert_order(buy)
-    broker.place_order(buy)  # sent and filled, then the process died before recording it
+    broker.place(buy)  # sent and filled, then the process died before recording it
     never_sent = _request(case, Side.BUY, "60", QuantityUnit.QUOTE, "never-sent")
     store.insert_order(never_sent)
     assert OrderExecutor(broker, store, LOG).reconcile() == 2
@@ -229,7 +229,7 @@ def test_partial_fill_is_recorded_then_completed_by_reconciliation(sim: Simulato
     executor = OrderExecutor(broker, store, LOG)
     buy = _request(case, Side.BUY, "120", QuantityUnit.QUOTE, "partial")
     sim.inject(case.venue, case.create_path, "partial_fill", fraction="0.25")
-    report = executor.submit(buy, None)
+    report = executor.submit(buy).order
     assert report is not None and report.status is OrderStatus.PARTIAL
     assert store.positions(case.broker, "master")[0].qty == report.filled_qty - report.fee_in_base
     [order] = sim.orders(case.venue, client_order_id=buy.client_order_id)

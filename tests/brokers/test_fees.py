@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nija.brokers.fees import DEFAULT_FEES, FeeSchedule, configure_fees, fee_schedule
+from nija.brokers.fees import DEFAULT_FEES, configure_fees, fee_schedule
 from nija.config import ConfigError, load_settings
-from nija.models import BrokerName
+from nija.models import BrokerName, FeeSchedule
 
 D = Decimal
 PACKAGE = Path(__file__).resolve().parents[2] / "nija"

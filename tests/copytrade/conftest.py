@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from nija.copytrade.engine import CopyEngine
 from nija.copytrade.followers import Follower
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, TradeSignal, client_order_id_for
 from nija.store import Store
-from nija.trading.orders import OrderExecutor
+from nija.execution.executor import OrderExecutor
 from tests.sim.simulator import Simulator
 
 LOG = structlog.get_logger("copy-test")
@@ -37,22 +38,33 @@ def _account(sim: Simulator, tmp_path: Path, name: str, usd: str, markets: Share
                       api_url=sim.url("kraken"), data_dir=tmp_path, enable_rate_limit=False)
 
 
+@dataclass
+class Master:
+    """The Kraken master account of these tests: its orders go through the one execution layer."""
+
+    store: Store
+    executor: OrderExecutor
+    equity: Decimal = Decimal("10000")
+
+    def submit(self, request: OrderRequest) -> None:
+        self.executor.submit(request, master_equity=self.equity)
+
+
 @pytest.fixture
-def setup(sim: Simulator, tmp_path: Path) -> Iterator[tuple[Store, OrderExecutor, list[Follower]]]:
+def setup(sim: Simulator, tmp_path: Path) -> Iterator[tuple[Store, Master, list[Follower]]]:
     markets = SharedMarkets()
     store = Store(tmp_path / "nija.db")
-    master = _account(sim, tmp_path, "master", "10000", markets)
-    executor = OrderExecutor(master, store, LOG, master_equity=lambda: Decimal("10000"))
+    master = Master(store, OrderExecutor(_account(sim, tmp_path, "master", "10000", markets), store, LOG))
     users = [Follower(name, _account(sim, tmp_path, name, usd, markets)) for name, usd in USERS.items()]
-    yield store, executor, users
+    yield store, master, users
     store.close()
 
 
-def _master_buy(executor: OrderExecutor, quote: str, tag: str) -> TradeSignal:
+def _master_buy(master: Master, quote: str, tag: str) -> TradeSignal:
     request = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.BUY,
                            quantity=Decimal(quote), unit=QuantityUnit.QUOTE, client_order_id=client_order_id_for(tag))
-    executor.submit(request, None)
-    return executor._store.signals("pending")[-1][0]
+    master.submit(request)
+    return master.store.signals("pending")[-1][0]
 
 
 def copy_signal(engine: CopyEngine, signal: TradeSignal) -> dict[str, str]:

@@ -45,7 +45,7 @@ def test_exit_mirrors_the_fraction_of_each_users_own_holding(sim: Simulator, set
     position = store.positions(BrokerName.KRAKEN, "master")[0]
     sell = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                         quantity=position.qty / 2, unit=QuantityUnit.BASE, client_order_id=client_order_id_for("m-sell"))
-    master.submit(sell, position)
+    master.submit(sell)
     signal = store.signals("pending")[-1][0]
     result = copy_signal(engine, signal)
     for user in users:  # each sells half of what that user holds, whatever the master holds
@@ -65,7 +65,7 @@ def test_a_20_dollar_master_buy_skips_the_100_dollar_user_and_a_user_without_the
     position = store.positions(BrokerName.KRAKEN, "master")[0]
     sell = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                         quantity=position.qty, unit=QuantityUnit.BASE, client_order_id=client_order_id_for("m-exit"))
-    master.submit(sell, position)
+    master.submit(sell)
     exit_result = copy_signal(engine, store.signals("pending")[-1][0])
     assert exit_result["carol"] == "skipped"
     assert [r["reason"] for r in store.copy_rows() if r["user_id"] == "carol"][-1] == "nothing to exit"
@@ -100,7 +100,7 @@ def test_crash_between_order_sent_and_result_recorded_is_not_resent(sim: Simulat
                            quantity=Decimal("2500"), unit=QuantityUnit.QUOTE, client_order_id=cid)
     store.open_copy_rows(signal.signal_id, signal.broker, {"bob": cid})
     store.insert_order(request)
-    users[1].broker.place_order(request)  # reached the venue and filled; the result was never recorded
+    users[1].broker.place(request)  # reached the venue and filled; the result was never recorded
     result = copy_signal(CopyEngine(store, users, LOG), signal)
     assert result["bob"] == "filled" and sim.count_orders("kraken", cid) == 1
     assert Decimal(store.copy_rows(signal.signal_id)[0]["size_filled"]) == Decimal("0.05")

@@ -19,7 +19,7 @@ from nija import status
 from nija.copytrade.engine import CopyEngine
 from nija.copytrade.followers import Follower
 from nija.models import BrokerName, OrderRequest, QuantityUnit, Side, client_order_id_for
-from nija.store import Store
+from nija.store import Recording, Store
 from tests.copytrade.conftest import LOG, _master_buy, copy_signal
 from tests.sim.simulator import Simulator
 
@@ -38,6 +38,8 @@ class _Counting:
 
             def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
                 first = args[0] if args else None
+                if isinstance(first, Recording):
+                    first = first.reports  # the one write of execution: count the orders it moves
                 self.calls[_name].append(len(first) if isinstance(first, (list, tuple)) else 1)
                 return _original(*args, **kwargs)
 
@@ -52,19 +54,19 @@ def test_hot_path_is_one_order_call_per_user_and_a_fixed_number_of_batched_write
     engine.start()  # balances read here, once, off the hot path
     signal = _master_buy(master, "500", "m-buy")
     sim.clear_requests()
-    counting = _Counting(store, monkeypatch, ("insert_orders", "insert_order", "record_copy_outcomes", "apply_execution"))
+    counting = _Counting(store, monkeypatch, ("insert_orders", "insert_order", "record"))
     sent = engine.dispatch(signal)
     assert sent == {"alice": "sent", "bob": "sent", "carol": "sent"}  # acknowledged, fills not read yet
     assert [r.path.rsplit("/", 1)[-1] for r in _user_calls(sim, "/0/private/")] == ["AddOrder"] * 3
     assert counting.calls["insert_orders"] == [3]  # every intent in one transaction, before any send
-    assert counting.calls["record_copy_outcomes"] == [3]  # every answer in one transaction
-    assert counting.calls["insert_order"] == [] and counting.calls["apply_execution"] == []
+    assert counting.calls["record"] == [3]  # every answer in one transaction
+    assert counting.calls["insert_order"] == []
     rows = {r["user_id"]: r for r in store.copy_rows(signal.signal_id)}
     assert all(r["latency_ms"] is not None and r["size_asked"] for r in rows.values())
     assert store.signals("pending")[0][0].signal_id == signal.signal_id  # open until the fills settle
 
     assert engine.settle() == 3
-    assert counting.calls["record_copy_outcomes"] == [3, 3]  # the fills, again in one transaction
+    assert counting.calls["record"] == [3, 3]  # the fills, again in one transaction
     rows = {r["user_id"]: r for r in store.copy_rows(signal.signal_id)}
     assert {r["status"] for r in rows.values()} == {"filled"}
     assert Decimal(rows["bob"]["size_filled"]) == Decimal("0.05")  # 2,500 USD at 50,000
@@ -98,7 +100,7 @@ def test_exit_sizes_from_a_fresh_holding_not_the_cached_balance(sim: Simulator, 
     position = store.positions(BrokerName.KRAKEN, "master")[0]
     master.submit(OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                                quantity=position.qty / 2, unit=QuantityUnit.BASE,
-                               client_order_id=client_order_id_for("m-sell")), position)
+                               client_order_id=client_order_id_for("m-sell")))
     result = copy_signal(engine, store.signals("pending")[-1][0])
     assert result["alice"] == "filled"
     assert sim.balances("kraken", "alice-key")["BTC"] == Decimal("0.25")  # half of what she really held
@@ -173,8 +175,13 @@ def test_status_lists_every_user_with_state_and_equity_before_any_copy(
 
 def test_paper_like_brokers_that_fill_at_once_record_the_fill_in_the_hot_path(sim: Simulator, setup) -> None:
     store, master, users = setup
-    for user in users:  # a broker without send_order: place_order reads the fill itself
-        user.send = user.broker.place_order
+    for user in users:  # a venue whose acknowledgment carries the fill (as paper does)
+
+        def acknowledged_with_fill(request: OrderRequest, broker: Any = user.broker, submit: Any = user.broker.submit) -> Any:
+            submit(request)
+            return broker.fetch_order(request.client_order_id, request.symbol)
+
+        user.broker.submit = acknowledged_with_fill  # type: ignore[method-assign]
     engine = CopyEngine(store, users, LOG)
     engine.start()
     signal = _master_buy(master, "500", "m-buy")

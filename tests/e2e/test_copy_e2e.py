@@ -135,7 +135,7 @@ def _trade(tmp_path: Path, env: dict[str, str], *args: str) -> str:
     """Run `python -m nija.trade` and return the master order's client order id."""
     done = subprocess.run([sys.executable, "-m", "nija.trade", *args, "--broker", VENUE], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0 and "client_order_id=" in done.stdout, (done.stdout, done.stderr[-3000:])
     return done.stdout.strip().rsplit("client_order_id=", 1)[1]
 
 

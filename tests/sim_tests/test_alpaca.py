@@ -352,6 +352,6 @@ def test_trap_default_retry_resends_a_post_on_504_and_the_adapter_sends_one(
         unit=QuantityUnit.QUOTE, client_order_id="nj-one-post",
     )
     with pytest.raises(TransientError, match="outcome unknown"):
-        broker.place_order(request)
+        broker.place(request)
     assert len(simulator.requests("alpaca", path_contains="/v2/orders", method="POST")) == 1
     assert simulator.count_orders("alpaca", "nj-one-post") == 1

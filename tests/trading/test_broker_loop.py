@@ -15,7 +15,8 @@ from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker, SyntheticMarket
 from nija.models import BrokerName, HealthStatus, OrderStatus, Side
 from nija.store import Store
-from nija.trading.broker_loop import EMERGENCY_STOP_FILE, BrokerLoop, LoopConfig
+from nija.trading.broker_loop import BrokerLoop, LoopConfig
+from nija.trading.guard import EMERGENCY_STOP_FILE
 from nija.trading.supervisor import Supervisor
 from tests.fakes import StubMarket, set_paper_balances
 

@@ -72,7 +72,7 @@ def _open(loop: BrokerLoop, symbol: str, quote: str) -> None:
         unit=QuantityUnit.QUOTE, stop_price=price / 2, reason="test entry",
         client_order_id=client_order_id_for("test", loop.broker.name, symbol, quote),
     )
-    report = loop._orders.submit(request, None)
+    report = loop._orders.submit(request).order
     assert report is not None and report.status is OrderStatus.FILLED
 
 

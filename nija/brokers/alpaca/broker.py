@@ -9,6 +9,10 @@ executor looks the order up by client order id. Reads are retried with backoff a
 
 Symbols are plain tickers ("AAPL"); the ticker is also the asset held. Buys sized in USD are
 notional (fractional) orders on fractionable assets, whole shares otherwise.
+
+Fills: an Alpaca order answer carries only running totals (filled_qty, filled_avg_price,
+filled_at), so each report's fill is the increment since what the caller recorded, with a trade
+id derived from the client order id and the cumulative quantity (`brokers.fills`).
 """
 
 from __future__ import annotations
@@ -25,12 +29,15 @@ import requests
 from alpaca.common.enums import Sort
 from alpaca.common.rest import RESTClient
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest, StockLatestQuoteRequest, StockLatestTradeRequest
+from alpaca.data.requests import (
+    StockBarsRequest,
+    StockLatestQuoteRequest,
+    StockLatestTradeRequest,
+)
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import AssetStatus, OrderSide
+from alpaca.trading.enums import AssetStatus, OrderSide, TimeInForce
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
-from alpaca.trading.enums import TimeInForce
 from alpaca.trading.models import Asset
 from alpaca.trading.models import Order as AlpacaOrder
 from alpaca.trading.requests import MarketOrderRequest
@@ -45,15 +52,18 @@ from nija.brokers.base import (
     secret_text,
     venue_decimal,
 )
+from nija.brokers.fills import increment_fill
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
     Candles,
     ExecutionReport,
     MarketRules,
+    Order,
     OrderRequest,
     OrderStatus,
     QuantityUnit,
+    Side,
     Ticker,
     round_down,
     utc_now,
@@ -296,8 +306,8 @@ class AlpacaBroker:
             raise OrderRejected(f"{self.name}: {symbol} qty {qty} below minimum {rules.min_amount}")
         return MarketOrderRequest(qty=float(qty), **common)
 
-    def place_order(self, request: OrderRequest) -> ExecutionReport:
-        """Send one market order (DAY) carrying the client order id; never retried here."""
+    def submit(self, request: OrderRequest) -> ExecutionReport:
+        """Send one market order (DAY) carrying the client order id; the acknowledgment. Never retried here."""
         order = self._order_request(request, self.market_rules(request.symbol))
         cid = request.client_order_id
         try:
@@ -311,25 +321,29 @@ class AlpacaBroker:
         except (TransientError, MarketDataError) as exc:
             raise TransientError(f"{self.name}: order {cid} outcome unknown: {exc}") from exc
         try:
-            report = self._report(cid, raw)
+            return self._report(cid, raw, None)
         except MarketDataError as exc:
             raise TransientError(f"{self.name}: order {cid} answer unusable: {exc}") from exc
+
+    def place(self, request: OrderRequest) -> ExecutionReport:
+        """Submit one market order and read its fill."""
+        report = self.submit(request)
         if report.status is OrderStatus.SUBMITTED and report.filled_qty == 0:
             # Alpaca answers a market order as accepted/pending_new; one read usually tells the fill.
-            found = self.fetch_order(cid, request.symbol)
+            found = self.fetch_order(request.client_order_id, request.symbol)
             if found is not None:
                 return found
         return report
 
-    def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None:
-        """Find an order by client order id; None when the venue has never seen it."""
+    def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None:
+        """Find an order by client order id (fills since `recorded`); None when the venue never saw it."""
         try:
             raw = self._read(lambda: self.trading.get_order_by_client_id(client_order_id))
         except _NotFound:
             return None
-        return self._report(client_order_id, raw)
+        return self._report(client_order_id, raw, recorded)
 
-    def _report(self, client_order_id: str, raw: AlpacaOrder) -> ExecutionReport:
+    def _report(self, client_order_id: str, raw: AlpacaOrder, recorded: Order | None) -> ExecutionReport:
         if raw.client_order_id != client_order_id:
             raise MarketDataError(f"{self.name}: asked for order {client_order_id}, got {raw.client_order_id}")
         filled = venue_decimal(raw.filled_qty or 0, f"{client_order_id} filled_qty")
@@ -339,10 +353,15 @@ class AlpacaBroker:
             status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED
         elif status is OrderStatus.SUBMITTED and filled > 0:
             status = OrderStatus.PARTIAL
-        return ExecutionReport(
+        report = ExecutionReport(
             client_order_id=client_order_id, status=status, exchange_order_id=str(raw.id), filled_qty=filled,
             avg_price=average, fee=Decimal(0),  # Alpaca charges no commission; regulatory fees post separately
         )
+        side = Side.BUY if str(getattr(raw.side, "value", raw.side)).lower() == "buy" else Side.SELL
+        symbol = recorded.request.symbol if recorded is not None else str(raw.symbol)
+        fills = increment_fill(report, recorded, broker=self.name, account=self.account, symbol=symbol, side=side,
+                               venue_time=raw.filled_at)
+        return report.model_copy(update={"fills": fills})
 
     def close(self) -> None:
         """Release both HTTP sessions."""

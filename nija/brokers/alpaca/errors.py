@@ -15,7 +15,14 @@ from typing import Final
 import requests
 from alpaca.common.exceptions import APIError
 
-from nija.brokers.base import AuthError, BrokerError, InsufficientFunds, MarketDataError, OrderRejected, TransientError
+from nija.brokers.base import (
+    AuthError,
+    BrokerError,
+    InsufficientFunds,
+    MarketDataError,
+    OrderRejected,
+    TransientError,
+)
 from nija.models import BrokerName
 
 # _NotFound and _DuplicateClientOrderId are signals for alpaca/broker.py only, not part of the taxonomy.

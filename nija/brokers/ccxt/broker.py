@@ -7,6 +7,12 @@ order has no id) raises `TransientError`, and the order executor looks the order
 order id instead of sending it again. Reads are retried with backoff and jitter (tenacity).
 Kraken private calls go through the key's `NonceSource`: one persistent millisecond nonce and
 one request in flight per key.
+
+Fills: when ccxt parsed the venue's trades into the order (`trades` with ids, amounts and prices:
+Binance's full create answer) and nothing of the order is recorded yet, those trades are the
+fills. Otherwise (Kraken, Coinbase, OKX order answers carry only running totals, as does Binance's
+order lookup) the fill is the increment since what the caller recorded, with a trade id derived
+from the client order id and the cumulative quantity (`brokers.fills`).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ContextManager, Final, TypeVar
@@ -37,12 +44,15 @@ from nija.brokers.ccxt.kraken_budget import KeyBudget, kraken_budget
 from nija.brokers.ccxt.nonce import NonceSource, key_fingerprint
 from nija.brokers.ccxt.venues import VENUES
 from nija.brokers.fees import fee_schedule
+from nija.brokers.fills import increment_fill
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
     Candles,
     ExecutionReport,
+    Fill,
     MarketRules,
+    Order,
     OrderRequest,
     OrderStatus,
     QuantityUnit,
@@ -309,9 +319,9 @@ class CcxtBroker:
 
     # -- orders ------------------------------------------------------------------------------
 
-    def place_order(self, request: OrderRequest) -> ExecutionReport:
+    def place(self, request: OrderRequest) -> ExecutionReport:
         """Send one market order carrying the client order id and read its fill; never retried here."""
-        report = self.send_order(request)
+        report = self.submit(request)
         if report.status is OrderStatus.SUBMITTED and report.filled_qty == 0:
             # Market orders fill in milliseconds; one read tells the fill instead of waiting a cycle.
             found = self.fetch_order(request.client_order_id, request.symbol)
@@ -319,7 +329,7 @@ class CcxtBroker:
                 return found
         return report
 
-    def send_order(self, request: OrderRequest) -> ExecutionReport:
+    def submit(self, request: OrderRequest) -> ExecutionReport:
         """Send one market order and return the venue's acknowledgment (an order id, usually no
         fill yet): the copy engine's hot path, which reads fills later with `fetch_order`."""
         rules = self.market_rules(request.symbol)
@@ -342,7 +352,7 @@ class CcxtBroker:
         if not raw or raw.get("id") is None:
             # A 200 whose body was not JSON: the venue may well hold the order.
             raise TransientError(f"{self.name}: order {request.client_order_id} answer had no order id")
-        return self._report(request.client_order_id, raw)
+        return self._report(request.client_order_id, raw, None, request.side)
 
     def _to_precision(self, helper: Callable[[str, float], str], symbol: str, value: Decimal, what: str) -> Decimal:
         """Round with ccxt's own precision helper (truncating); a value that rounds to 0 is below minimum."""
@@ -351,8 +361,9 @@ class CcxtBroker:
         except ccxt.InvalidOrder as exc:
             raise OrderRejected(f"{self.name}: {symbol} {what} {value} below minimum precision: {exc}") from exc
 
-    def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None:
-        """Find an order by client order id; None when the venue has never seen it."""
+    def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None:
+        """Find an order by client order id (fills since `recorded`); None when the venue never saw it."""
+        side = recorded.request.side if recorded is not None else None
         self._ensure_markets()
         params = {self.venue.client_id_param: client_order_id}
         if self.venue.lookup == "fetch_order":
@@ -362,7 +373,7 @@ class CcxtBroker:
                 if isinstance(exc.__cause__, ccxt.OrderNotFound):
                     return None
                 raise
-            return self._report(client_order_id, raw) if raw else None
+            return self._report(client_order_id, raw, recorded, side) if raw else None
         if self.venue.lookup == "open_closed":
             # A market order is closed within milliseconds: look there first, one call usually.
             fetchers = (self.client.fetch_closed_orders, self.client.fetch_open_orders)
@@ -370,15 +381,17 @@ class CcxtBroker:
                 orders = self._read(lambda fetch=fetch: fetch(None, None, None, dict(params)), private=True)
                 for raw in orders:
                     if raw.get("clientOrderId") == client_order_id:
-                        return self._report(client_order_id, raw)
+                        return self._report(client_order_id, raw, recorded, side)
             return None
         orders = self._read(lambda: self.client.fetch_orders(symbol, None, 100), private=True)
         for raw in orders:
             if raw.get("clientOrderId") == client_order_id:
-                return self._report(client_order_id, raw)
+                return self._report(client_order_id, raw, recorded, side)
         return None
 
-    def _report(self, client_order_id: str, raw: Mapping[str, Any]) -> ExecutionReport:
+    def _report(
+        self, client_order_id: str, raw: Mapping[str, Any], recorded: Order | None, side: Side | None
+    ) -> ExecutionReport:
         filled = venue_decimal(raw.get("filled") or 0, f"{client_order_id} filled")
         average = raw.get("average")
         if average is None and filled > 0 and raw.get("cost"):
@@ -402,11 +415,51 @@ class CcxtBroker:
         status = _STATUS.get(str(raw.get("status")), None)
         if status is None:  # open or unknown: decided by what filled
             status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED
-        return ExecutionReport(
+        report = ExecutionReport(
             client_order_id=client_order_id, status=status, exchange_order_id=str(raw.get("id")) if raw.get("id") else None,
             filled_qty=filled, avg_price=venue_decimal(average, "average") if average is not None else None, fee=fee,
             fee_in_base=fee_in_base,
         )
+        side = side or Side(str(raw.get("side") or "buy").lower())
+        symbol = str(raw.get("symbol") or (recorded.request.symbol if recorded is not None else ""))
+        fills = self._trades(report, raw, recorded, side, symbol, base)
+        if fills is None:
+            timestamp = raw.get("lastTradeTimestamp") or raw.get("timestamp")
+            venue_time = datetime.fromtimestamp(int(timestamp) / 1000, UTC) if timestamp else None
+            fills = increment_fill(report, recorded, broker=self.name, account=self.account, symbol=symbol, side=side,
+                                   venue_time=venue_time)
+        return report.model_copy(update={"fills": fills})
+
+    def _trades(
+        self, report: ExecutionReport, raw: Mapping[str, Any], recorded: Order | None, side: Side, symbol: str, base: str
+    ) -> tuple[Fill, ...] | None:
+        """The venue's own trades as fills, when the answer carries all of them and nothing of the
+        order is recorded yet (so they can never overlap fills derived from totals); else None."""
+        trades = raw.get("trades") or []
+        if not trades or (recorded is not None and recorded.filled_qty > 0):
+            return None
+        if any(t.get("id") is None or t.get("amount") is None or t.get("price") is None for t in trades):
+            return None
+        amounts = [venue_decimal(t["amount"], f"{report.client_order_id} trade amount") for t in trades]
+        if sum(amounts, Decimal(0)) != report.filled_qty:
+            return None
+        seen = utc_now()
+        fills = []
+        for trade, qty in zip(trades, amounts):
+            price = venue_decimal(trade["price"], f"{report.client_order_id} trade price")
+            fee_entry = trade.get("fee") or {}
+            fee = venue_decimal(fee_entry["cost"], "trade fee") if fee_entry.get("cost") is not None else Decimal(0)
+            fee_in_base = Decimal(0)
+            if fee_entry.get("currency") == base:
+                fee_in_base, fee = fee, fee * price
+            timestamp = trade.get("timestamp")
+            fills.append(Fill(
+                broker=self.name, account=self.account, symbol=symbol, side=side, trade_id=str(trade["id"]),
+                client_order_id=report.client_order_id, qty=qty, price=price, fee=fee, fee_in_base=fee_in_base,
+                fee_currency=fee_entry.get("currency"),
+                ts_exchange=datetime.fromtimestamp(int(timestamp) / 1000, UTC) if timestamp else seen, ts_seen=seen,
+            ))
+        return tuple(fills)
 
     def close(self) -> None:
         """Release the HTTP session."""

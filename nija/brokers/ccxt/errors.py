@@ -12,7 +12,14 @@ from typing import Final
 
 import ccxt
 
-from nija.brokers.base import AuthError, BrokerError, InsufficientFunds, InvalidNonce, OrderRejected, TransientError
+from nija.brokers.base import (
+    AuthError,
+    BrokerError,
+    InsufficientFunds,
+    InvalidNonce,
+    OrderRejected,
+    TransientError,
+)
 from nija.models import BrokerName
 
 __all__ = ["ccxt_errors"]

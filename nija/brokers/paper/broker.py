@@ -7,6 +7,9 @@ order records live in a `PaperLedger` (the daemon's store, `paper_*` tables), so
 restart, and an order can be looked up by client order id afterwards, exactly as the live
 adapters do.
 
+Fills: every order fills whole at once, as one fill with its own trade id (`paper-<client id>`),
+reported by `place`, `submit` and `fetch_order` alike.
+
 All prices in one paper account are counted in its cash currency, whatever quote a replayed
 file names: a replay of ADA-BTC candles trades "ADA/BTC" against USD cash.
 """
@@ -14,12 +17,11 @@ file names: a replay of ADA-BTC candles trades "ADA/BTC" against USD cash.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_UP, Decimal
 from datetime import UTC, datetime
+from decimal import ROUND_UP, Decimal
 from typing import Final
 
 from nija.brokers.base import InsufficientFunds, OrderRejected
-from nija.brokers.fees import FeeSchedule
 from nija.brokers.paper.board import PriceBoard
 from nija.brokers.paper.ledger import PaperLedger
 from nija.brokers.paper.market import MarketSource, paper_market_rules
@@ -28,8 +30,10 @@ from nija.models import (
     BrokerName,
     Candles,
     ExecutionReport,
+    FeeSchedule,
     Fill,
     MarketRules,
+    Order,
     OrderRequest,
     OrderStatus,
     QuantityUnit,
@@ -147,7 +151,7 @@ class PaperBroker:
         """Simulated minimums and precision for `symbol`."""
         return paper_market_rules(symbol, self.market.last_price(symbol))
 
-    def fetch_order(self, client_order_id: str, symbol: str) -> ExecutionReport | None:
+    def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None:
         """The simulated venue's record of an order, or None if it never reached the venue."""
         return self._store.paper_order(self.name, self.account, client_order_id)
 
@@ -159,7 +163,11 @@ class PaperBroker:
 
     # -- orders ----------------------------------------------------------------------------
 
-    def place_order(self, request: OrderRequest) -> ExecutionReport:
+    def submit(self, request: OrderRequest) -> ExecutionReport:
+        """A paper order fills at once: its acknowledgment is its fill (`place`)."""
+        return self.place(request)
+
+    def place(self, request: OrderRequest) -> ExecutionReport:
         """Fill a market order at once, or raise `OrderRejected` / `InsufficientFunds`."""
         known = self.fetch_order(request.client_order_id, request.symbol)
         if known is not None:  # a venue answers a repeated client order id with the original order

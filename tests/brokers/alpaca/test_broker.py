@@ -28,7 +28,7 @@ from nija.brokers.base import (
 )
 from nija.models import BrokerName, OrderRequest, OrderStatus, QuantityUnit, Side, client_order_id_for
 from nija.store import Store
-from nija.trading.orders import OrderExecutor
+from nija.execution.executor import OrderExecutor
 from tests.sim.simulator import Simulator
 from tests.sim.venues.alpaca import AlpacaVenue
 
@@ -97,7 +97,7 @@ def test_balance_is_alpaca_equity_not_cash(sim: Simulator) -> None:
 def test_available_is_capped_by_buying_power_while_an_order_waits(sim: Simulator) -> None:
     broker, _ = _broker(sim, {"USD": "1000"})
     sim.venue(VENUE).set_market_open(False)  # type: ignore[attr-defined]
-    report = broker.place_order(_request(Side.BUY, "150", QuantityUnit.QUOTE, "queued"))
+    report = broker.place(_request(Side.BUY, "150", QuantityUnit.QUOTE, "queued"))
     assert (report.status, report.filled_qty) == (OrderStatus.SUBMITTED, Decimal(0))
     snapshot = broker.balance_snapshot()
     assert (snapshot.total_equity, snapshot.available, snapshot.locked_in_positions) == (
@@ -111,7 +111,7 @@ def test_available_is_capped_by_buying_power_while_an_order_waits(sim: Simulator
 def test_buy_by_notional_then_sell_by_qty_round_trip_the_client_id(sim: Simulator) -> None:
     broker, key = _broker(sim, {"USD": "1000"})
     buy = _request(Side.BUY, "150.129", QuantityUnit.QUOTE, "buy")
-    report = broker.place_order(buy)
+    report = broker.place(buy)
     assert (report.status, report.filled_qty, report.avg_price, report.fee) == (
         OrderStatus.FILLED, Decimal("0.7506"), Decimal("200"), Decimal(0)
     )  # notional rounded down to the cent: 150.12 USD at 200
@@ -123,7 +123,7 @@ def test_buy_by_notional_then_sell_by_qty_round_trip_the_client_id(sim: Simulato
     assert found is not None and found.filled_qty == report.filled_qty and found.exchange_order_id == report.exchange_order_id
 
     sell = _request(Side.SELL, "0.5000000001", QuantityUnit.BASE, "sell")
-    sold = broker.place_order(sell)
+    sold = broker.place(sell)
     assert (sold.status, sold.filled_qty) == (OrderStatus.FILLED, Decimal("0.5"))
     assert sim.requests(VENUE, path_contains="/v2/orders", method="POST")[-1].params["qty"] == 0.5
     assert broker.holdings() == {"AAPL": Decimal("0.2506")}
@@ -138,7 +138,7 @@ def test_market_rules_follow_the_fractionable_flag_and_whole_shares_are_bought(s
     )
     sim.venue(VENUE).set_fractionable("TSLA", False)  # type: ignore[attr-defined]
     assert broker.market_rules("TSLA").amount_step == Decimal("1")
-    report = broker.place_order(_request(Side.BUY, "600", QuantityUnit.QUOTE, "whole", symbol="TSLA"))
+    report = broker.place(_request(Side.BUY, "600", QuantityUnit.QUOTE, "whole", symbol="TSLA"))
     assert (report.status, report.filled_qty) == (OrderStatus.FILLED, Decimal("2"))  # 600 USD at 250: 2 shares
     assert sim.requests(VENUE, path_contains="/v2/orders", method="POST")[-1].params["qty"] == 2.0
 
@@ -157,29 +157,29 @@ def test_minimums_are_checked_before_sending(sim: Simulator, side: Side, qty: st
     sim.venue(VENUE).set_fractionable("TSLA", False)  # type: ignore[attr-defined]
     tiny = _request(side, qty, unit, "tiny", symbol=symbol)
     with pytest.raises(OrderRejected, match="below minimum"):
-        broker.place_order(tiny)
+        broker.place(tiny)
     assert _posts(sim) == 0
 
 
 def test_unknown_symbol_is_rejected_without_an_order(sim: Simulator) -> None:
     broker, _ = _broker(sim, {"USD": "1000"})
     with pytest.raises(OrderRejected, match="unknown symbol"):
-        broker.place_order(_request(Side.BUY, "50", QuantityUnit.QUOTE, "nope", symbol="NOPE"))
+        broker.place(_request(Side.BUY, "50", QuantityUnit.QUOTE, "nope", symbol="NOPE"))
     assert _posts(sim) == 0
 
 
 def test_partial_fill_is_reported_partial(sim: Simulator) -> None:
     broker, _ = _broker(sim, {"USD": "1000"})
     sim.inject(VENUE, ORDERS, "partial_fill", method="POST", fraction="0.4")
-    report = broker.place_order(_request(Side.BUY, "150", QuantityUnit.QUOTE, "partial"))
+    report = broker.place(_request(Side.BUY, "150", QuantityUnit.QUOTE, "partial"))
     assert (report.status, report.filled_qty, report.avg_price) == (OrderStatus.PARTIAL, Decimal("0.3"), Decimal("200"))
 
 
 def test_a_duplicate_client_id_answer_reports_the_order_already_there(sim: Simulator) -> None:
     broker, key = _broker(sim, {"USD": "1000"})
     buy = _request(Side.BUY, "60", QuantityUnit.QUOTE, "twice")
-    first = broker.place_order(buy)
-    again = broker.place_order(buy)  # the venue refuses the twin (422): the first order is reported
+    first = broker.place(buy)
+    again = broker.place(buy)  # the venue refuses the twin (422): the first order is reported
     assert again.status is OrderStatus.FILLED and again.exchange_order_id == first.exchange_order_id
     assert len(sim.orders(VENUE, key)) == 1
 
@@ -202,12 +202,12 @@ def test_auth_errors(sim: Simulator) -> None:
 def test_insufficient_funds_from_the_venue(sim: Simulator) -> None:
     broker, _ = _broker(sim, {"USD": "100", "AAPL": "1"})
     with pytest.raises(InsufficientFunds, match="insufficient buying power"):
-        broker.place_order(_request(Side.BUY, "150", QuantityUnit.QUOTE, "poor"))
+        broker.place(_request(Side.BUY, "150", QuantityUnit.QUOTE, "poor"))
     with pytest.raises(InsufficientFunds, match="insufficient qty"):
-        broker.place_order(_request(Side.SELL, "2", QuantityUnit.BASE, "short"))
+        broker.place(_request(Side.SELL, "2", QuantityUnit.BASE, "short"))
     sim.inject(VENUE, ORDERS, "insufficient_funds", method="POST")
     with pytest.raises(InsufficientFunds):
-        broker.place_order(_request(Side.BUY, "50", QuantityUnit.QUOTE, "injected"))
+        broker.place(_request(Side.BUY, "50", QuantityUnit.QUOTE, "injected"))
 
 
 @pytest.mark.parametrize(
@@ -222,7 +222,7 @@ def test_refused_orders_are_rejected_not_auth_failures(sim: Simulator, status: i
     broker, _ = _broker(sim, {"USD": "1000"})
     sim.inject(VENUE, ORDERS, "http_5xx", method="POST", status=status, body=body)
     with pytest.raises(OrderRejected) as refused:
-        broker.place_order(_request(Side.BUY, "50", QuantityUnit.QUOTE, "refused"))
+        broker.place(_request(Side.BUY, "50", QuantityUnit.QUOTE, "refused"))
     assert not isinstance(refused.value, InsufficientFunds)
 
 
@@ -294,7 +294,7 @@ def test_ambiguous_create_resolves_through_the_executor_with_one_post(
     store = Store(tmp_path / "nija.db")
     buy = _request(Side.BUY, "60", QuantityUnit.QUOTE, f"ambiguous-{fault}")
     sim.inject(VENUE, ORDERS, fault, method="POST", apply_after=True, **options)
-    report = OrderExecutor(broker, store, LOG).submit(buy, None)
+    report = OrderExecutor(broker, store, LOG).submit(buy).order
     assert report is not None and report.filled_qty == Decimal("0.3")
     assert sim.count_orders(VENUE, buy.client_order_id) == 1  # looked up, never re-sent
     assert _posts(sim) == 1
@@ -310,7 +310,7 @@ def test_a_504_before_processing_is_not_resent_and_stays_unknown(sim: Simulator,
     buy = _request(Side.BUY, "60", QuantityUnit.QUOTE, "gateway")
     sim.inject(VENUE, ORDERS, "http_5xx", method="POST", status=504)
     with pytest.raises(TransientError, match="outcome unknown"):
-        OrderExecutor(broker, store, LOG).submit(buy, None)
+        OrderExecutor(broker, store, LOG).submit(buy)
     assert sim.count_orders(VENUE, buy.client_order_id) == 1 and sim.orders(VENUE, key) == []
     order = store.get_order(buy.client_order_id)
     assert order is not None and order.status is OrderStatus.UNKNOWN
@@ -322,7 +322,7 @@ def test_reconciliation_on_start_finds_the_order_sent_before_a_crash(sim: Simula
     store = Store(tmp_path / "nija.db")
     buy = _request(Side.BUY, "60", QuantityUnit.QUOTE, "crash")
     store.insert_order(buy)
-    broker.place_order(buy)  # sent and filled, then the process died before recording it
+    broker.place(buy)  # sent and filled, then the process died before recording it
     never_sent = _request(Side.BUY, "60", QuantityUnit.QUOTE, "never-sent")
     store.insert_order(never_sent)
     assert OrderExecutor(broker, store, LOG).reconcile() == 2
@@ -359,7 +359,7 @@ def test_an_order_sent_while_closed_waits_and_is_found_filled_later(sim: Simulat
     broker, _ = _broker(sim, {"USD": "1000"})
     sim.venue(VENUE).set_market_open(False)  # type: ignore[attr-defined]
     buy = _request(Side.BUY, "60", QuantityUnit.QUOTE, "overnight")
-    report = broker.place_order(buy)
+    report = broker.place(buy)
     assert report.status is OrderStatus.SUBMITTED and report.exchange_order_id is not None
     sim.venue(VENUE).set_market_open(True)  # type: ignore[attr-defined]
     sim.fill_order(VENUE, report.exchange_order_id)

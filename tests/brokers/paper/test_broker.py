@@ -43,7 +43,7 @@ def test_fee_table_is_the_documented_one() -> None:
 @pytest.mark.parametrize("name", list(BrokerName))
 def test_buy_by_quote_pays_ask_and_that_brokers_taker_fee(store: Store, name: BrokerName) -> None:
     broker = _broker(store, name, slippage="10")
-    report = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1", broker=name))
+    report = broker.place(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1", broker=name))
     fees = fee_schedule(name)
     ask = Decimal("50000") * (1 + fees.spread / 2)
     expected_price = (ask * Decimal("1.001")).quantize(Decimal("1e-12"))
@@ -58,7 +58,7 @@ def test_buy_by_quote_pays_ask_and_that_brokers_taker_fee(store: Store, name: Br
 
 def test_equity_is_cash_plus_holdings_at_market(store: Store) -> None:
     broker = _broker(store)
-    broker.place_order(_order(Side.BUY, "300", QuantityUnit.QUOTE, "b1"))
+    broker.place(_order(Side.BUY, "300", QuantityUnit.QUOTE, "b1"))
     broker.market.prices["BTC/USD"] = Decimal("60000")
     snap = broker.balance_snapshot()
     held = broker.holdings()["BTC"]
@@ -70,42 +70,42 @@ def test_equity_is_cash_plus_holdings_at_market(store: Store) -> None:
 def test_never_spends_cash_it_lacks(store: Store) -> None:
     broker = _broker(store, cash="100")
     with pytest.raises(InsufficientFunds, match="only 100.00 available"):
-        broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))  # 100 + fee > 100
+        broker.place(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))  # 100 + fee > 100
     assert broker.balance_snapshot().available == Decimal("100")
     assert broker.fetch_order("b1", "BTC/USD") is None
 
 
 def test_never_sells_more_than_held(store: Store) -> None:
     broker = _broker(store)
-    bought = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1")).filled_qty
+    bought = broker.place(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1")).filled_qty
     with pytest.raises(InsufficientFunds, match="exceeds held"):
-        broker.place_order(_order(Side.SELL, str(bought + Decimal("0.00000001")), QuantityUnit.BASE, "s1"))
-    report = broker.place_order(_order(Side.SELL, str(bought), QuantityUnit.BASE, "s2"))
+        broker.place(_order(Side.SELL, str(bought + Decimal("0.00000001")), QuantityUnit.BASE, "s1"))
+    report = broker.place(_order(Side.SELL, str(bought), QuantityUnit.BASE, "s2"))
     assert report.filled_qty == bought
     assert broker.holdings() == {}
 
 
 def test_sell_is_not_blocked_by_zero_cash(store: Store) -> None:
     broker = _broker(store, cash="100", name=BrokerName.ALPACA)  # no fee: the buy spends every cent
-    broker.place_order(_order(Side.BUY, "99.99", QuantityUnit.QUOTE, "b1", broker=BrokerName.ALPACA))
+    broker.place(_order(Side.BUY, "99.99", QuantityUnit.QUOTE, "b1", broker=BrokerName.ALPACA))
     assert broker.balance_snapshot().available < Decimal("0.02")
     held = broker.holdings()["BTC"]
-    report = broker.place_order(_order(Side.SELL, str(held), QuantityUnit.BASE, "s1", broker=BrokerName.ALPACA))
+    report = broker.place(_order(Side.SELL, str(held), QuantityUnit.BASE, "s1", broker=BrokerName.ALPACA))
     assert report.filled_qty == held
 
 
 def test_rejects_orders_below_market_minimum(store: Store) -> None:
     broker = _broker(store)
     with pytest.raises(OrderRejected, match="below market minimum"):
-        broker.place_order(_order(Side.BUY, "0.5", QuantityUnit.QUOTE, "b1"))  # min cost is 1 USD
+        broker.place(_order(Side.BUY, "0.5", QuantityUnit.QUOTE, "b1"))  # min cost is 1 USD
     with pytest.raises(OrderRejected, match="below market minimum"):
-        broker.place_order(_order(Side.BUY, "0.000000001", QuantityUnit.BASE, "b2"))  # below the amount step
+        broker.place(_order(Side.BUY, "0.000000001", QuantityUnit.BASE, "b2"))  # below the amount step
 
 
 def test_repeated_client_order_id_returns_the_original_fill(store: Store) -> None:
     broker = _broker(store)
-    first = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))
-    again = broker.place_order(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))
+    first = broker.place(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))
+    again = broker.place(_order(Side.BUY, "100", QuantityUnit.QUOTE, "b1"))
     assert again == first
     assert broker.holdings()["BTC"] == first.filled_qty  # filled once
     assert broker.fetch_order("b1", "BTC/USD") == first
@@ -115,7 +115,7 @@ def test_balances_and_orders_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "nija.db"
     s = Store(path)
     broker = _broker(s)
-    report = broker.place_order(_order(Side.BUY, "250", QuantityUnit.QUOTE, "b1"))
+    report = broker.place(_order(Side.BUY, "250", QuantityUnit.QUOTE, "b1"))
     before = broker.balance_snapshot()
     s.close()
     s2 = Store(path)
@@ -152,9 +152,9 @@ def test_two_processes_filling_one_account_lose_neither_fill(store: Store) -> No
     daemon, manual = _broker(store, cash="10000"), _broker(other_process, cash="10000")
     manual_report: list = []
     _after_the_daemon_reads_balances(
-        daemon, lambda: manual_report.append(manual.place_order(_order(Side.BUY, "3000", QuantityUnit.QUOTE, "manual-1")))
+        daemon, lambda: manual_report.append(manual.place(_order(Side.BUY, "3000", QuantityUnit.QUOTE, "manual-1")))
     )
-    daemon_report = daemon.place_order(_order(Side.BUY, "4000", QuantityUnit.QUOTE, "daemon-1"))
+    daemon_report = daemon.place(_order(Side.BUY, "4000", QuantityUnit.QUOTE, "daemon-1"))
     [manual_fill] = manual_report
     spent = sum(r.filled_qty * r.avg_price + r.fee for r in (daemon_report, manual_fill))
     assert store.paper_balances(BrokerName.KRAKEN, "master") == {
@@ -167,10 +167,10 @@ def test_a_balance_spent_meanwhile_by_another_process_refuses_the_order(store: S
     other_process = Store(store.path)
     daemon, manual = _broker(store, cash="1000"), _broker(other_process, cash="1000")
     _after_the_daemon_reads_balances(
-        daemon, lambda: manual.place_order(_order(Side.BUY, "900", QuantityUnit.QUOTE, "manual-1"))
+        daemon, lambda: manual.place(_order(Side.BUY, "900", QuantityUnit.QUOTE, "manual-1"))
     )
     with pytest.raises(InsufficientFunds, match="changed meanwhile"):
-        daemon.place_order(_order(Side.BUY, "500", QuantityUnit.QUOTE, "daemon-1"))
+        daemon.place(_order(Side.BUY, "500", QuantityUnit.QUOTE, "daemon-1"))
     assert daemon.fetch_order("daemon-1", "BTC/USD") is None  # refused: nothing recorded
     assert store.paper_balances(BrokerName.KRAKEN, "master")["USD"] > 0
     other_process.close()

@@ -30,7 +30,7 @@ def test_paper_fills_on_the_venues_public_prices(monkeypatch: pytest.MonkeyPatch
         assert failed == []
         health = loop.run_cycle()
         assert health.status == "healthy", health.last_error
-        report = loop.broker.place_order(
+        report = loop.broker.place(
             OrderRequest(broker="kraken", account="master", symbol="BTC/USD", side=Side.BUY, quantity=Decimal("100"),
                          unit=QuantityUnit.QUOTE, client_order_id="njlivepaper0000001")
         )

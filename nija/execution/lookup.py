@@ -1,0 +1,46 @@
+"""What a lookup by client order id means for a stored order, and the lookup itself.
+
+An order whose answer was lost is never sent again: it is looked up by its client order id until
+the venue's report settles it, or until it is clear the venue never booked it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Final
+
+from nija.brokers.base import Broker
+from nija.models import ExecutionReport, Order, OrderStatus
+
+__all__ = ["OPEN_ORDER_STATUSES", "UNKNOWN_GRACE", "look_up", "lookup_outcome"]
+
+UNKNOWN_GRACE: Final = timedelta(minutes=10)  # an ambiguous order not listed by then was never booked
+OPEN_ORDER_STATUSES: Final = (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.SUBMITTED, OrderStatus.PARTIAL)
+
+
+def look_up(broker: Broker, order: Order) -> ExecutionReport | None:
+    """The venue's report of a stored order (fills since what is recorded), None if it never saw it."""
+    return broker.fetch_order(order.request.client_order_id, order.request.symbol, order)
+
+
+def lookup_outcome(order: Order, found: ExecutionReport | None, now: datetime) -> ExecutionReport | None:
+    """The report to record for a stored order after a lookup: the venue's, a CANCELED one when
+    the venue never booked it, or None while the outcome is still unknown.
+
+    Pending and unknown to the venue: the process stopped before sending it. Ambiguous (unknown)
+    and still not listed after `UNKNOWN_GRACE`: refused before it was booked (a 504 or 429 in
+    front of the matching engine). An order the venue acknowledged (submitted, partial) but no
+    longer lists is looked up again: presuming it refused could lose a real fill. Either way it
+    is never re-sent from here.
+    """
+    if found is not None:
+        return found
+    cid = order.request.client_order_id
+    if order.status is OrderStatus.PENDING:
+        return ExecutionReport(client_order_id=cid, status=OrderStatus.CANCELED, error="never reached the venue")
+    if order.status is OrderStatus.UNKNOWN and now - order.updated_at >= UNKNOWN_GRACE:
+        return ExecutionReport(
+            client_order_id=cid, status=OrderStatus.CANCELED,
+            error=f"not found at the venue {UNKNOWN_GRACE} after an ambiguous answer",
+        )
+    return None
