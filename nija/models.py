@@ -6,11 +6,12 @@ Nothing here does I/O. Enums for sides, units and statuses live here and nowhere
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -48,6 +49,8 @@ __all__ = [
     "round_down",
     "utc_now",
 ]
+
+S = TypeVar("S", bound=StrEnum)
 
 # The account name of every broker's master (followers are named by their user id).
 MASTER_ACCOUNT: Final = "master"
@@ -177,12 +180,17 @@ _COPY_NEXT: Final[dict[CopyStatus, frozenset[CopyStatus]]] = {
 }  # FILLED, PARTIAL, FAILED, EXPIRED and SKIPPED are final: nothing follows them
 
 
-def advance_copy_status(current: CopyStatus, new: CopyStatus) -> CopyStatus:
-    """Return `new` if the ledger row may move there from `current`, else raise `InvalidTransition`.
-    Recording the same status again is not a move."""
-    if new != current and new not in _COPY_NEXT.get(current, frozenset()):
-        raise InvalidTransition(f"copy status {current} -> {new}")
+def _checked_move(table: Mapping[S, frozenset[S]], what: str, current: S, new: S) -> S:
+    """Return `new` if `table` has the move from `current` (recording the same status again is
+    not a move), else raise `InvalidTransition` naming it."""
+    if new != current and new not in table.get(current, frozenset()):
+        raise InvalidTransition(f"{what} status {current} -> {new}")
     return new
+
+
+def advance_copy_status(current: CopyStatus, new: CopyStatus) -> CopyStatus:
+    """Return `new` if the ledger row may move there from `current`, else raise `InvalidTransition`."""
+    return _checked_move(_COPY_NEXT, "copy", current, new)
 
 
 class SignalStatus(StrEnum):
@@ -200,11 +208,8 @@ _SIGNAL_NEXT: Final[dict[SignalStatus, frozenset[SignalStatus]]] = {
 
 
 def advance_signal_status(current: SignalStatus, new: SignalStatus) -> SignalStatus:
-    """Return `new` if the signal may move there from `current`, else raise `InvalidTransition`.
-    Recording the same status again is not a move."""
-    if new != current and new not in _SIGNAL_NEXT.get(current, frozenset()):
-        raise InvalidTransition(f"signal status {current} -> {new}")
-    return new
+    """Return `new` if the signal may move there from `current`, else raise `InvalidTransition`."""
+    return _checked_move(_SIGNAL_NEXT, "signal", current, new)
 
 
 class IntentStatus(StrEnum):
@@ -224,10 +229,11 @@ _INTENT_NEXT: Final[dict[IntentStatus, frozenset[IntentStatus]]] = {
 
 
 def advance_intent_status(current: IntentStatus, new: IntentStatus) -> IntentStatus:
-    """Return `new` if a manual intent may move there from `current`, else raise `InvalidTransition`."""
-    if new not in _INTENT_NEXT.get(current, frozenset()):
+    """Return `new` if a manual intent may move there from `current`, else raise `InvalidTransition`
+    (taking or finishing an intent twice is refused)."""
+    if new == current:
         raise InvalidTransition(f"manual intent status {current} -> {new}")
-    return new
+    return _checked_move(_INTENT_NEXT, "manual intent", current, new)
 
 
 class _Frozen(BaseModel):

@@ -140,8 +140,7 @@ def test_a_stored_order_keeps_its_base_fee_and_fill_its_fee_currency(store: Stor
     store.record(Recording(reports=[report], fills=[fill]))
     assert store.get_order(cid).fee_in_base == Decimal("0.000001")
     assert store.fills(KRAKEN, "master") == [fill]
-    assert store.known_trade_ids(KRAKEN, "master", ["t1", "t9"]) == {"t1"}
-    assert store.known_trade_ids(KRAKEN, "other", ["t1"]) == set()
+    assert store.known_fills(["t1", "t9"]) == {("kraken", "master", "t1")}  # any account, one query
     assert store.planned_stop(KRAKEN, "master", "BTC/USD") == Decimal("59000")
 
 

@@ -1,4 +1,4 @@
-"""Every status enum moves only along its transition table: each edge outside it raises, naming
+"""Every status enum (orders, copy ledger, signals, manual intents) moves only along its transition table: each edge outside it raises, naming
 the move as "FROM -> TO", and each edge inside it is allowed."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import pytest
 
 from nija.models import (
     CopyStatus,
+    IntentStatus,
     InvalidTransition,
     OrderStatus,
     SignalStatus,
     advance_copy_status,
+    advance_intent_status,
     advance_order_status,
     advance_signal_status,
 )
@@ -40,11 +42,13 @@ ALLOWED: dict[type[StrEnum], set[tuple[str, str]]] = {
         *(("pending", to) for to in ("done", "skipped", "rejected")),
         *((s, s) for s in SignalStatus),
     },
+    IntentStatus: {("pending", "taken"), ("pending", "canceled"), ("taken", "done"), ("taken", "refused")},
 }
 ADVANCE: dict[type[StrEnum], Callable[[object, object], object]] = {
     OrderStatus: advance_order_status,  # type: ignore[dict-item]
     CopyStatus: advance_copy_status,  # type: ignore[dict-item]
     SignalStatus: advance_signal_status,  # type: ignore[dict-item]
+    IntentStatus: advance_intent_status,  # type: ignore[dict-item]
 }
 EDGES = [(enum, a, b) for enum in ALLOWED for a, b in product(list(enum), list(enum))]
 

@@ -47,16 +47,15 @@ class Execution:
     def book(self, answers: Sequence[Answer], *, master_equity: Decimal | None = None) -> Booking:
         """What recording `answers` would write, from what the store holds now (known trade ids,
         positions); `master_equity` is given for a master account, whose new fills emit signals."""
-        by_account: dict[tuple[str, str], list[str]] = {}
+        trade_ids: list[str] = []
         symbols: dict[tuple[str, str], set[str]] = {}
         for answer in answers:
             request = answer.order.request
-            by_account.setdefault((str(request.broker), request.account), []).extend(f.trade_id for f in answer.report.fills)
+            trade_ids.extend(f.trade_id for f in answer.report.fills)
             symbols.setdefault((str(request.broker), request.symbol), set()).add(request.account)
-        known = {
-            account: self.store.known_trade_ids(BrokerName(account[0]), account[1], ids)
-            for account, ids in by_account.items() if ids
-        }
+        known: dict[tuple[str, str], set[str]] = {}
+        for broker, account, trade_id in self.store.known_fills(trade_ids) if trade_ids else ():
+            known.setdefault((broker, account), set()).add(trade_id)
         positions: dict[PositionKey, Position | None] = {}
         for (broker, symbol), accounts in symbols.items():
             found = self.store.positions_of(BrokerName(broker), symbol, accounts)

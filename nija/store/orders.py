@@ -92,18 +92,16 @@ class OrderRecords(Database):
                 found[row["client_order_id"]] = _order(row)
         return found
 
-    def known_trade_ids(self, broker: BrokerName, account: str, trade_ids: Iterable[str]) -> set[str]:
-        """Which of `trade_ids` this account's fills already hold (a repeated trade counts once)."""
-        ids = list(trade_ids)
-        known: set[str] = set()
+    def known_fills(self, trade_ids: Iterable[str]) -> set[tuple[str, str, str]]:
+        """(broker, account, trade id) of the stored fills among `trade_ids`: a repeated trade
+        counts once. One query per 500 ids, whatever the number of accounts."""
+        ids = list(dict.fromkeys(trade_ids))
+        known: set[tuple[str, str, str]] = set()
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._query(
-                f"SELECT trade_id FROM fills WHERE broker = ? AND account = ? AND trade_id IN ({marks})",
-                (broker, account, *chunk),
-            )
-            known.update(row["trade_id"] for row in rows)
+            rows = self._query(f"SELECT broker, account, trade_id FROM fills WHERE trade_id IN ({marks})", chunk)
+            known.update((row["broker"], row["account"], row["trade_id"]) for row in rows)
         return known
 
     def fills(self, broker: BrokerName, account: str) -> list[Fill]:
