@@ -99,7 +99,7 @@ def book(
             if fill.trade_id not in known and key not in seen:
                 seen.add(key)
                 new.append(fill)
-        reports.append(report.model_copy(update={"status": status, "fills": ()}))
+        reports.append(report)  # the store moves the order to report.status, checked again there
         updated = order.model_copy(update={
             "status": status, "filled_qty": report.filled_qty, "avg_price": report.avg_price, "fee": report.fee,
             "fee_in_base": report.fee_in_base, "error": report.error or order.error,

@@ -50,9 +50,10 @@ class Execution:
         trade_ids: list[str] = []
         symbols: dict[tuple[str, str], set[str]] = {}
         for answer in answers:
-            request = answer.order.request
-            trade_ids.extend(f.trade_id for f in answer.report.fills)
-            symbols.setdefault((str(request.broker), request.symbol), set()).add(request.account)
+            if answer.report.fills:  # an acknowledgment without fills moves no position
+                request = answer.order.request
+                trade_ids.extend(f.trade_id for f in answer.report.fills)
+                symbols.setdefault((str(request.broker), request.symbol), set()).add(request.account)
         known: dict[tuple[str, str], set[str]] = {}
         for broker, account, trade_id in self.store.known_fills(trade_ids) if trade_ids else ():
             known.setdefault((broker, account), set()).add(trade_id)

@@ -361,7 +361,7 @@ class AlpacaBroker:
         symbol = recorded.request.symbol if recorded is not None else str(raw.symbol)
         fills = increment_fill(report, recorded, broker=self.name, account=self.account, symbol=symbol, side=side,
                                venue_time=raw.filled_at)
-        return report.model_copy(update={"fills": fills})
+        return report.model_copy(update={"fills": fills}) if fills else report
 
     def close(self) -> None:
         """Release both HTTP sessions."""

@@ -428,7 +428,7 @@ class CcxtBroker:
             venue_time = datetime.fromtimestamp(int(timestamp) / 1000, UTC) if timestamp else None
             fills = increment_fill(report, recorded, broker=self.name, account=self.account, symbol=symbol, side=side,
                                    venue_time=venue_time)
-        return report.model_copy(update={"fills": fills})
+        return report.model_copy(update={"fills": fills}) if fills else report
 
     def _trades(
         self, report: ExecutionReport, raw: Mapping[str, Any], recorded: Order | None, side: Side, symbol: str, base: str
