@@ -39,12 +39,24 @@ _CCXT_ERRORS: Final[tuple[tuple[type[Exception], type[BrokerError]], ...]] = (
 )
 
 
+# Venue answers ccxt leaves as a plain ExchangeError (so they would read as transient), matched on
+# the venue's own text before the class table. Kraken answers a wrong API secret with
+# "EAPI:Invalid signature", which ccxt 4.5 does not map (it maps only "EAPI:Invalid key").
+_VENUE_TEXTS: Final[dict[BrokerName, tuple[tuple[str, type[BrokerError]], ...]]] = {
+    BrokerName.KRAKEN: (("EAPI:Invalid signature", AuthError),),
+}
+
+
 @contextmanager
 def ccxt_errors(broker: BrokerName) -> Iterator[None]:
     """Translate ccxt exceptions into the broker error taxonomy (the only place they are caught)."""
     try:
         yield
     except ccxt.BaseError as exc:
+        if not isinstance(exc, ccxt.NetworkError):
+            for text, target in _VENUE_TEXTS.get(broker, ()):
+                if text in str(exc):
+                    raise target(f"{broker}: {type(exc).__name__}: {exc}") from exc
         for source, target in _CCXT_ERRORS:
             if isinstance(exc, source):
                 raise target(f"{broker}: {type(exc).__name__}: {exc}") from exc

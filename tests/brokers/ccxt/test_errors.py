@@ -67,3 +67,14 @@ def test_a_2xx_answer_is_parsed_once_and_a_non_json_one_refused() -> None:
     with pytest.raises(ccxt.BadResponse, match="not JSON"):
         client.on_rest_response(200, "OK", "u", "GET", {}, "<html>busy</html>", {}, None)
     assert client.on_rest_response(502, "Bad", "u", "GET", {}, "<html>busy</html>", {}, None) == "<html>busy</html>"
+
+
+def test_kraken_invalid_signature_is_an_auth_error_not_transient() -> None:
+    # ccxt maps "EAPI:Invalid key" but leaves "EAPI:Invalid signature" (a wrong secret) a plain
+    # ExchangeError; read as transient, the account would retry forever instead of stopping.
+    with pytest.raises(AuthError, match="Invalid signature"):
+        with ccxt_errors(BrokerName.KRAKEN):
+            raise ccxt.ExchangeError('kraken {"error":["EAPI:Invalid signature"]}')
+    with pytest.raises(TransientError):  # the same text from another venue is not Kraken's answer
+        with ccxt_errors(BrokerName.BINANCE):
+            raise ccxt.ExchangeError("EAPI:Invalid signature")
