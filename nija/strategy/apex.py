@@ -98,6 +98,9 @@ __all__ = [
 
 _NAN: Final = math.nan
 _ZERO: Final = Decimal(0)
+# EMA9 below EMA21 by less than this share is float rounding of equal averages (flat candles at a
+# price binary floats cannot hold, e.g. 12345.678), not a cross.
+_EMA_CROSS_TOLERANCE: Final = 1e-12
 # A take-profit remainder at or below this fraction of the initial quantity is dust: sell it too.
 _DUST_FRACTION: Final = Decimal("1e-12")
 
@@ -402,7 +405,7 @@ def evaluate_exit(
         # Breakeven trailing (§1.9): never below entry, never lowered.
         raised = price - _decimal(params.trailing_atr_mult) * Decimal(repr(atr_last))
         trailing = max(entry, trailing if trailing is not None else entry, raised)
-    if ema9 < ema21:
+    if ema9 < ema21 - abs(ema21) * _EMA_CROSS_TOLERANCE:
         return sell_all(ExitAction.EMA_CROSS, f"EMA9 {ema9:.8g} < EMA21 {ema21:.8g}", trailing)
     return keep("hold", trailing)
 

@@ -319,6 +319,10 @@ class BrokerLoop:
             if self._account is not None:
                 self._account = (self._account[0], holdings)
         self._report_unmanaged(holdings, positions)
+        held_symbols = {p.symbol for p in positions}
+        for symbol in set(self.store.strategy_states(broker, account)) - held_symbols:
+            # A state whose position is gone would hand its stale stop to the next position there.
+            self.store.forget_position(broker, account, symbol)
         sold = 0
         errors: list[Exception] = []
         for position in positions:
@@ -417,7 +421,10 @@ class BrokerLoop:
             state = initial_exit_state(
                 position, self.store.planned_stop(position.broker, position.account, position.symbol), self._params
             )
-            self._save_state(position.symbol, state)
+            # An exit that sold it all deleted the state with the position: storing one now would
+            # leave an orphan that the next position in this symbol inherits (its stale stop).
+            if self._is_open(position):
+                self._save_state(position.symbol, state)
             return state
         state = ExitState.from_record(stored.state)
         if stored.pending_client_order_id is None:
@@ -427,9 +434,13 @@ class BrokerLoop:
             return None
         if order is not None and order.filled_qty > 0 and stored.pending_state is not None:
             state = ExitState.from_record(stored.pending_state)
-        if any(p.symbol == position.symbol for p in self.store.positions(position.broker, position.account)):
+        if self._is_open(position):
             self._save_state(position.symbol, state)  # a closed position's state went with it
         return state
+
+    def _is_open(self, position: Position) -> bool:
+        """Whether the store still holds this position (an exit may have closed it just now)."""
+        return any(p.symbol == position.symbol for p in self.store.positions(position.broker, position.account))
 
     def _save_state(self, symbol: str, state: ExitState, pending: tuple[str, ExitState] | None = None) -> None:
         self.store.save_strategy_state(

@@ -328,3 +328,15 @@ def test_a_sell_outside_the_strategy_leaves_its_state_alone(price: str) -> None:
     assert decision.state == before
     assert decision.state.stop_price == D("99.2") and decision.state.tp_stage == 0
     assert decision.state.initial_qty == D("3") and decision.state.trailing_stop is None
+
+
+@pytest.mark.parametrize("price", [12345.678, 0.1234, 1.01])
+def test_flat_candles_at_a_price_floats_cannot_hold_are_no_ema_cross(price: float) -> None:
+    # EMA9 and EMA21 of a constant series are equal; float rounding put EMA9 one ulp below EMA21
+    # at such prices, and APEX sold a position on a perfectly flat market.
+    n = 150
+    flat = to_candles({k: np.full(n, price) for k in ("open", "high", "low", "close")} | {"volume": np.full(n, 100.0)})
+    entry = D(str(price))
+    held = position(entry=str(entry))
+    decision = exit_at(held, state(stop=str(entry * D("0.98"))), str(entry), flat)
+    assert decision.action is ExitAction.NONE, decision.reason
