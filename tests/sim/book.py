@@ -4,6 +4,10 @@ Callers hold the simulator lock; nothing here locks, sleeps or does I/O. Matchin
 deliberately simple: a market order fills at the current price (no spread, no depth),
 the taker fee is charged in the quote currency (or, where the venue does so, a buy pays it
 in the base asset bought), and a partial fill leaves the rest open.
+
+An order can also pay its fee in the base asset on both sides (Kraken's `fcib`): a buy credits
+the volume minus the fee, a sell debits the volume plus the fee. Whatever the asset, each fill
+also keeps the fee's quote value (`fee_quote`), the figure Kraken reports.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ _SYNTH_RANGE = Decimal("0.001")  # synthetic bars span +/-0.1 % so ATR-like indi
 _BASE_FEE_DECIMALS = 8  # commissions taken in the base asset are booked to 8 places (Binance)
 
 
+def _default_base_fee_decimals(market: Market) -> int:
+    return max(market.amount_decimals, _BASE_FEE_DECIMALS)
+
+
 class VenueBook:
     """State of one venue; the venue module supplies the fee and its id formats."""
 
@@ -45,9 +53,11 @@ class VenueBook:
         clock: Callable[[], float] = time.time,
         *,
         buy_fee_in_base: bool = False,
+        base_fee_decimals: Callable[[Market], int] = _default_base_fee_decimals,
     ) -> None:
         self.taker_fee = taker_fee
         self.buy_fee_in_base = buy_fee_in_base  # Binance: a buy pays its fee out of the asset bought
+        self._base_fee_decimals = base_fee_decimals  # places a fee taken in the base asset is booked to
         self._new_order_id = new_order_id
         self._new_fill_id = new_fill_id
         self._clock = clock
@@ -118,8 +128,13 @@ class VenueBook:
         userref: int | None = None,
         fill_fraction: Decimal | None = None,
         extra: dict[str, str] | None = None,
+        fee_in_base: bool | None = None,
     ) -> Order:
-        """Check minimums and funds, create the order, fill `fill_fraction` of it (default all)."""
+        """Check minimums and funds, create the order, fill `fill_fraction` of it (default all).
+
+        `fee_in_base` makes the order pay its fee in the base asset on either side; None leaves it
+        to the venue (a buy pays in base where the venue does so, everything else in quote).
+        """
         market = self.market(symbol)
         price = self.prices[symbol]
         if quote_cost is not None:
@@ -132,7 +147,8 @@ class VenueBook:
             raise VenueError(Reject.BELOW_MIN_COST, f"{volume * price} < {market.min_cost}")
         if client_order_id is not None and self._open_with_client_id(account, client_order_id):
             raise VenueError(Reject.DUPLICATE_CLIENT_ORDER_ID, client_order_id)
-        self._check_funds(account, market, side, volume, price)
+        in_base = (side is Side.BUY and self.buy_fee_in_base) if fee_in_base is None else fee_in_base
+        self._check_funds(account, market, side, volume, price, in_base)
         order = Order(
             order_id=self._new_order_id(),
             api_key=account.api_key,
@@ -144,6 +160,7 @@ class VenueBook:
             client_order_id=client_order_id,
             userref=userref,
             extra=dict(extra or {}),
+            fee_in_base=in_base,
         )
         self.orders[order.order_id] = order
         self._orders_by_key.setdefault(order.api_key, []).append(order)
@@ -154,17 +171,25 @@ class VenueBook:
     def _open_with_client_id(self, account: Account, client_order_id: str) -> bool:
         return any(o.client_order_id == client_order_id for o in self.orders_of(account, OrderStatus.OPEN))
 
-    def _check_funds(self, account: Account, market: Market, side: Side, volume: Decimal, price: Decimal) -> None:
-        if side is Side.BUY:
-            needed, asset = volume * price * (_ONE + self._quote_fee_rate), market.quote
-        else:
-            needed, asset = volume, market.base
+    def _check_funds(
+        self, account: Account, market: Market, side: Side, volume: Decimal, price: Decimal, fee_in_base: bool
+    ) -> None:
+        needed, asset = self._needed(market, side, volume, price, fee_in_base)
         if account.free(asset) < needed:
             raise VenueError(Reject.INSUFFICIENT_FUNDS, f"{asset}: free {account.free(asset)} < {needed}")
 
-    @property
-    def _quote_fee_rate(self) -> Decimal:
-        return _ZERO if self.buy_fee_in_base else self.taker_fee
+    def _needed(
+        self, market: Market, side: Side, volume: Decimal, price: Decimal, fee_in_base: bool
+    ) -> tuple[Decimal, str]:
+        """What filling `volume` takes from the account: a buy spends quote (plus the fee unless it is
+        withheld from the coins bought), a sell gives up base (plus the fee when paid in base)."""
+        if side is Side.BUY:
+            return volume * price * (_ONE + (_ZERO if fee_in_base else self.taker_fee)), market.quote
+        return volume + (self._base_fee(market, volume) if fee_in_base else _ZERO), market.base
+
+    def _base_fee(self, market: Market, volume: Decimal) -> Decimal:
+        step = Decimal(1).scaleb(-self._base_fee_decimals(market))
+        return (volume * self.taker_fee).quantize(step, rounding=ROUND_HALF_UP)
 
     def fill_order(self, order: Order, volume: Decimal | None = None) -> Fill | None:
         """Execute `volume` (default: all that remains) of an open order at the current price."""
@@ -184,15 +209,17 @@ class VenueBook:
         account = self.accounts[order.api_key]
         price = self.prices[order.symbol]
         cost = (volume * price).quantize(Decimal(1).scaleb(-market.cost_decimals), rounding=ROUND_HALF_EVEN)
-        fee = (cost * self.taker_fee).quantize(Decimal(1).scaleb(-market.cost_decimals), rounding=ROUND_HALF_UP)
-        fee_asset = market.quote
+        fee_quote = (cost * self.taker_fee).quantize(Decimal(1).scaleb(-market.cost_decimals), rounding=ROUND_HALF_UP)
+        fee, fee_asset = fee_quote, market.quote
         balances = account.balances
-        if order.side is Side.BUY and self.buy_fee_in_base:
-            fee_step = Decimal(1).scaleb(-max(market.amount_decimals, _BASE_FEE_DECIMALS))
-            fee = (volume * self.taker_fee).quantize(fee_step, rounding=ROUND_HALF_UP)
-            fee_asset = market.base
-            balances[market.quote] = account.total(market.quote) - cost
-            balances[market.base] = account.total(market.base) + volume - fee
+        if order.fee_in_base:
+            fee, fee_asset = self._base_fee(market, volume), market.base
+            if order.side is Side.BUY:  # the fee never arrives: fewer coins credited
+                balances[market.quote] = account.total(market.quote) - cost
+                balances[market.base] = account.total(market.base) + volume - fee
+            else:  # the fee leaves with the coins sold: the full proceeds are credited
+                balances[market.base] = account.total(market.base) - volume - fee
+                balances[market.quote] = account.total(market.quote) + cost
         elif order.side is Side.BUY:
             balances[market.quote] = account.total(market.quote) - cost - fee
             balances[market.base] = account.total(market.base) + volume
@@ -211,10 +238,12 @@ class VenueBook:
             fee=fee,
             fee_asset=fee_asset,
             ts_s=self._clock(),
+            fee_quote=fee_quote,
         )
         order.filled += volume
         order.cost += cost
         order.fee += fee
+        order.fee_quote += fee_quote
         order.fill_ids.append(fill.fill_id)
         self.fills.append(fill)
         return fill
@@ -227,11 +256,8 @@ class VenueBook:
         order.hold_asset, order.hold_amount = None, _ZERO
         if order.status is not OrderStatus.OPEN or order.remaining <= 0:
             return
-        if order.side is Side.BUY:
-            amount = order.remaining * self.prices[order.symbol] * (_ONE + self._quote_fee_rate)
-            order.hold_asset, order.hold_amount = market.quote, amount
-        else:
-            order.hold_asset, order.hold_amount = market.base, order.remaining
+        amount, asset = self._needed(market, order.side, order.remaining, self.prices[order.symbol], order.fee_in_base)
+        order.hold_asset, order.hold_amount = asset, amount
         account.holds[order.hold_asset] = account.held(order.hold_asset) + order.hold_amount
 
     def cancel_order(self, order: Order) -> None:

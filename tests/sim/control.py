@@ -28,6 +28,7 @@ _MUTATIONS: Final = frozenset(
         "clear_faults",
         "set_latency",
         "set_rate_limit",
+        "set_fee_in_base",
         "clear_requests",
     }
 )

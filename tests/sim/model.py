@@ -153,9 +153,10 @@ class Fill:
     price: Decimal
     volume: Decimal
     cost: Decimal
-    fee: Decimal
+    fee: Decimal  # in `fee_asset`: what left the account as the fee
     fee_asset: str
     ts_s: float
+    fee_quote: Decimal = _ZERO  # the fee valued in the quote currency (what Kraken reports as `fee`)
 
 
 @dataclass
@@ -175,7 +176,9 @@ class Order:
     status: OrderStatus = OrderStatus.OPEN
     filled: Decimal = _ZERO
     cost: Decimal = _ZERO
-    fee: Decimal = _ZERO
+    fee: Decimal = _ZERO  # sum of the fills' fees, in their fee asset
+    fee_quote: Decimal = _ZERO  # sum of the fills' fees valued in the quote currency
+    fee_in_base: bool = False  # this order pays its fee in the base asset (both sides)
     closed_at_s: float | None = None
     fill_ids: list[str] = field(default_factory=list)
     hold_asset: str | None = None

@@ -201,6 +201,15 @@ class Simulator:
             account = self._account(venue, api_key)
             account.rate = None if max_count is None else RateCounter(Decimal(max_count), Decimal(decay_per_s))
 
+    def set_fee_in_base(self, venue: str, enabled: bool = True, api_key: str | None = None) -> None:
+        """Orders that do not say otherwise pay their fee in the base asset, buys and sells alike
+        (Kraken: as if every AddOrder carried `oflags=fcib`); for one key, or for every key of the
+        venue without a setting of its own when `api_key` is None. Venues without that mode raise."""
+        with self._lock:
+            if api_key is not None:
+                self._account(venue, api_key)
+            self.venue(venue).set_fee_in_base(enabled, api_key)
+
     def invalid_nonces(self, venue: str, api_key: str) -> int:
         """How many requests on this key the venue refused for their nonce."""
         with self._lock:

@@ -138,7 +138,8 @@ class Venue(ABC):
         self._rng = random.Random(f"{self.name}:{seed}")
         self.clock_offset_s = 0.0  # venue clock minus ours: simulates a skewed client clock
         self.book = VenueBook(
-            self.taker_fee, self.new_order_id, self.new_fill_id, self.now_s, buy_fee_in_base=self.buy_fee_in_base
+            self.taker_fee, self.new_order_id, self.new_fill_id, self.now_s, buy_fee_in_base=self.buy_fee_in_base,
+            base_fee_decimals=self.base_fee_decimals,
         )
         for market, price in self.default_markets():
             self.book.add_market(market, price)
@@ -197,6 +198,15 @@ class Venue(ABC):
 
     def new_fill_id(self) -> str:
         return "".join(self._rng.choices(string.digits, k=12))
+
+    def base_fee_decimals(self, market: Market) -> int:
+        """Places a fee taken in the base asset is booked to (Binance: 8 or the lot's, if finer)."""
+        return max(market.amount_decimals, 8)
+
+    def set_fee_in_base(self, enabled: bool, api_key: str | None = None) -> None:
+        """Make orders pay their fee in the base asset on both sides by default (one key, or every
+        key without a setting of its own); only venues with such a mode support it."""
+        raise ValueError(f"{self.name}: the venue decides which asset pays the fee; no fee-in-base mode")
 
     def client_order_ids(self, request: Request) -> tuple[str, ...]:
         """Client order ids an order-creating request carries (OKX batches carry several)."""

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, ContextManager, Final, TypeVar
 
@@ -402,7 +402,10 @@ class CcxtBroker:
             if not entry or entry.get("cost") is None:
                 continue
             cost = venue_decimal(entry["cost"], f"{client_order_id} fee")
-            if entry.get("currency") == base:  # withheld from the asset bought (Binance)
+            if entry.get("currency") == base and self.venue.base_fee_valued_in_quote:
+                # taken in base (Kraken fcib), reported as its quote value: the quote figure stays the fee
+                fee_in_base += self._quote_fee_in_base(client_order_id, cost, average, base, str(raw.get("symbol")))
+            elif entry.get("currency") == base:  # withheld from the asset bought (Binance), in base units
                 fee_in_base += cost
                 cost *= venue_decimal(average, "average") if average is not None else Decimal(0)
             fee += cost
@@ -429,6 +432,26 @@ class CcxtBroker:
             fills = increment_fill(report, recorded, broker=self.name, account=self.account, symbol=symbol, side=side,
                                    venue_time=venue_time)
         return report.model_copy(update={"fills": fills}) if fills else report
+
+    def _quote_fee_in_base(
+        self, client_order_id: str, quote_fee: Decimal, average: Any, base: str, symbol: str
+    ) -> Decimal:
+        """A fee the venue took in the base asset but reports in quote, back in base units: quote
+        fee / average price, to the precision the venue books the base asset in (its currency
+        precision, else the market's amount step). Exact only as far as the reported quote fee is:
+        Kraken rounds it, so the base amount really taken (its ledger) can differ in the last places."""
+        if quote_fee == 0:
+            return Decimal(0)
+        price = venue_decimal(average, f"{client_order_id} average") if average is not None else Decimal(0)
+        if price <= 0:
+            raise MarketDataError(f"{self.name}: order {client_order_id} has a fee in {base} but no average price")
+        step = (self.client.currencies or {}).get(base, {}).get("precision")
+        if step is None:
+            step = ((self.client.markets or {}).get(symbol, {}).get("precision") or {}).get("amount")
+        in_base = quote_fee / price
+        if step is None:
+            return in_base
+        return in_base.quantize(venue_decimal(step, f"{base} precision"), rounding=ROUND_HALF_EVEN)
 
     def _trades(
         self, report: ExecutionReport, raw: Mapping[str, Any], recorded: Order | None, side: Side, symbol: str, base: str

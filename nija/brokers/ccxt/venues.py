@@ -29,6 +29,11 @@ class Venue:
     # Binance takes a buy's fee from the coins bought, and its order endpoint omits the fee: the
     # adapter then counts the market's taker rate so NIJA's books match what is really held.
     buy_fee_in_base_unreported: bool = False
+    # Kraken values an order's fee in quote even when it took it in the base asset: `fee` is "Total
+    # fee (quote currency)" (REST Query Orders Info), and under oflags fcib ccxt 4.5's
+    # kraken.parse_order labels that quote amount with the base currency, cost unchanged. Read as
+    # base units, a $1.56 fee on a 0.01 BTC buy became 1.56 BTC withheld; the base part is fee / price.
+    base_fee_valued_in_quote: bool = False
     # Symbols scanned per cycle: OHLCV calls must fit the public limit within one 150 s cycle
     # (Kraken ~1 public call/s; the others allow far more).
     scan_batch: int = 30
@@ -36,7 +41,8 @@ class Venue:
 
 VENUES: Final[Mapping[BrokerName, Venue]] = {
     BrokerName.KRAKEN: Venue(
-        "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True
+        "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True,
+        base_fee_valued_in_quote=True,
     ),
     # ccxt drops `clientOrderId` for Coinbase and invents its own; the raw param goes through.
     # v3 accounts carry the cash on hold; ccxt's default v2 call reports it as free.

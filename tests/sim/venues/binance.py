@@ -3,7 +3,12 @@ while loading markets), as ccxt 4.5.90's `binance` calls it.
 
 Signed calls carry `timestamp` (and `recvWindow`) and `signature = hex(HMAC-SHA256(secret,
 query string + body without the signature))`, with the key in `X-MBX-APIKEY`. Errors are
-`{"code": -NNNN, "msg": "..."}` with a 4xx status. A buy pays its 0.1 % fee in the asset bought.
+`{"code": -NNNN, "msg": "..."}` with a 4xx status. A buy pays its 0.1 % fee in the asset bought,
+a sell in the quote asset received: Binance FAQ "What is Binance Spot Trading Fee and How to
+Calculate" (binance.com/en/support/faq/e85d6e703b874674840122196b89780a): "Trading fees are always
+charged in the asset you receive ... If you sell ETH/USDT, the fee is paid in USDT." No setting
+makes a spot sell pay in the base asset, so there is no fee-in-base mode here (`set_fee_in_base`
+refuses); the one other real case, commission paid in BNB, is not modelled.
 Only market orders are supported.
 
 Modelling choices not measured against Binance: the rate limit is the per-key decaying counter

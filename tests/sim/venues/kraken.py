@@ -9,6 +9,25 @@ Modelling choices where Kraken's behaviour was not measured (documented in tests
 QueryOrders without a txid, or with a non-integer userref, answers `EGeneral:Invalid arguments`;
 unknown txids are left out of its result; a second open order with the same cl_ord_id answers
 `EOrder:Duplicate cl_ord_id` (Kraken enforces uniqueness among open orders only).
+
+Fee currency (`oflags` fciq / fcib). An order pays its fee in the quote currency (`fciq`) unless
+it carries `fcib`, or the key (or the venue) is set to fee-in-base (`Simulator.set_fee_in_base`,
+for tests: NIJA never sends the flag). Under `fcib` a buy credits volume minus fee in base and a
+sell debits volume plus fee in base, the quote leg moving by the bare cost. What Kraken answers:
+  - the order's and the trade's `fee` stay the fee's value in the QUOTE currency. Kraken REST
+    "Query Orders Info": `fee` = "Total fee (quote currency)"; Kraken support, "Differences between
+    ledger and trades history" (support.kraken.com/hc/en-us/articles/115000302707): trades show
+    "the fee estimate in terms of the quote currency (NOT necessarily the actual amount that was
+    deducted)"; only the ledger shows the base amount taken;
+  - `oflags` names the flag in force. ccxt 4.5.90 `kraken.parse_order` (ccxt/kraken.py, the
+    `if flags.find('fciq') >= 0 ... elif flags.find('fcib') >= 0` lines) sets `fee.currency` to
+    the market's base for `fcib` but keeps `fee.cost` = Kraken's quote-valued `fee` string.
+Modelling choices, not measured: without a flag every order is `fciq`, sells included (Kraken's
+docs say "fcib ... default if selling", but ccxt's recorded closed market sell in kraken.py's
+fetchOrder example carries `"oflags":"fciq"`); the base fee is volume x taker rate rounded half-up
+to the asset's `decimals` (Kraken's record-keeping precision, 10 for XBT: its ledger prints
+"-0.4000000000"); an `fcib` sell needs volume + fee free in base, else `EOrder:Insufficient funds`
+(no fallback to quote); `fcib` together with `fciq` answers `EGeneral:Invalid arguments`.
 """
 
 from __future__ import annotations
@@ -82,6 +101,7 @@ _CLOSED_PAGE: Final = 50
 _COST_DECIMALS_SHOWN: Final = 5  # Kraken prints order cost and fee with 5 decimals
 _UUID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _STATUS: Final = {OrderStatus.OPEN: "open", OrderStatus.CLOSED: "closed", OrderStatus.CANCELED: "canceled"}
+_FEE_IN_BASE, _FEE_IN_QUOTE = "fcib", "fciq"
 
 
 def _fmt(value: Decimal, decimals: int) -> str:
@@ -106,8 +126,32 @@ class KrakenVenue(Venue):
     maker_fee = Decimal("0.0016")
     client_order_id_param = "cl_ord_id"
 
+    def __init__(self, seed: int = 0) -> None:
+        self._fee_flag_default = _FEE_IN_QUOTE  # what an order without fcib/fciq gets
+        self._fee_flags: dict[str, str] = {}  # per API key, over the venue's default
+        super().__init__(seed)
+
     def default_markets(self) -> list[tuple[Market, Decimal]]:
         return list(_DEFAULT_MARKETS)
+
+    def base_fee_decimals(self, market: Market) -> int:
+        return self.asset(market.base)[2]  # Kraken books every asset to its `decimals`
+
+    def set_fee_in_base(self, enabled: bool, api_key: str | None = None) -> None:
+        flag = _FEE_IN_BASE if enabled else _FEE_IN_QUOTE
+        if api_key is None:
+            self._fee_flag_default = flag
+        else:
+            self._fee_flags[api_key] = flag
+
+    def _fee_flag(self, account: Account, flags: list[str]) -> str:
+        """The fee currency flag in force for one AddOrder: its own, else the key's, else the venue's."""
+        wanted = {f for f in flags if f in (_FEE_IN_BASE, _FEE_IN_QUOTE)}
+        if len(wanted) > 1:
+            raise VenueError(Reject.BAD_REQUEST, "oflags")  # mutually exclusive
+        if wanted:
+            return wanted.pop()
+        return self._fee_flags.get(account.api_key, self._fee_flag_default)
 
     def new_secret(self) -> str:
         return base64.b64encode(secrets.token_bytes(64)).decode()
@@ -327,6 +371,7 @@ class KrakenVenue(Venue):
         if volume <= 0 or (not by_cost and -volume.as_tuple().exponent > market.amount_decimals):
             raise VenueError(Reject.BAD_REQUEST, "volume")
         client_order_id, userref = self._client_ids(params)
+        fee_flag = self._fee_flag(account, flags)
         descr = {"order": f"{side} {_fmt(volume, 8)} {self.pair_names(market)[1]} @ market"}
         if _truthy(params.get("validate", "")):
             return self._ok({"descr": descr})
@@ -339,7 +384,8 @@ class KrakenVenue(Venue):
             client_order_id=client_order_id,
             userref=userref,
             fill_fraction=call.fill_fraction,
-            extra={"oflags": ",".join(["fciq", *(f for f in flags if f != "fciq")])},
+            extra={"oflags": ",".join([fee_flag, *(f for f in flags if f not in (_FEE_IN_BASE, _FEE_IN_QUOTE))])},
+            fee_in_base=fee_flag == _FEE_IN_BASE,
         )
         return self._ok({"descr": descr, "txid": [order.order_id]})
 
@@ -389,7 +435,8 @@ class KrakenVenue(Venue):
             "vol": _fmt(order.volume, 8),
             "vol_exec": _fmt(order.filled, 8),
             "cost": _fmt(order.cost, _COST_DECIMALS_SHOWN),
-            "fee": _fmt(order.fee, _COST_DECIMALS_SHOWN),
+            # quote-valued whichever asset paid it ("Total fee (quote currency)"); see the module doc
+            "fee": _fmt(order.fee_quote, _COST_DECIMALS_SHOWN),
             "price": _fmt(average, market.price_decimals) if average is not None else "0.00000",
             "stopprice": "0.00000",
             "limitprice": "0.00000",
@@ -488,7 +535,7 @@ class KrakenVenue(Venue):
             "ordertype": order.order_type,
             "price": _fmt(fill.price, market.price_decimals),
             "cost": _fmt(fill.cost, _COST_DECIMALS_SHOWN),
-            "fee": _fmt(fill.fee, _COST_DECIMALS_SHOWN),
+            "fee": _fmt(fill.fee_quote, _COST_DECIMALS_SHOWN),  # quote-valued, as on the order
             "vol": _fmt(fill.volume, 8),
             "margin": "0.00000",
             "leverage": "0",
