@@ -110,11 +110,11 @@ def test_refuses_a_newer_schema(tmp_path: Path) -> None:
 
 def test_order_row_exists_before_send_and_follows_the_state_machine(store: Store) -> None:
     cid = "nj0000000000000001"
-    order = store.insert_order(_buy(cid))
-    assert order.status is OrderStatus.PENDING
+    store.insert_orders([_buy(cid)])
+    assert store.get_order(cid).status is OrderStatus.PENDING
     assert store.get_order(cid).request.stop_price == Decimal("59000")
     with pytest.raises(sqlite3.IntegrityError):
-        store.insert_order(_buy(cid))  # the deterministic id can never be sent twice
+        store.insert_orders([_buy(cid)])  # the deterministic id can never be sent twice
     store.record(Recording(reports=[ExecutionReport(client_order_id=cid, status=OrderStatus.UNKNOWN, error="timeout")]))
     assert (store.get_order(cid).status, store.get_order(cid).error) == (OrderStatus.UNKNOWN, "timeout")
     store.record(_filled(cid))
@@ -134,7 +134,7 @@ def test_order_row_exists_before_send_and_follows_the_state_machine(store: Store
 
 def test_a_stored_order_keeps_its_base_fee_and_fill_its_fee_currency(store: Store) -> None:
     cid = "nj0000000000000004"
-    store.insert_order(_buy(cid))
+    store.insert_orders([_buy(cid)])
     fill = _fill(cid).model_copy(update={"fee_in_base": Decimal("0.000001"), "fee_currency": "BTC"})
     report = _report(cid).model_copy(update={"fee_in_base": Decimal("0.000001")})
     store.record(Recording(reports=[report], fills=[fill]))
@@ -146,7 +146,7 @@ def test_a_stored_order_keeps_its_base_fee_and_fill_its_fee_currency(store: Stor
 
 def test_fill_is_stored_once_and_position_moves_with_it(store: Store) -> None:
     cid = "nj0000000000000002"
-    store.insert_order(_buy(cid))
+    store.insert_orders([_buy(cid)])
     store.record(_filled(cid))
     # The same fill counted again (another writer, or a caller that did not filter known trade
     # ids) raises, and nothing of that recording is written: not the position, not the order.
@@ -162,7 +162,7 @@ def test_fill_is_stored_once_and_position_moves_with_it(store: Store) -> None:
 
 def test_a_position_closed_by_a_recording_drops_its_strategy_state(store: Store) -> None:
     cid = "nj0000000000000005"
-    store.insert_order(_buy(cid))
+    store.insert_orders([_buy(cid)])
     store.record(_filled(cid))
     store.save_strategy_state(KRAKEN, "master", "BTC/USD", StrategyState({"stop_price": "59000", "tp_stage": 0}))
     store.save_strategy_state(KRAKEN, "master", "ETH/USD", StrategyState({"stop_price": "1"}))
@@ -179,7 +179,7 @@ def test_everything_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "nija.db"
     s = Store(path)
     cid = "nj0000000000000003"
-    s.insert_order(_buy(cid))
+    s.insert_orders([_buy(cid)])
     s.record(_filled(cid))
     pending = StrategyState({"stop_price": "59000"}, "nj-exit", {"stop_price": "60000", "tp_stage": 1})
     s.save_strategy_state(KRAKEN, "master", "BTC/USD", pending)
@@ -290,7 +290,7 @@ def test_a_schema_5_position_moves_its_exit_state_to_strategy_state(tmp_path: Pa
 
 def test_a_master_fill_and_its_signal_are_one_transaction(store: Store) -> None:
     cid = "nj0000000000000009"
-    store.insert_order(_buy(cid))
+    store.insert_orders([_buy(cid)])
     signal = TradeSignal.from_fill(_fill(cid), Decimal("10000"), Decimal("0"))
     # A failure anywhere inside the recording (here its last part, a ledger row that does not
     # exist) leaves nothing: no order move, no fill, no position, no signal.
@@ -314,7 +314,7 @@ def test_a_master_fill_and_its_signal_are_one_transaction(store: Store) -> None:
 
 def test_signals_and_ledger_rows_move_only_along_their_state_machines(store: Store) -> None:
     cid = "nj0000000000000010"
-    store.insert_order(_buy(cid))
+    store.insert_orders([_buy(cid)])
     signal = TradeSignal.from_fill(_fill(cid), Decimal("10000"), Decimal("0"))
     store.record(_filled(cid, signals=(signal,)))
     assert store.open_copy_rows(signal.signal_id, KRAKEN, {"alice": "nj-a", "bob": "nj-b"}) == {

@@ -42,11 +42,6 @@ class StrategyState:
 class OrderRecords(Database):
     """Orders, fills, positions and the strategy state beside them."""
 
-    def insert_order(self, request: OrderRequest) -> Order:
-        """Record the intent before it is sent. Raises `sqlite3.IntegrityError` on a reused id."""
-        now = self.insert_orders([request])
-        return Order(request=request, status=OrderStatus.PENDING, created_at=now, updated_at=now)
-
     def get_order(self, client_order_id: str) -> Order | None:
         """The order with that client order id, if any."""
         rows = self._query("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,))

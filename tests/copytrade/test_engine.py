@@ -85,8 +85,8 @@ def test_crash_between_row_inserted_and_order_sent_sends_exactly_once(sim: Simul
     signal = _master_buy(master, "500", "m-buy")
     cid = client_order_id_for("copy", signal.signal_id, "alice")
     store.open_copy_rows(signal.signal_id, signal.broker, {"alice": cid})
-    store.insert_order(OrderRequest(broker=BrokerName.KRAKEN, account="alice", symbol="BTC/USD", side=Side.BUY,
-                                    quantity=Decimal("50"), unit=QuantityUnit.QUOTE, client_order_id=cid))
+    store.insert_orders([OrderRequest(broker=BrokerName.KRAKEN, account="alice", symbol="BTC/USD", side=Side.BUY,
+                                      quantity=Decimal("50"), unit=QuantityUnit.QUOTE, client_order_id=cid)])
     # ...the process died here. The restarted engine resolves by client id, then sends once.
     result = copy_signal(CopyEngine(store, users, LOG), signal)
     assert result["alice"] == "filled" and sim.count_orders("kraken", cid) == 1
@@ -99,7 +99,7 @@ def test_crash_between_order_sent_and_result_recorded_is_not_resent(sim: Simulat
     request = OrderRequest(broker=BrokerName.KRAKEN, account="bob", symbol="BTC/USD", side=Side.BUY,
                            quantity=Decimal("2500"), unit=QuantityUnit.QUOTE, client_order_id=cid)
     store.open_copy_rows(signal.signal_id, signal.broker, {"bob": cid})
-    store.insert_order(request)
+    store.insert_orders([request])
     users[1].broker.place(request)  # reached the venue and filled; the result was never recorded
     result = copy_signal(CopyEngine(store, users, LOG), signal)
     assert result["bob"] == "filled" and sim.count_orders("kraken", cid) == 1

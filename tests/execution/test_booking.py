@@ -115,7 +115,8 @@ def test_a_trade_repeated_within_one_batch_counts_once() -> None:
 
 
 def test_a_batch_booking_is_written_once_without_a_concurrent_write(store: Store) -> None:
-    order = store.insert_order(_order("nj1").request)
+    store.insert_orders([_order("nj1").request])
+    order = store.get_order("nj1")
     t1, t2 = _fill(order, "t1", "0.4"), _fill(order, "t2", "0.6")
     booking = book([_answer(order, OrderStatus.PARTIAL, t1), _answer(order, OrderStatus.FILLED, t1, t2)], {}, {KEY: None})
     store.record(booking.recording)

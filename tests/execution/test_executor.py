@@ -122,7 +122,7 @@ def test_refused_keys_are_recorded_rejected_then_raised(store: Store) -> None:
 def test_reconcile_after_crash_between_send_and_record(store: Store) -> None:
     broker = _broker(store, lose_answer=False)
     # Crash simulation: the intent is stored and the venue filled it, but nothing was recorded.
-    store.insert_order(_buy())
+    store.insert_orders([_buy()])
     PaperBroker.place(broker, _buy())
     restarted = OrderExecutor(broker, store, LOG)
     assert restarted.unresolved_symbols() == {"BTC/USD"}
@@ -136,7 +136,7 @@ def test_reconcile_after_crash_between_send_and_record(store: Store) -> None:
 
 def test_reconcile_of_an_intent_that_never_left(store: Store) -> None:
     broker = _broker(store, lose_answer=False)
-    store.insert_order(_buy())  # crash between "row inserted" and "order sent"
+    store.insert_orders([_buy()])  # crash between "row inserted" and "order sent"
     OrderExecutor(broker, store, LOG).reconcile()
     assert store.get_order(_buy().client_order_id).status is OrderStatus.CANCELED
     assert broker.sent == []
@@ -201,7 +201,7 @@ def test_refused_or_unfilled_orders_and_user_accounts_emit_nothing(store: Store)
     OrderExecutor(refusing, store, LOG).submit(_buy(), master_equity=Decimal("1000"))
     assert store.signals() == []
     never_left = _buy("nj00000000000000ff")
-    store.insert_order(never_left)
+    store.insert_orders([never_left])
     OrderExecutor(_broker(store, lose_answer=False), store, LOG).reconcile(master_equity=Decimal("1000"))
     assert store.get_order(never_left.client_order_id).status is OrderStatus.CANCELED
     assert store.signals() == []

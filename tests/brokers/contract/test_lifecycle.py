@@ -75,10 +75,10 @@ def test_a_partial_fill_is_recorded_then_completed_by_reconciliation(harness: Ha
 def test_reconciliation_on_start_finds_the_order_sent_before_a_crash(harness: Harness) -> None:
     broker = harness.build(cash="1000")
     buy = harness.request(Side.BUY, "60", QuantityUnit.QUOTE, "crash")
-    harness.store.insert_order(buy)
+    harness.store.insert_orders([buy])
     broker.place(buy)  # sent and filled, then the process died before recording it
     never_sent = harness.request(Side.BUY, "60", QuantityUnit.QUOTE, "never-sent")
-    harness.store.insert_order(never_sent)
+    harness.store.insert_orders([never_sent])
     assert harness.executor(broker).reconcile() == 2
     sent, unsent = harness.store.get_order(buy.client_order_id), harness.store.get_order(never_sent.client_order_id)
     venue = harness.venue_order(buy.client_order_id)
