@@ -8,6 +8,7 @@ thread pool, one task per follower: a slow or failing follower never delays anot
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Sequence
@@ -103,6 +104,9 @@ class CopyEngine:
         """List every user in the store (status shows them at once), then read their balances."""
         self.store.save_copy_users([*self._unavailable, *(user.state_row() for user in self._all)])
         self.refresh_books(self._all)
+        # A thousand followers' clients and market rules now live for the whole run: moved out of
+        # the collector's scans, a fan-out's short-lived objects no longer pay for walking them.
+        gc.freeze()
 
     def process_pending(self) -> int:
         """Fan out every pending signal, oldest first, then settle what was sent; returns how

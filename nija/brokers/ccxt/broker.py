@@ -423,6 +423,8 @@ class CcxtBroker:
             filled_qty=filled, avg_price=venue_decimal(average, "average") if average is not None else None, fee=fee,
             fee_in_base=fee_in_base,
         )
+        if filled <= (recorded.filled_qty if recorded is not None else 0):
+            return report  # nothing new filled (an acknowledgment, a repeated read): no fill to report
         side = side or Side(str(raw.get("side") or "buy").lower())
         symbol = str(raw.get("symbol") or (recorded.request.symbol if recorded is not None else ""))
         fills = self._trades(report, raw, recorded, side, symbol, base)
