@@ -1,12 +1,14 @@
 """The daemon's lifecycle: settings → store → build (`nija.build`) → supervisor and copy engine;
 signals; shutdown; exit codes.
 
-Exit codes: 0 clean stop, 2 bad configuration or another daemon on the same data dir,
-3 refused to start because `EMERGENCY_STOP` exists.
+Exit codes: 0 clean stop, 2 bad configuration, an unusable data dir, a damaged, newer or busy
+store, a store of another mode or account, or another daemon on the same data dir, 3 refused to
+start because `EMERGENCY_STOP` exists.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import signal
@@ -17,12 +19,18 @@ from types import FrameType
 from typing import Any, Final, TextIO
 
 from nija.brokers.fees import configure_fees
-from nija.build import Shared, build_copy_engine, build_loops
+from nija.build import (
+    Shared,
+    build_copy_engine,
+    build_loop,
+    build_loops,
+    master_key_fingerprints,
+)
 from nija.config import ConfigError, load_settings
 from nija.datadir import DataDirLock
-from nija.logs import configure_logging, get_logger
+from nija.logs import configure_logging, get_logger, redact_text
 from nija.models import MASTER_ACCOUNT
-from nija.store import Store, db_path
+from nija.store import Store, StoreMismatch, StoreUnavailable, check_data_dir, db_path
 from nija.trading.guard import EMERGENCY_STOP_FILE
 from nija.trading.supervisor import Supervisor
 
@@ -66,8 +74,25 @@ def warn_if_too_few_files(limit: int, users: int, log: Any) -> None:
         )
 
 
+def _parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="python -m nija",
+        description="Run the NIJA trading daemon until SIGTERM, SIGINT or SIGHUP (./start.sh runs it"
+        " after loading .env). Paper mode unless NIJA_MODE=live and a broker's credentials are set.",
+        epilog="Every setting is an environment variable or a line of .env in the working directory;"
+        " .env.example lists each one with its default. Exit codes: 0 clean stop; 2 bad configuration,"
+        " an unusable data dir or store, or another daemon on the data dir; 3 EMERGENCY_STOP exists."
+        " See also: python -m nija.status, python -m nija.trade.",
+    )
+
+
 def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
-    """Run the daemon until SIGTERM/SIGINT; return the process exit code."""
+    """Run the daemon until SIGTERM/SIGINT; return the process exit code. `argv` (None: no
+    arguments) takes only --help, which prints usage and starts nothing."""
+    try:
+        _parser().parse_args(list(argv or []))
+    except SystemExit as exc:  # --help (0) or an unknown argument (2, usage printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -89,11 +114,21 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     if settings.mode == "live" and mode == "paper":
         log.warning("live_without_credentials", detail="NIJA_MODE=live but no broker credentials: running paper")
 
+    try:
+        check_data_dir(settings.data_dir)  # a file, a read-only mount: one line, not a traceback
+    except StoreUnavailable as exc:
+        return _fail(str(exc), EXIT_CONFIG, err)
     lock = DataDirLock(settings.data_dir)
     if not lock.acquire():
         return _fail(f"another NIJA daemon is running on {settings.data_dir}", EXIT_CONFIG, err)
     file_limit = raise_open_file_limit(log)  # before any user's nonce file or connection opens
-    store = Store(db_path(settings.data_dir))
+    try:
+        # A new store only where none exists; a damaged or newer one is refused, never replaced.
+        # The store then belongs to this mode and these accounts: paper and live never mix.
+        store = Store(db_path(settings.data_dir))
+        store.claim(mode, master_key_fingerprints(settings, mode))
+    except (StoreUnavailable, StoreMismatch) as exc:
+        return _fail(str(exc), EXIT_CONFIG, err)
     shared = Shared(stop=stop)  # one stop flag: a signal ends every loop, adapter wait and the copy engine
     loops, failed = build_loops(settings, mode, store, log, shared)
     engine = build_copy_engine(settings, mode, store, loops, shared, log)
@@ -117,14 +152,19 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         funding_recheck_seconds=settings.funding_recheck_seconds,
         summary_seconds=settings.status_summary_seconds,
         failed_at_start=failed,
+        setup=lambda name: build_loop(settings, mode, store, log, shared, name),  # retried with backoff
+        setup_retry_seconds=settings.cycle_seconds,
     )
     supervisor.start()
     if engine_thread is not None:
         engine_thread.start()
     heartbeat_every = min(5.0, settings.cycle_seconds)
     while not stop.wait(heartbeat_every):
-        store.heartbeat()
-        supervisor.tick()
+        try:
+            store.heartbeat()
+            supervisor.tick()
+        except Exception as exc:  # a store or venue hiccup in a re-check: the daemon stays up, tries again
+            log.error("main_tick_failed", error=redact_text(f"{type(exc).__name__}: {exc}"))
 
     log.info("daemon_stopping")
     if engine is not None:
@@ -152,3 +192,7 @@ def _install_signal_handlers(stop: threading.Event, log: Any) -> None:
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)
+    # SIGHUP: the terminal the daemon was started from closed; stop cleanly rather than die.
+    # Under `nohup` it is ignored on purpose, and stays ignored.
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, handle)

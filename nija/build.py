@@ -16,6 +16,7 @@ from typing import Any
 from nija.brokers.alpaca import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt import VENUES, CcxtBroker, SharedMarkets
+from nija.brokers.ccxt.nonce import key_fingerprint
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import (
     BoardMarket,
@@ -44,7 +45,18 @@ from nija.users import (
     environment_with_dotenv,
 )
 
-__all__ = ["Shared", "build_copy_engine", "build_loops", "loop_config", "manual_master_broker"]
+__all__ = [
+    "Shared",
+    "build_copy_engine",
+    "build_loop",
+    "build_loops",
+    "loop_config",
+    "manual_master_broker",
+    "master_key_fingerprints",
+]
+
+
+MANUAL_PRICE_MAX_AGE_CYCLES = 3  # nija.trade without a daemon: older paper prices are refused
 
 
 @dataclass
@@ -76,6 +88,19 @@ def loop_config(settings: Settings) -> LoopConfig:
     )
 
 
+def master_key_fingerprints(settings: Settings, mode: str) -> dict[tuple[str, str], str]:
+    """The venue account each live master trades, as a fingerprint of its API key (the same
+    non-secret sha256 prefix that names its nonce files), by (broker, account); none in paper."""
+    if mode != "live":
+        return {}
+    keys: dict[tuple[str, str], str] = {}
+    for name in settings.configured_live_brokers():
+        credentials = settings.master_credentials(name)
+        if credentials is not None and "api_key" in credentials:
+            keys[(str(name), MASTER_ACCOUNT)] = key_fingerprint(credentials["api_key"].get_secret_value())
+    return keys
+
+
 def _market(settings: Settings, broker: BrokerName, shared: Shared) -> MarketSource:
     """The paper market of one broker: live public prices if asked, else its replay folder,
     else the synthetic market."""
@@ -95,11 +120,19 @@ def _market(settings: Settings, broker: BrokerName, shared: Shared) -> MarketSou
 
 
 def _paper_master(settings: Settings, name: BrokerName, store: Store, market: MarketSource, shared: Shared) -> PaperBroker:
+    """The paper master of `name`. An offline market resumes at the clock its prices were last
+    published at (the store keeps it each cycle), so a restart continues the market instead of
+    trading the same candles again; DISABLED_PAIRS never enter its universe."""
     live = isinstance(market, LiveMarket)
+    if isinstance(market, ReplayMarket | SyntheticMarket):
+        _, saved_ms = store.paper_prices(name)
+        if saved_ms:
+            market.resume_at(saved_ms)  # False (left alone): the clock of another market
     return PaperBroker(
         name, MASTER_ACCOUNT, store, market, fee_schedule(name),
         starting_cash=settings.paper_equity, slippage_bps=settings.paper_slippage_bps,
         scan_batch=VENUES[name].scan_batch if live else None, check_feed=not live, board=shared.board(name),
+        disabled_symbols=frozenset(settings.disabled_pairs),
     )
 
 
@@ -145,6 +178,26 @@ def _failed_at_start(store: Store, name: BrokerName, exc: Exception, log: Any) -
     return health
 
 
+def build_loop(settings: Settings, mode: str, store: Store, log: Any, shared: Shared, name: BrokerName) -> BrokerLoop:
+    """The master loop of one broker; raises BrokerError when its adapter cannot be built (the
+    supervisor retries that with backoff)."""
+    broker_log = log.bind(broker=str(name), account=MASTER_ACCOUNT)
+    clock = time.monotonic
+    if mode == "live":
+        broker = _live_master(settings, name, shared, broker_log)
+        broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
+    else:
+        market = _market(settings, name, shared)
+        broker_log.info("market_source", source=market.name)
+        broker = _paper_master(settings, name, store, market, shared)
+        if not isinstance(market, LiveMarket):
+            # Paper calls never reach a venue: pace them on the market's clock, so a replay
+            # moving five minutes per cycle is never slowed, while paper on live prices is
+            # paced like live.
+            clock = lambda m=market: m.now_ms() / 1000  # noqa: E731
+    return BrokerLoop(broker, store, loop_config(settings), broker_log, shared.stop, eligible=shared.eligible, clock=clock)
+
+
 def build_loops(
     settings: Settings, mode: str, store: Store, log: Any, shared: Shared
 ) -> tuple[list[BrokerLoop], list[BrokerHealth]]:
@@ -155,27 +208,10 @@ def build_loops(
     failed: list[BrokerHealth] = []
     names = settings.configured_live_brokers() if mode == "live" else list(dict.fromkeys(settings.paper_brokers))
     for name in names:
-        broker_log = log.bind(broker=str(name), account=MASTER_ACCOUNT)
-        clock = time.monotonic
         try:
-            if mode == "live":
-                broker = _live_master(settings, name, shared, broker_log)
-                broker_log.info("live_broker", api_url=settings.api_url_for(name) or "production")
-            else:
-                market = _market(settings, name, shared)
-                broker_log.info("market_source", source=market.name)
-                broker = _paper_master(settings, name, store, market, shared)
-                if not isinstance(market, LiveMarket):
-                    # Paper calls never reach a venue: pace them on the market's clock, so a replay
-                    # moving five minutes per cycle is never slowed, while paper on live prices is
-                    # paced like live.
-                    clock = lambda m=market: m.now_ms() / 1000  # noqa: E731
+            loops.append(build_loop(settings, mode, store, log, shared, name))
         except BrokerError as exc:
-            failed.append(_failed_at_start(store, name, exc, broker_log))
-            continue
-        loops.append(BrokerLoop(
-            broker, store, loop_config(settings), broker_log, shared.stop, eligible=shared.eligible, clock=clock,
-        ))
+            failed.append(_failed_at_start(store, name, exc, log.bind(broker=str(name), account=MASTER_ACCOUNT)))
     return loops, failed
 
 
@@ -252,12 +288,27 @@ def build_copy_engine(
 
 def manual_master_broker(settings: Settings, name: BrokerName, store: Store, shared: Shared, log: Any) -> Broker:
     """The master account of `name` for a manual trade made while no daemon runs: the live
-    account in live mode, else the paper master at the prices the daemon last published."""
-    if settings.mode == "live" and name in settings.configured_live_brokers():
+    account in live mode (without its credentials: refused, never a paper book a live daemon would
+    copy to real followers), else the paper master at the prices the daemon last published, if
+    they were published within `MANUAL_PRICE_MAX_AGE_CYCLES` cycles."""
+    if settings.mode == "live":
+        if name not in settings.configured_live_brokers():
+            missing = " and ".join(settings.missing_master_credentials(name))
+            raise BrokerError(f"NIJA_MODE=live but {name} has no master credentials ({missing} not set)")
         return _live_master(settings, name, shared, log)
     prices, market_ms = store.paper_prices(name)
     if not prices:
         raise BrokerError(f"no paper prices for {name} yet: is the daemon running with {name} in NIJA_PAPER_BROKERS?")
+    daemon = store.daemon()
+    cycle_seconds = daemon.cycle_seconds if daemon is not None else settings.cycle_seconds
+    published_ms = store.paper_prices_published_ms(name)
+    age_s = None if published_ms is None else time.time() - published_ms / 1000
+    if age_s is None or age_s > MANUAL_PRICE_MAX_AGE_CYCLES * cycle_seconds:
+        when = "at an unknown time" if age_s is None else f"{age_s:.0f}s ago"
+        raise BrokerError(
+            f"{name}'s paper prices were published {when}, more than {MANUAL_PRICE_MAX_AGE_CYCLES} cycles"
+            f" ({MANUAL_PRICE_MAX_AGE_CYCLES * cycle_seconds:g}s): start the daemon (./start.sh) and trade through it"
+        )
     board = shared.board(name)
     board.publish(prices, market_ms)
     return PaperBroker(

@@ -1,24 +1,53 @@
 """Settings: every variable NIJA reads, typed and validated once at start (pydantic-settings).
 
-Values come from the environment, then `.env`. A bad value becomes one `ConfigError` line that
-names the variable, what is wrong and the accepted form; `app` prints it and exits 2.
+Values come from the environment, then `.env`. An empty value (`NIJA_REPLAY_DIR=`, as every copy
+of `.env.example` has) means unset: the default applies. A bad value becomes one `ConfigError`
+line that names the variable, what is wrong and the accepted form; `app` prints it and exits 2.
+A `.env` that cannot be parsed (an unclosed quote, a line that is not `NAME=value`) or is not
+UTF-8 is a `ConfigError` naming the file and the line, never a warning and a silent default
+(`read_dotenv`). Symbols are normalised (`BTC-USD` is `BTC/USD`) or refused (`normalise_symbol`).
 Secrets are `SecretStr`: they never print, and `secret_values()` feeds the log redactor.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import re
+from collections.abc import MutableMapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from dotenv.parser import parse_stream
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nija.models import BrokerName, FeeSchedule
 
-__all__ = ["ConfigError", "Credentials", "Settings", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "Credentials",
+    "Settings",
+    "export_dotenv",
+    "load_settings",
+    "normalise_symbol",
+    "read_dotenv",
+]
 
 DEFAULT_PAPER_BROKERS: Final = (BrokerName.KRAKEN, BrokerName.COINBASE)
+DOTENV: Final = Path(".env")  # read from the working directory, as start.sh runs in the repo
+# A symbol part: letters and digits (1INCH, USDT); an equity ticker may hold a dot (BRK.B).
+_SYMBOL_PART: Final = re.compile(r"[A-Z0-9]{1,20}")
+_TICKER: Final = re.compile(r"[A-Z][A-Z0-9.]{0,9}")
+_DOTENV_NAME: Final = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
 
 
 class ConfigError(Exception):
@@ -27,6 +56,64 @@ class ConfigError(Exception):
 
 class Credentials(dict[str, SecretStr]):
     """Named secret parts of one account's API credentials (api_key, api_secret, …)."""
+
+
+def normalise_symbol(text: str, *, tickers: bool = False) -> str:
+    """Return `text` as a unified "BASE/QUOTE" symbol (upper case; `BTC-USD` and ` btc/usd `
+    are `BTC/USD`); with `tickers`, a bare equity ticker (`AAPL`, Alpaca) is accepted as is.
+    Raise ValueError saying what a symbol must look like; the caller names its setting."""
+    symbol = text.strip().upper()
+    separators = [sep for sep in "/-" if sep in symbol]
+    if len(separators) == 1:
+        base, _, quote = symbol.partition(separators[0])
+        if _SYMBOL_PART.fullmatch(base) and _SYMBOL_PART.fullmatch(quote):
+            return f"{base}/{quote}"
+    elif not separators and tickers and _TICKER.fullmatch(symbol):
+        return symbol
+    shape = "BASE/QUOTE (e.g. BTC/USD or BTC-USD) or an equity ticker (e.g. AAPL)" if tickers else (
+        "BASE/QUOTE, e.g. BTC/USD or BTC-USD"
+    )
+    raise ValueError(f"a symbol must look like {shape}")
+
+
+def read_dotenv(path: Path = DOTENV) -> dict[str, str]:
+    """Return the variables a `.env` file sets ({} when there is no file), parsed as
+    python-dotenv parses it (quoted multi-line values, `$` kept), but strictly: a line python-dotenv
+    would skip with a warning, or a file that is not UTF-8, raises `ConfigError` naming the file
+    and the line. Values are never shown: a broken line may hold a secret."""
+    if not path.exists():
+        return {}
+    shown = os.path.abspath(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config error: {shown}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"config error: {shown}: line {line}: not UTF-8 text; save the file as UTF-8") from None
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            named = _DOTENV_NAME.match(binding.original.string)
+            what = f" (the value of {named.group(1)})" if named else ""
+            raise ConfigError(
+                f"config error: {shown}: line {binding.original.line}: cannot be parsed{what};"
+                " expected NAME=value, a quoted value closing its quote"
+            )
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values
+
+
+def export_dotenv(path: Path = DOTENV, environ: MutableMapping[str, str] | None = None) -> None:
+    """Put `.env`'s variables into the process environment (start.sh, before `python -m nija`),
+    strictly as `read_dotenv`; a variable already set to a non-empty value wins over the file."""
+    environ = os.environ if environ is None else environ
+    for key, value in read_dotenv(path).items():
+        if not environ.get(key, "").strip():
+            environ[key] = value
 
 
 # Master credentials by the original's variable names: (broker, part) -> variable.
@@ -62,8 +149,10 @@ class Settings(BaseSettings):
     """Process-wide settings: read once at start, frozen afterwards."""
 
     # .env also holds per-user keys that account discovery reads, hence extra="ignore".
+    # env_ignore_empty: `NAME=` (every line of a fresh `.env.example` copy) means unset, not "".
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", frozen=True, populate_by_name=False, case_sensitive=True
+        env_file=DOTENV, extra="ignore", frozen=True, populate_by_name=False, case_sensitive=True,
+        env_ignore_empty=True,
     )
 
     mode: Literal["paper", "live"] = Field("paper", alias="NIJA_MODE")  # paper unless opted in
@@ -107,7 +196,7 @@ class Settings(BaseSettings):
     # offline: replay or synthetic candles; live: the venue's public prices (no keys needed).
     paper_market: Literal["offline", "live"] = Field("offline", alias="NIJA_PAPER_MARKET")
     replay_dir: Path | None = Field(None, alias="NIJA_REPLAY_DIR")
-    synthetic_seed: int = Field(7, alias="NIJA_SYNTHETIC_SEED")
+    synthetic_seed: int = Field(7, alias="NIJA_SYNTHETIC_SEED", ge=0)
     synthetic_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYNTHETIC_SYMBOLS")
     # Per-broker replay folders (override NIJA_REPLAY_DIR for that broker's paper market).
     coinbase_replay_dir: Path | None = Field(None, alias="NIJA_COINBASE_REPLAY_DIR")
@@ -145,6 +234,14 @@ class Settings(BaseSettings):
     alpaca_api_secret: SecretStr | None = _secret("ALPACA_API_SECRET")
     alpaca_paper: bool = Field(True, alias="ALPACA_PAPER")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_unset(cls, data: Any) -> Any:
+        # Whitespace-only counts as empty too: the default applies, whatever the variable.
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if not (isinstance(value, str) and not value.strip())}
+        return data
+
     @field_validator("paper_brokers", mode="before")
     @classmethod
     def _split_brokers(cls, raw: Any) -> Any:
@@ -158,10 +255,21 @@ class Settings(BaseSettings):
         mode="before",
     )
     @classmethod
-    def _split_symbols(cls, raw: Any) -> Any:
-        if isinstance(raw, str):
-            return tuple(part.strip().upper() for part in raw.split(",") if part.strip())
-        return raw
+    def _split_symbols(cls, raw: Any, info: ValidationInfo) -> Any:
+        # Normalised (BTC-USD is BTC/USD) and deduplicated; a malformed symbol is refused. Only
+        # Alpaca's universe holds bare equity tickers.
+        parts = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(parts, list | tuple):
+            return raw
+        tickers = info.field_name == "alpaca_symbols"
+        symbols: dict[str, None] = {}
+        for part in parts:
+            if isinstance(part, str) and part.strip():
+                try:
+                    symbols[normalise_symbol(part, tickers=tickers)] = None
+                except ValueError as exc:
+                    raise ValueError(f"{part.strip()[:40]!r}: {exc}") from None
+        return tuple(symbols)
 
     @field_validator("coinbase_fees", "kraken_fees", "okx_fees", "binance_fees", "alpaca_fees", mode="before")
     @classmethod
@@ -228,6 +336,10 @@ class Settings(BaseSettings):
             return None
         return Credentials(values)
 
+    def missing_master_credentials(self, broker: BrokerName) -> list[str]:
+        """The variables of `broker`'s master credentials that are not set (all of them, or none)."""
+        return [var for var in _CREDENTIAL_VARS[broker].values() if getattr(self, _field_of(var)) is None]
+
     def configured_live_brokers(self) -> list[BrokerName]:
         """Brokers with complete master credentials."""
         return [broker for broker in BrokerName if self.master_credentials(broker) is not None]
@@ -262,7 +374,9 @@ def _field_of(variable: str) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings from the environment and `.env`; raise `ConfigError` with one clear line."""
+    """Read settings from the environment and `.env`; raise `ConfigError` with one clear line
+    (also for a `.env` that cannot be parsed: its file and line)."""
+    read_dotenv()  # strict first: pydantic-settings would skip a broken line with a warning
     try:
         return Settings(**overrides)
     except ValidationError as exc:

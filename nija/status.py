@@ -4,8 +4,13 @@ Reads the store read-only; never talks to an exchange or to the daemon. Exit cod
 Nagios convention:
   0  running, every funded broker healthy
   1  running, some broker degraded, failed, unfunded or halted (its kill switch tripped)
-  2  not running, heartbeat older than 3 cycles (and 15 s), or no funded broker
+  2  not running, heartbeat older than 3 cycles (and 15 s), no funded broker, or a broker
+     `stalled`: its loop has not been alive (completed a cycle or woken while waiting) within
+     3 cycles (and 15 s), whatever the main thread's heartbeat says
   3  no store, or the store is unreadable
+
+A daemon that is gone never shows a healthy broker: its brokers read `stopped` (a halted one
+stays `halted`: its halt file still holds), and `recorded_status` keeps what the store says.
 """
 
 from __future__ import annotations
@@ -20,9 +25,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from dotenv import dotenv_values
 from tabulate import tabulate
 
+from nija.config import ConfigError, read_dotenv
 from nija.models import HealthStatus, utc_now
 from nija.store import EntryCost, Store, StoreUnavailable, db_path
 
@@ -33,6 +38,7 @@ STALE_AFTER_CYCLES: Final = 3
 # Floor for very fast demo cycles: a heartbeat written every 0.25 s can lag a second under load.
 STALE_FLOOR_SECONDS: Final = 15.0
 _BAD: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED, HealthStatus.UNFUNDED, HealthStatus.HALTED})
+STALLED: Final = "stalled"  # shown instead of the recorded status: the loop is dead or stuck
 FEE_REPORT_HOURS: Final = 24
 
 
@@ -119,13 +125,17 @@ def collect(store: Store) -> dict[str, Any]:
             "cycle_seconds": daemon.cycle_seconds,
         }
     brokers = []
+    liveness = store.liveness()
     for health in store.health():
         equity = store.latest_equity(health.broker, health.account)
+        alive_at = liveness.get((str(health.broker), health.account))
         brokers.append(
             {
                 "broker": str(health.broker),
                 "account": health.account,
-                "status": str(health.status),
+                "status": _shown_status(health.status, daemon_doc, alive_at, now),
+                "recorded_status": str(health.status),
+                "loop_alive_at": _iso(alive_at),
                 "funded": health.funded,
                 "total_equity": _num(equity.total_equity if equity else None),
                 "available": _num(equity.available if equity else None),
@@ -146,15 +156,28 @@ def collect(store: Store) -> dict[str, Any]:
     return {"daemon": daemon_doc, "brokers": brokers, "copy": copy, "fee_routing": fee_routing}
 
 
+def _shown_status(recorded: HealthStatus, daemon: dict[str, Any], alive_at: datetime | None, now: datetime) -> str:
+    """The status to show: `stopped` when the daemon is gone (a halt holds on), `stalled` when
+    the daemon or this broker's own loop has not been alive within 3 cycles, else the record."""
+    if not daemon["running"]:
+        return str(recorded) if recorded is HealthStatus.HALTED else str(HealthStatus.STOPPED)
+    if recorded is HealthStatus.STOPPED:
+        return str(recorded)
+    limit = max(STALE_AFTER_CYCLES * daemon["cycle_seconds"], STALE_FLOOR_SECONDS)
+    if daemon.get("stale") or (alive_at is not None and (now - alive_at).total_seconds() > limit):
+        return STALLED
+    return str(recorded)
+
+
 def exit_code(doc: dict[str, Any]) -> int:
     """Nagios-style code for a collected document."""
     daemon = doc["daemon"]
     if not daemon["running"] or daemon.get("stale"):
         return CRITICAL
     funded = [b for b in doc["brokers"] if b["funded"]]
-    if not funded:
+    if not funded or any(b["status"] == STALLED for b in doc["brokers"]):
         return CRITICAL
-    if any(HealthStatus(b["status"]) in _BAD for b in doc["brokers"]):
+    if any(b["status"] in _BAD for b in doc["brokers"]):
         return WARNING
     return OK
 
@@ -180,6 +203,9 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
     headers = ["broker", "account", "status", "funded", "equity", "available", "locked", "positions", "cycles ok", "success", "last error"]
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True) if rows else "no broker accounts yet", file=out)
     for b in doc["brokers"]:
+        if b["status"] == STALLED:
+            print(f"{b['broker']}/{b['account']} STALLED: its loop was last alive at {b['loop_alive_at'] or '-'}"
+                  f" (recorded status {b['recorded_status']})", file=out)
         if b["note"]:
             print(f"{b['broker']}/{b['account']} {'HALTED' if b['status'] == 'halted' else 'no entries'}: {b['note']}", file=out)
     if doc["fee_routing"]:
@@ -212,7 +238,8 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
 
 
 def _default_data_dir() -> Path:
-    configured = os.environ.get("NIJA_DATA_DIR") or dotenv_values(".env").get("NIJA_DATA_DIR")
+    """NIJA_DATA_DIR from the environment, else `.env` (read strictly: `ConfigError`), else data."""
+    configured = os.environ.get("NIJA_DATA_DIR", "").strip() or read_dotenv().get("NIJA_DATA_DIR", "").strip()
     return Path(configured or "data")
 
 
@@ -221,11 +248,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="python -m nija.status", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--data-dir", type=Path, default=_default_data_dir(),
+        "--data-dir", type=Path, default=None,
         help="the daemon's data directory (default: NIJA_DATA_DIR from the environment or .env, else data)",
     )
-    args = parser.parse_args(argv)
-    path = db_path(args.data_dir)
+    args = parser.parse_args(argv)  # --help exits here: nothing read, nothing created
+    try:
+        data_dir = args.data_dir if args.data_dir is not None else _default_data_dir()
+    except ConfigError as exc:  # a .env that cannot be parsed: its file and line
+        print(json.dumps({"error": str(exc)}) if args.json else f"nija status: {exc}", file=out)
+        return CRITICAL
+    path = db_path(data_dir)
     try:
         store = Store(path, readonly=True)
         doc = collect(store)

@@ -8,8 +8,14 @@ the broker loop that owns the master account executes it between its cycles; thi
 no daemon running, it executes the trade itself while holding the data dir's lock (a paper master
 at the prices the daemon last published). Either way the fill is recorded like any master fill and
 copied to the followers. Exit codes: 0 filled, 1 refused or not filled, 2 bad arguments or
-settings, 3 no daemon store. A buy is refused while the broker is halted, under
+settings, or a store of the other mode (paper/live) or of another account, 3 no daemon store. A
+buy is refused while the broker is halted, under
 ENTRY_BLOCKING=true or while EMERGENCY_STOP exists; sells always go.
+
+In live mode (NIJA_MODE=live) a trade goes to the broker's live master account or nowhere: without
+that broker's master credentials it is refused (exit 2) before anything is written. With no
+daemon running, a paper trade on prices the daemon published more than 3 cycles ago is refused.
+SYMBOL is normalised (`btc-usd` is `BTC/USD`); an AMOUNT above 1e12 is refused as absurd.
 
 `halt` writes the broker's halt file (the running daemon turns that broker reduce-only at its
 next cycle: no entries, its positions sold); `resume` removes it, the only way out of a halt,
@@ -29,8 +35,13 @@ from typing import TextIO
 
 from nija.brokers.base import BrokerError
 from nija.brokers.fees import configure_fees
-from nija.build import Shared, loop_config, manual_master_broker
-from nija.config import ConfigError, Settings, load_settings
+from nija.build import (
+    Shared,
+    loop_config,
+    manual_master_broker,
+    master_key_fingerprints,
+)
+from nija.config import ConfigError, Settings, load_settings, normalise_symbol
 from nija.datadir import DataDirLock
 from nija.execution.executor import OrderExecutor
 from nija.logs import configure_logging, get_logger
@@ -42,12 +53,14 @@ from nija.models import (
     Side,
     client_order_id_for,
 )
-from nija.store import ManualIntent, Store, StoreUnavailable, db_path
+from nija.store import ManualIntent, Store, StoreMismatch, StoreUnavailable, db_path
 from nija.trading.guard import entry_block_reason
 from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.manual import execute_manual_intent
 
 __all__ = ["main"]
+
+MAX_AMOUNT = Decimal("1e12")  # more than any account holds of any asset or currency
 
 
 def _amount(text: str) -> Decimal:
@@ -66,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="also: python -m nija.trade halt|resume --broker NAME (per-broker kill switch)",
     )
     parser.add_argument("side", choices=[side.value for side in Side])
-    parser.add_argument("symbol", help="unified symbol, e.g. BTC/USD (AAPL on Alpaca)")
+    parser.add_argument("symbol", help="unified symbol, e.g. BTC/USD or BTC-USD (AAPL on Alpaca)")
     parser.add_argument("amount", type=_amount, help="how much: quote currency with --quote, base asset with --base")
     parser.add_argument("--broker", required=True, choices=[b.value for b in BrokerName])
     unit = parser.add_mutually_exclusive_group()
@@ -115,6 +128,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         return _switch(argv, out, err)
     args = _parser().parse_args(argv)
     side, name = Side(args.side), BrokerName(args.broker)
+    if args.amount > MAX_AMOUNT:
+        print(f"nija trade: AMOUNT {args.amount} is absurd: above {MAX_AMOUNT:,.0f}, more than any account"
+              " holds; nothing was traded", file=err)
+        return 2
+    try:
+        symbol = normalise_symbol(args.symbol, tickers=name is BrokerName.ALPACA)
+    except ValueError as exc:
+        print(f"nija trade: SYMBOL {args.symbol.strip()[:40]!r}: {exc}", file=err)
+        return 2
     if side is Side.SELL and args.quote:
         print("nija trade: a sell is sized in the base asset held (--base)", file=err)
         return 2
@@ -125,7 +147,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     except ConfigError as exc:
         print(f"nija trade: {exc}", file=err)
         return 2
+    if settings.mode == "live" and name not in settings.configured_live_brokers():
+        # Never a paper fill in live mode: a live daemon would copy it to real follower accounts.
+        missing = " and ".join(settings.missing_master_credentials(name))
+        print(f"nija trade: NIJA_MODE=live but {name} has no master credentials ({missing} not set):"
+              " a live manual trade needs that broker's live account; nothing was traded", file=err)
+        return 2
     configure_logging(settings.log_format, settings.log_level, settings.secret_values(), stream=err)
+    if side is Side.BUY and symbol in settings.disabled_pairs:
+        print(f"nija trade: {symbol} is in DISABLED_PAIRS: buys are refused, sells go", file=err)
+        return 1
     if side is Side.BUY:  # refused before anything is written; the loop checks again with equity
         halted = read_halt(halt_path(settings.data_dir, name))
         if halted is not None:
@@ -136,16 +167,25 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         if blocked is not None:
             print(f"nija trade: {blocked}: buys are refused, sells go", file=err)
             return 1
+    mode = "live" if settings.mode == "live" and settings.configured_live_brokers() else "paper"  # as the daemon
     try:
-        Store(db_path(settings.data_dir), readonly=True).close()
+        probe = Store(db_path(settings.data_dir), readonly=True)
+        try:  # a paper trade never lands in a live store, nor one account's trade in another's
+            keys = master_key_fingerprints(settings, mode)
+            probe.check_owner(mode, {k: v for k, v in keys.items() if k[0] == name})
+        finally:
+            probe.close()
     except StoreUnavailable as exc:
         print(f"nija trade: {exc} (start the daemon first: ./start.sh)", file=err)
         return 3
-    cid = client_order_id_for("manual", name, args.symbol, side, args.amount, time.time_ns())
+    except StoreMismatch as exc:
+        print(f"nija trade: {exc}", file=err)
+        return 2
+    cid = client_order_id_for("manual", name, symbol, side, args.amount, time.time_ns())
     store = Store(db_path(settings.data_dir))
     lock = DataDirLock(settings.data_dir)
     try:
-        intent_id = store.add_manual_intent(name, args.symbol, side, args.amount, unit, cid)
+        intent_id = store.add_manual_intent(name, symbol, side, args.amount, unit, cid)
         if lock.acquire():  # no daemon: this process is the account's one writer now
             try:
                 intent = _execute_here(settings, name, store, intent_id, err)

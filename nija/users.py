@@ -20,6 +20,12 @@ first name, so john_smith and john_doe shared KRAKEN_USER_JOHN_*):
 
 Variables are read from the mapping passed in (default `os.environ`, which does not include `.env`;
 pass `environment_with_dotenv()` to read `.env` too, the process environment winning as in Settings).
+An empty value means unset, as in Settings. A `.env` that cannot be parsed raises `ConfigError`
+naming the file and line (`nija.config.read_dotenv`).
+
+`disabled_symbols` are normalised like every symbol setting (`XRP-USD` is `XRP/USD`); a malformed
+one rejects the file. A file nested deeper than a user file can be (a list in a list in …) is
+one problem line, like any other bad file.
 
 `discover_users` never raises for one bad file: the file becomes one `UserProblem` line
 "<file>: <field>: <problem>" and the other users still load. No problem line contains a secret
@@ -42,7 +48,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
-from dotenv import dotenv_values
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -50,10 +55,11 @@ from pydantic import (
     SecretStr,
     StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
-from nija.config import Credentials
+from nija.config import Credentials, normalise_symbol, read_dotenv
 from nija.models import BrokerName
 
 __all__ = [
@@ -85,7 +91,7 @@ _ACCEPTED: Final[dict[str, str]] = {
     "copy_from_master": "true or false",
     "risk_multiplier": "a number within (0, 1]",
     "paper_equity": "a number above 0",
-    "disabled_symbols": 'a list of symbols, e.g. ["XRP-USD"]',
+    "disabled_symbols": 'a list of symbols, e.g. ["XRP/USD"] or ["XRP-USD"] (tickers like "AAPL" on alpaca)',
 }
 # Parts each broker needs, as for the master in config.py; OKX also signs with a passphrase.
 _PARTS: Final[dict[BrokerName, tuple[str, ...]]] = {
@@ -96,6 +102,7 @@ _SUFFIXES: Final = ("_API_KEY", "_API_SECRET", "_PASSPHRASE", "_PAPER")
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 _LISTED_MAX: Final = 5  # unused variables named in one line before "and N more"
+_MAX_DEPTH: Final = 8  # a user file is one object of settings and a list of symbols: 2 levels deep
 
 
 class UserAccount(BaseModel):
@@ -134,11 +141,12 @@ class UserAccount(BaseModel):
 
     @field_validator("disabled_symbols")
     @classmethod
-    def _upper_symbols(cls, value: frozenset[str]) -> frozenset[str]:
-        symbols = frozenset(symbol.strip().upper() for symbol in value)
-        if "" in symbols:
+    def _normalise_symbols(cls, value: frozenset[str], info: ValidationInfo) -> frozenset[str]:
+        # BTC-USD is BTC/USD, as the master's symbols; only an Alpaca user holds bare tickers.
+        if any(not symbol.strip() for symbol in value):
             raise ValueError("a symbol must not be empty")
-        return symbols
+        tickers = info.data.get("broker") is BrokerName.ALPACA
+        return frozenset(normalise_symbol(symbol, tickers=tickers) for symbol in value)
 
 
 class UserProblem(NamedTuple):
@@ -183,10 +191,12 @@ def alpaca_paper_variable(user_id: str) -> str:
 
 
 def environment_with_dotenv(env_file: Path | None = Path(".env")) -> dict[str, str]:
-    """Return `.env` values overlaid by the process environment (the precedence Settings uses)."""
-    from_file = dotenv_values(env_file) if env_file is not None and env_file.is_file() else {}
-    merged = {key: value for key, value in from_file.items() if value is not None}
-    merged.update(os.environ)
+    """Return `.env` values overlaid by the process environment (the precedence Settings uses);
+    an empty value is unset, so it neither appears nor hides the other source's value. Raises
+    `ConfigError` (file and line) for a `.env` that cannot be parsed or is not UTF-8."""
+    from_file = read_dotenv(env_file) if env_file is not None and env_file.is_file() else {}
+    merged = {key: value for key, value in from_file.items() if value.strip()}
+    merged.update((key, value) for key, value in os.environ.items() if value.strip())
     return merged
 
 
@@ -290,6 +300,10 @@ def _load_file(path: Path) -> UserAccount | UserProblem:
         return _problem(path, "(file)", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except _DuplicateKey as exc:
         return _problem(path, _label(exc.key), "appears twice")
+    except RecursionError:  # the parser's own limit: thousands of nested brackets
+        return _problem(path, "(file)", f"nested deeper than {_MAX_DEPTH} levels; a user file is one flat object")
+    if _depth(data) > _MAX_DEPTH:  # before any recursive look at it
+        return _problem(path, "(file)", f"nested deeper than {_MAX_DEPTH} levels; a user file is one flat object")
     if not isinstance(data, dict):
         kind = "a list (one file per user, not a list of users)" if isinstance(data, list) else type(data).__name__
         return _problem(path, "(file)", f"expected one JSON object per user, was {kind}")
@@ -302,6 +316,21 @@ def _load_file(path: Path) -> UserAccount | UserProblem:
         return UserAccount.model_validate({**data, "source": path})
     except ValidationError as exc:
         return _problem(path, *_describe(exc))
+
+
+def _depth(data: Any) -> int:
+    # How deeply lists and objects nest (a scalar is 0), without recursion.
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level > _MAX_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _secret_key(data: Any, at: str = "") -> str | None:

@@ -78,7 +78,7 @@ def test_copy_sizing_is_pure() -> None:
 # layer, never one of its own layer or above. trading/ and copytrade/ are siblings; a follower's
 # health reuses the broker loops' tracker, the one sideways arrow allowed.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"models", "logs", "datadir"}),
+    frozenset({"models", "logs", "datadir", "faults"}),
     frozenset({"store", "strategy", "config"}),
     frozenset({"brokers", "users", "status"}),
     frozenset({"execution"}),

@@ -81,7 +81,7 @@ def test_every_field_is_read_exactly(tmp_path: Path) -> None:
     assert bob.name == "Bob"
     assert bob.broker is BrokerName.OKX
     assert (bob.enabled, bob.copy_from_master) == (False, False)
-    assert bob.disabled_symbols == frozenset({"XRP-USD", "DOGE-USD"})
+    assert bob.disabled_symbols == frozenset({"XRP/USD", "DOGE/USD"})  # normalised like the master's symbols
     assert bob.risk_multiplier == Decimal("0.1")  # exact: JSON floats are parsed as Decimal
     assert bob.paper_equity == Decimal("1234.56")
 

@@ -35,6 +35,7 @@ from nija.execution.booking import Answer
 from nija.execution.executor import Execution
 from nija.execution.lookup import look_up, lookup_outcome
 from nija.execution.sending import send
+from nija.faults import crash_point
 from nija.logs import redact_text
 from nija.models import (
     CopyLedgerEntry,
@@ -112,6 +113,7 @@ class FanOut:
         fresh = self._fresh(signal, utc_now())
         ledger, plans = self._plan(signal, new, client_ids, fresh)
         orders = self.execution.store_intents([request for _, request, _ in plans]) if plans else []
+        crash_point("copy_intents")
         planned = time.monotonic()
         sent = self.run_all(lambda item: self._send_one(signal, item[0], item[1]), list(zip([p[0] for p in plans], orders)))
         recovered = self.run_all(lambda item: self._recover_one(item[0], item[1], fresh), recover)
@@ -145,6 +147,7 @@ class FanOut:
             ))
             self._balance_after_ack(follower, after)
         self.execution.write(booking, ledger)
+        crash_point("copy_recorded")
         final = {**statuses, **{entry.user_id: entry.status for entry in ledger}}
         if not any(status.is_open for status in final.values()):
             self.store.finish_signal(signal.signal_id, SignalStatus.DONE)
@@ -247,6 +250,7 @@ class FanOut:
         request = order.request
         with follower.lock:
             sent = send(follower.broker, request, wait_for_fill=False)
+            crash_point("copy_sent")
             follower.record_result(sent.error)
             if request.side is Side.BUY and request.unit is QuantityUnit.QUOTE and follower.balance is not None:
                 if sent.report.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIAL, OrderStatus.UNKNOWN):

@@ -18,6 +18,7 @@ from nija.brokers.base import AuthError, Broker, TransientError
 from nija.execution.booking import Answer, Booking, Outcome, PositionKey, book
 from nija.execution.lookup import OPEN_ORDER_STATUSES, look_up, lookup_outcome
 from nija.execution.sending import Sent, send
+from nija.faults import crash_point
 from nija.models import (
     BrokerName,
     CopyLedgerEntry,
@@ -42,7 +43,11 @@ class Execution:
     def store_intents(self, requests: Sequence[OrderRequest]) -> list[Order]:
         """Write intents in one transaction, before any of them is sent; returns them as pending orders."""
         at = self.store.insert_orders(requests)
-        return [Order(request=r, status=OrderStatus.PENDING, created_at=at, updated_at=at) for r in requests]
+        if not requests:
+            return []
+        # One validated order, copied per request: a fan-out stores a thousand intents at once.
+        pending = Order(request=requests[0], status=OrderStatus.PENDING, created_at=at, updated_at=at)
+        return [pending.model_copy(update={"request": r}) for r in requests]
 
     def book(self, answers: Sequence[Answer], *, master_equity: Decimal | None = None) -> Booking:
         """What recording `answers` would write, from what the store holds now (known trade ids,
@@ -101,9 +106,13 @@ class OrderExecutor:
             if existing.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
                 return self._resolve(existing, master_equity)
             return None  # this exact intent was already sent and answered
+        crash_point("before_intent")
         [order] = self._execution.store_intents([request])
+        crash_point("after_intent")
         sent = send(self._broker, request, wait_for_fill=True)
+        crash_point("after_send")
         [outcome] = self._execution.record([Answer(order, sent.report)], master_equity=master_equity).outcomes.values()
+        crash_point("after_record")
         self._log_sent(sent, outcome)
         if isinstance(sent.error, AuthError):
             raise sent.error

@@ -3,14 +3,23 @@
 One module per aggregate: `db` (connections, transactions, migrations), `orders` (orders, fills,
 positions, strategy state), `outbox` (signals, copy ledger, copy users), `inbox` (manual trades
 handed to the owning broker loop), `accounts` (equity, health, risk marks, entry costs, daemon
-row) and `paper` (the simulated venue's books), plus `recording`, the one write of execution's
-outcomes across them. `Store` composes them.
+row), `paper` (the simulated venue's books) and `identity` (the store's mode and each live
+account's key fingerprint), plus `recording`, the one write of execution's outcomes across them.
+`Store` composes them.
 """
 
 from __future__ import annotations
 
 from nija.store.accounts import AccountRecords, DaemonRecord, EntryCost
-from nija.store.db import StoreUnavailable, db_path
+from nija.store.db import (
+    StoreBusy,
+    StoreDamaged,
+    StoreMismatch,
+    StoreUnavailable,
+    check_data_dir,
+    db_path,
+)
+from nija.store.identity import StoreIdentity, StoreOwner
 from nija.store.inbox import Inbox, ManualIntent
 from nija.store.orders import OrderRecords, StrategyState
 from nija.store.outbox import CopySummary, LastCopy, Outbox
@@ -27,11 +36,16 @@ __all__ = [
     "PositionChange",
     "Recording",
     "Store",
+    "StoreBusy",
+    "StoreDamaged",
+    "StoreMismatch",
+    "StoreOwner",
     "StoreUnavailable",
     "StrategyState",
+    "check_data_dir",
     "db_path",
 ]
 
 
-class Store(Recorder, OrderRecords, Outbox, Inbox, AccountRecords, PaperBooks):
+class Store(Recorder, OrderRecords, Outbox, Inbox, AccountRecords, PaperBooks, StoreIdentity):
     """Typed access to `nija.db`. Safe to share between threads: each gets its own connection."""

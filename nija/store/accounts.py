@@ -1,5 +1,6 @@
-"""Each account's records beside its orders: equity snapshots, health, the kill switch's
-watermarks and halt, the fee cost of each entry, and the daemon's own row (pid, heartbeat).
+"""Each account's records beside its orders: equity snapshots, health, each broker loop's own
+liveness, the kill switch's watermarks and halt, the fee cost of each entry, and the daemon's own
+row (pid, heartbeat).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from nija.models import (
     HealthStatus,
     utc_now,
 )
-from nija.store.db import Database, _dec, _text, _ts
+from nija.store.db import Database, StoreUnavailable, _dec, _text, _ts
 
 __all__ = ["AccountRecords", "DaemonRecord", "EntryCost"]
 
@@ -72,8 +73,17 @@ class AccountRecords(Database):
         )
         return _snapshot(rows[0]) if rows else None
 
-    def save_health(self, health: BrokerHealth) -> None:
-        """Persist one account's health record (every cycle)."""
+    def save_health(self, health: BrokerHealth) -> bool:
+        """Persist one account's health record (every cycle). Best effort: False when the store
+        is busy or unavailable (a cycle that failed on the store records its health in the same
+        store; the next cycle writes it again, and status meanwhile sees the record age)."""
+        try:
+            self._save_health(health)
+        except StoreUnavailable:
+            return False
+        return True
+
+    def _save_health(self, health: BrokerHealth) -> None:
         with self._tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO broker_health VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -108,6 +118,25 @@ class AccountRecords(Database):
                     conn.execute(
                         "DELETE FROM broker_health WHERE broker = ? AND account = ?", (row["broker"], row["account"])
                     )
+
+    # -- loop liveness -----------------------------------------------------------------------
+
+    def record_alive(self, broker: BrokerName, account: str) -> None:
+        """The loop of this account is alive now (written by that loop's own thread)."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO loop_liveness VALUES (?,?,?)", (broker, account, utc_now().isoformat())
+            )
+
+    def forget_alive(self, broker: BrokerName, account: str) -> None:
+        """The loop of this account ended on purpose (stop, refused credentials): not stalled."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM loop_liveness WHERE broker = ? AND account = ?", (broker, account))
+
+    def liveness(self) -> dict[tuple[str, str], datetime]:
+        """When each running loop was last alive, by (broker, account)."""
+        rows = self._query("SELECT * FROM loop_liveness")
+        return {(row["broker"], row["account"]): datetime.fromisoformat(row["alive_at"]) for row in rows}
 
     # -- risk guardrails ----------------------------------------------------------------------
 
@@ -178,23 +207,35 @@ class AccountRecords(Database):
     # -- daemon ------------------------------------------------------------------------------
 
     def daemon_started(self, pid: int, mode: str, cycle_seconds: float, copy_mode: str | None = None) -> None:
-        """Record that this process now runs the daemon."""
+        """Record that this process now runs the daemon (its loops have not started yet: the
+        previous run's loop liveness is forgotten)."""
         now = utc_now().isoformat()
         with self._tx() as conn:
+            conn.execute("DELETE FROM loop_liveness")
             conn.execute(
                 "INSERT OR REPLACE INTO daemon VALUES (1, ?, ?, ?, ?, ?, NULL, ?)",
                 (pid, mode, cycle_seconds, now, now, copy_mode),
             )
 
-    def heartbeat(self) -> None:
-        """Prove the daemon is alive."""
-        with self._tx() as conn:
-            conn.execute("UPDATE daemon SET heartbeat_at = ? WHERE id = 1", (utc_now().isoformat(),))
+    def heartbeat(self) -> bool:
+        """Prove the daemon is alive. Best effort: False when the store is busy or unavailable
+        (the main thread goes on; status sees the heartbeat age)."""
+        try:
+            with self._tx() as conn:
+                conn.execute("UPDATE daemon SET heartbeat_at = ? WHERE id = 1", (utc_now().isoformat(),))
+        except StoreUnavailable:
+            return False
+        return True
 
-    def daemon_stopped(self) -> None:
-        """Record a clean stop."""
-        with self._tx() as conn:
-            conn.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", (utc_now().isoformat(),))
+    def daemon_stopped(self) -> bool:
+        """Record a clean stop. Best effort: False when the store is busy or unavailable (the
+        shutdown goes on; status then sees a stale heartbeat, not a running daemon)."""
+        try:
+            with self._tx() as conn:
+                conn.execute("UPDATE daemon SET stopped_at = ? WHERE id = 1", (utc_now().isoformat(),))
+        except StoreUnavailable:
+            return False
+        return True
 
     def daemon(self) -> DaemonRecord | None:
         """The daemon row, if a daemon ever ran on this store."""

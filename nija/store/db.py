@@ -7,6 +7,7 @@ through a float. No aggregate's SQL lives here, only the schema.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +17,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["DB_NAME", "Database", "StoreUnavailable", "db_path"]
+__all__ = [
+    "DB_NAME",
+    "Database",
+    "StoreBusy",
+    "StoreDamaged",
+    "StoreMismatch",
+    "StoreUnavailable",
+    "check_data_dir",
+    "db_path",
+]
 
 DB_NAME: Final = "nija.db"
 
@@ -174,16 +184,96 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     );
     CREATE INDEX manual_intents_by_status ON manual_intents (broker, status)
     """,
+    # 9: each broker loop's own liveness, written by its thread after every cycle and while it
+    # waits, so status sees a dead or stuck loop whatever the main thread's heartbeat says.
+    """
+    CREATE TABLE loop_liveness (
+        broker TEXT NOT NULL, account TEXT NOT NULL, alive_at TEXT NOT NULL,
+        PRIMARY KEY (broker, account)
+    )
+    """,
+    # 10: whose state this store holds: its mode (paper or live, taken from the last daemon run of
+    # an older store) and, per live account, the fingerprint of the API key it trades with. A
+    # paper run's positions and marks must never reach a live run, nor one account's another's.
+    """
+    CREATE TABLE store_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1), mode TEXT NOT NULL, claimed_at TEXT NOT NULL
+    );
+    INSERT INTO store_identity SELECT 1, mode, started_at FROM daemon WHERE id = 1;
+    CREATE TABLE account_keys (
+        broker TEXT NOT NULL, account TEXT NOT NULL, key_fingerprint TEXT NOT NULL, bound_at TEXT NOT NULL,
+        PRIMARY KEY (broker, account)
+    )
+    """,
+    # 11: when (wall clock, epoch ms) a paper market's prices were published: `nija.trade` with no
+    # daemon running refuses a price older than 3 cycles (market_ms is the market's own clock).
+    """
+    ALTER TABLE paper_prices ADD COLUMN published_ms INTEGER
+    """,
 )
 
 
 class StoreUnavailable(Exception):
-    """The store file is missing or unreadable."""
+    """The store can't be used: missing, unreadable, damaged, busy or out of space. The message is
+    one line naming the file."""
+
+
+class StoreBusy(StoreUnavailable):
+    """Another connection held the store's write lock past the busy timeout: try again later."""
+
+
+class StoreDamaged(StoreUnavailable):
+    """The store file exists but is empty, truncated, corrupt, not NIJA's or of a newer schema:
+    never replaced silently (its orders, positions, marks and halts would be lost)."""
+
+
+class StoreMismatch(Exception):
+    """The store holds another mode's or another venue account's state than this process would
+    trade: using it would mix paper and live, or one account's positions with another's."""
+
+
+_SQLITE_HEADER: Final = b"SQLite format 3\x00"
+_WHAT_TO_DO: Final = "restore the backup, or move it aside to start on a new, empty store"
 
 
 def db_path(data_dir: Path) -> Path:
     """Where the store lives inside the data directory."""
     return data_dir / DB_NAME
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Make sure the data directory is a directory this process can write (created if missing);
+    raise `StoreUnavailable` with one line naming it otherwise. Writing is tried, not inferred
+    from permissions: root ignores them and a read-only mount doesn't show in them."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreUnavailable(f"data dir {data_dir} is not a directory: set NIJA_DATA_DIR to a directory") from None
+    except OSError as exc:
+        raise StoreUnavailable(f"data dir {data_dir} can't be created: {exc.strerror}") from None
+    probe = data_dir / f".nija-write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"data dir {data_dir} is not writable ({exc.strerror}): NIJA keeps its store, locks and"
+            " nonces there; make it writable or set NIJA_DATA_DIR to a writable directory"
+        ) from None
+
+
+def store_error(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
+    """The one error a caller handles for a failed store operation: busy (lock held past the
+    timeout) or unavailable (disk full, I/O error, read-only file, damaged page)."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreBusy(f"store {path} busy: another connection held its write lock too long ({text})")
+    return StoreUnavailable(f"store {path} unavailable: {text}")
+
+
+def _is_store_failure(exc: BaseException) -> bool:
+    """Operational failures (lock, disk, I/O) and damage, not a constraint a caller expects."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 def _dec(value: str | None) -> Decimal | None:
@@ -204,7 +294,7 @@ class Database:
     """One `nija.db` file and its connections; the base of every aggregate's class. Safe to share
     between threads: each gets its own connection."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False, fresh: bool = False) -> None:
         self.path = path
         self.readonly = readonly
         self._local = threading.local()
@@ -213,6 +303,7 @@ class Database:
         if readonly and not path.exists():
             raise StoreUnavailable(f"no store at {path}")
         if readonly:
+            _check_file(path)
             version = self.schema_version()
             if version != len(_MIGRATIONS):
                 self.close()
@@ -220,9 +311,14 @@ class Database:
                     f"store {path} has schema {version}, this NIJA reads {len(_MIGRATIONS)}"
                     " (the daemon of this version migrates it when it starts)"
                 )
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        elif fresh:  # the new file `_create` builds
             self._migrate()
+        elif path.exists():
+            _check_intact(path)  # an existing store is never replaced: refused if damaged
+            self._migrate()
+        else:  # only a data dir with no store at all gets a new one
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create(path)
 
     # -- connections -------------------------------------------------------------------------
 
@@ -250,19 +346,30 @@ class Database:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction; BEGIN IMMEDIATE so writers queue instead of deadlocking."""
+        # A failure (lock held past the busy timeout, disk full, I/O error) rolls the whole
+        # transaction back and reaches the caller as StoreBusy/StoreUnavailable: nothing
+        # half-written remains, and the connection is ready for the next try.
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            if _is_store_failure(exc) and not self.readonly:  # writing a read-only Store is a bug: raw
+                raise store_error(self.path, exc) from exc
             raise
-        conn.execute("COMMIT")
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         try:
             return self._conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise store_error(self.path, exc) from exc
             raise StoreUnavailable(f"store {self.path} unreadable: {exc}") from exc
 
     def schema_version(self) -> int:
@@ -273,9 +380,7 @@ class Database:
         with self._tx() as conn:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > len(_MIGRATIONS):
-                raise StoreUnavailable(
-                    f"store {self.path} has schema {version}, newer than this NIJA ({len(_MIGRATIONS)})"
-                )
+                raise StoreDamaged(_newer(self.path, version))
             for target, step in enumerate(_MIGRATIONS[version:], start=version + 1):
                 if callable(step):  # a data step that needs exact Decimal arithmetic
                     step(conn)
@@ -296,3 +401,66 @@ class Database:
             except sqlite3.Error:
                 pass  # another thread's connection may be mid-use at shutdown; closing is best effort
         self._local = threading.local()
+
+
+def _newer(path: Path, version: int) -> str:
+    return (
+        f"store {path} has schema {version}, newer than this NIJA ({len(_MIGRATIONS)}): run the NIJA that"
+        f" wrote it, or {_WHAT_TO_DO}"
+    )
+
+
+def _check_file(path: Path) -> None:
+    """Cheap checks of an existing store file: not empty, an SQLite file (status runs these)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreUnavailable(f"store {path} unreadable: {exc.strerror}") from None
+    if not header:
+        raise StoreDamaged(f"store {path} is empty (0 bytes): {_WHAT_TO_DO}")
+    if header != _SQLITE_HEADER:
+        raise StoreDamaged(f"store {path} is not an SQLite database (damaged or overwritten): {_WHAT_TO_DO}")
+
+
+def _check_intact(path: Path) -> None:
+    """Refuse a store that is empty, truncated, corrupt (`PRAGMA quick_check`), not NIJA's or of
+    a newer schema, reading it only: a refused file stays exactly as it was."""
+    _check_file(path)
+    if not os.access(path, os.W_OK):
+        raise StoreUnavailable(f"store {path} is read-only: make it writable, or {_WHAT_TO_DO}")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"store {path} can't be opened: {exc}") from None
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as exc:
+        if _is_store_failure(exc) and ("locked" in str(exc) or "busy" in str(exc)):
+            raise store_error(path, exc) from None
+        raise StoreDamaged(f"store {path} is damaged ({exc}): {_WHAT_TO_DO}") from None
+    finally:
+        conn.close()
+    if problems != ["ok"]:
+        raise StoreDamaged(f"store {path} is damaged (quick_check: {problems[0]}): {_WHAT_TO_DO}")
+    if version == 0:
+        raise StoreDamaged(f"store {path} holds no NIJA schema (not NIJA's, or never finished): {_WHAT_TO_DO}")
+    if version > len(_MIGRATIONS):
+        raise StoreDamaged(_newer(path, version))
+
+
+def _create(path: Path) -> None:
+    """Make a new store beside `path` and move it into place once fully migrated, so a file at
+    `path` is always a complete store: a crash mid-creation leaves no half store to refuse."""
+    fresh = path.with_name(path.name + ".new")
+    for leftover in (fresh, Path(f"{fresh}-wal"), Path(f"{fresh}-shm")):
+        leftover.unlink(missing_ok=True)
+    db = Database(fresh, fresh=True)
+    db.close()
+    os.replace(fresh, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

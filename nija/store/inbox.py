@@ -66,11 +66,10 @@ class Inbox(Database):
         rows = self._query("SELECT * FROM manual_intents WHERE intent_id = ?", (intent_id,))
         return _intent(rows[0]) if rows else None
 
-    def pending_manual_intents(self, broker: BrokerName) -> list[ManualIntent]:
-        """This broker's intents waiting to be taken, oldest first."""
+    def manual_intents(self, broker: BrokerName, status: IntentStatus = IntentStatus.PENDING) -> list[ManualIntent]:
+        """This broker's intents in `status` (by default, waiting to be taken), oldest first."""
         rows = self._query(
-            "SELECT * FROM manual_intents WHERE broker = ? AND status = ? ORDER BY intent_id",
-            (broker, IntentStatus.PENDING),
+            "SELECT * FROM manual_intents WHERE broker = ? AND status = ? ORDER BY intent_id", (broker, status)
         )
         return [_intent(row) for row in rows]
 

@@ -4,6 +4,7 @@ paper market publishes for other processes (`python -m nija.trade`). Not NIJA's 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -61,17 +62,26 @@ class PaperBooks(Database):
         return new
 
     def publish_paper_prices(self, broker: BrokerName, prices: Mapping[str, Decimal], market_ms: int) -> None:
-        """Store a paper market's current prices (one row per symbol, replaced each cycle)."""
+        """Store a paper market's current prices (one row per symbol, replaced each cycle), with
+        the wall-clock time of publication."""
+        published_ms = time.time_ns() // 1_000_000
         with self._tx() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO paper_prices VALUES (?,?,?,?)",
-                [(broker, symbol, str(price), market_ms) for symbol, price in prices.items()],
+                "INSERT OR REPLACE INTO paper_prices (broker, symbol, price, market_ms, published_ms)"
+                " VALUES (?,?,?,?,?)",
+                [(broker, symbol, str(price), market_ms, published_ms) for symbol, price in prices.items()],
             )
 
     def paper_prices(self, broker: BrokerName) -> tuple[dict[str, Decimal], int]:
         """A paper market's latest published prices and their market time (ms; 0 if none)."""
         rows = self._query("SELECT symbol, price, market_ms FROM paper_prices WHERE broker = ?", (broker,))
         return {r["symbol"]: Decimal(r["price"]) for r in rows}, max((r["market_ms"] for r in rows), default=0)
+
+    def paper_prices_published_ms(self, broker: BrokerName) -> int | None:
+        """When (epoch ms, wall clock) `broker`'s paper prices were last published; None if never
+        (or only by a NIJA older than this column)."""
+        rows = self._query("SELECT MAX(published_ms) AS published FROM paper_prices WHERE broker = ?", (broker,))
+        return rows[0]["published"] if rows else None
 
     def paper_order(self, broker: BrokerName, account: str, client_order_id: str) -> ExecutionReport | None:
         """The simulated venue's record of an order, by client order id."""

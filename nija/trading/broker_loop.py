@@ -67,7 +67,7 @@ from nija.strategy.risk import (
 from nija.trading.guard import EntryRules, entry_block_reason
 from nija.trading.halt import halt_path, read_halt, write_halt
 from nija.trading.health import HealthTracker
-from nija.trading.manual import execute_manual_intent
+from nija.trading.manual import execute_manual_intent, finish_taken_intents
 from nija.trading.pacing import AccountPacer, Pace, rate_profile
 from nija.trading.routing import EligibleBrokers, cheaper_broker
 from nija.trading.scan import rotating_batch
@@ -77,6 +77,7 @@ __all__ = ["BrokerLoop", "LoopConfig"]
 # APEX needs 100 candles; 200 lets EMA50 and ADX settle past TA-Lib's seed values.
 CANDLES_PER_SYMBOL: Final = 200
 MANUAL_POLL_SECONDS: Final = 0.5  # how soon an idle loop takes a manual trade from the inbox
+LIVENESS_SECONDS: Final = 5.0  # a loop writes its liveness at most this often (status allows 15 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,27 +140,45 @@ class BrokerLoop:
 
     def run(self) -> None:
         """Thread target: cycle until stopped or the credentials are refused; between cycles,
-        execute the manual trades `nija.trade` hands this account."""
+        execute the manual trades `nija.trade` hands this account. The loop writes its own
+        liveness after each cycle and while it waits (status calls a silent loop `stalled`). An
+        exception that escapes (a store or log failure outside a cycle's isolation) ends this
+        call: the supervisor records it and runs the loop again."""
         self.log.info("broker_loop_started", cycle_seconds=self.config.cycle_seconds)
+        self._alive_written = float("-inf")
         while not self.stop.is_set() and self.health.can_trade:
+            self.record_alive()  # also before the first cycle: a loop stuck in it shows as stalled
             self.run_cycle()
             self._idle(self.health.next_wait())
         self.finish()
 
     def _idle(self, seconds: float) -> None:
-        """Wait `seconds` (ends at once on stop), taking manual intents as they arrive."""
+        """Wait `seconds` (ends at once on stop), taking manual intents as they arrive and
+        writing liveness, so a long cycle period is not mistaken for a dead loop."""
         end = time.monotonic() + seconds
         while not self.stop.is_set():
+            self.record_alive()
             self.run_manual_intents()
             left = end - time.monotonic()
             if left <= 0:
                 return
             self.stop.wait(min(left, MANUAL_POLL_SECONDS))
 
+    def record_alive(self) -> None:
+        """This loop is alive (at most every LIVENESS_SECONDS); a store hiccup is only logged."""
+        now = time.monotonic()
+        if now - getattr(self, "_alive_written", float("-inf")) < LIVENESS_SECONDS:
+            return
+        try:
+            self.store.record_alive(self.broker.name, self.broker.account)
+            self._alive_written = now
+        except Exception as exc:  # the next wake tries again
+            self.log.warning("liveness_not_recorded", error=redact_text(f"{type(exc).__name__}: {exc}"))
+
     def run_manual_intents(self) -> int:
         """Execute this account's pending manual trades (the loop is their one writer); never raises."""
         try:
-            intents = self.store.pending_manual_intents(self.broker.name)
+            intents = self.store.manual_intents(self.broker.name)
         except Exception as exc:  # a store hiccup: the intent waits for the next poll
             self.log.warning("manual_intents_unreadable", error=redact_text(str(exc)))
             return 0
@@ -179,6 +198,7 @@ class BrokerLoop:
     def finish(self) -> None:
         """Record the stop in health (called once, when the thread ends)."""
         self._eligible.update(self.broker.name, False)  # a stopped broker is nobody's cheaper choice
+        self.store.forget_alive(self.broker.name, self.broker.account)  # ended on purpose: not stalled
         if not self.health.current.auth_failed:
             self.store.save_health(self.health.stopped())
         self.log.info("broker_loop_stopped", status=self.health.current.status)
@@ -213,6 +233,7 @@ class BrokerLoop:
 
     def _cycle(self) -> dict[str, Any]:
         self._orders.reconcile(master_equity=self._equity)
+        finish_taken_intents(self.broker, self.store)  # manual trades a crash left unanswered
         self.broker.begin_cycle()
         snapshot, holdings, fresh = self._read_account()
         self._equity = snapshot.total_equity

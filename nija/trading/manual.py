@@ -13,13 +13,14 @@ from typing import Any
 
 from nija.brokers.base import Broker, BrokerError, TransientError
 from nija.execution.executor import OrderExecutor
+from nija.execution.lookup import OPEN_ORDER_STATUSES
 from nija.logs import redact_text
 from nija.models import IntentStatus, OrderRequest, OrderStatus, Side
 from nija.store import ManualIntent, Store
 from nija.trading.guard import EntryRules, entry_block_reason
 from nija.trading.halt import halt_path, read_halt
 
-__all__ = ["MANUAL_REASON", "execute_manual_intent"]
+__all__ = ["MANUAL_REASON", "execute_manual_intent", "finish_taken_intents"]
 
 MANUAL_REASON = "manual trade (python -m nija.trade)"
 
@@ -65,3 +66,23 @@ def execute_manual_intent(
     store.move_manual_intent(intent.intent_id, IntentStatus.DONE, order, error=order.error)
     log.info("manual_trade_done", status=str(order.status), filled_qty=str(order.filled_qty))
     return order.filled_qty > 0
+
+
+def finish_taken_intents(broker: Broker, store: Store) -> int:
+    """Finish the intents a previous run took but died before answering, from their orders: a
+    final order answers the intent (filled: done; refused or never booked: refused), an order
+    never stored was never sent; an order still open waits for reconciliation. Returns how many
+    were finished."""
+    finished = 0
+    for intent in store.manual_intents(broker.name, IntentStatus.TAKEN):
+        order = store.get_order(intent.client_order_id)
+        if order is None:
+            store.move_manual_intent(intent.intent_id, IntentStatus.REFUSED, error="the daemon stopped before sending it")
+        elif order.status in OPEN_ORDER_STATUSES:
+            continue  # reconciliation settles the order first
+        elif order.filled_qty > 0:
+            store.move_manual_intent(intent.intent_id, IntentStatus.DONE, order, error=order.error)
+        else:
+            store.move_manual_intent(intent.intent_id, IntentStatus.REFUSED, order, error=order.error or str(order.status))
+        finished += 1
+    return finished

@@ -66,6 +66,7 @@ class PaperBroker:
         scan_batch: int | None = None,
         check_feed: bool = True,
         board: PriceBoard | None = None,
+        disabled_symbols: frozenset[str] = frozenset(),
     ) -> None:
         self.name = name
         self.account = account
@@ -73,6 +74,7 @@ class PaperBroker:
         self.scan_batch = scan_batch  # None: an offline market has no rate limit, scan everything
         self._check_feed = check_feed
         self._board = board  # a master publishes its prices here for its copy users
+        self._disabled = disabled_symbols  # DISABLED_PAIRS: never in the universe, still priced
         self.market = market
         self._store = store
         self._fees = fees
@@ -104,8 +106,8 @@ class PaperBroker:
         return True
 
     def symbols(self) -> list[str]:
-        """Every symbol the market offers."""
-        return self.market.symbols()
+        """Every symbol the market offers, but the disabled ones (DISABLED_PAIRS)."""
+        return [symbol for symbol in self.market.symbols() if symbol not in self._disabled]
 
     def _balances(self) -> dict[str, Decimal]:
         return self._store.paper_balances(self.name, self.account)

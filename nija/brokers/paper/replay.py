@@ -1,7 +1,7 @@
 """ReplayMarket: a paper market replaying OHLCV CSV files, all files aligned by timestamp.
 
-No network, no wall clock: market time moves one candle per `advance()`. Two replays of the same
-directory serve identical prices. A malformed file is refused when loaded with a message naming
+No network, no wall clock: market time moves one candle per `advance()`, and `resume_at()` moves
+it to where a previous run stopped. Two replays of the same directory serve identical prices. A malformed file is refused when loaded with a message naming
 the file, the line when there is one, and the problem; bad prices fail when served.
 """
 
@@ -78,6 +78,18 @@ class ReplayMarket:
     def now_ms(self) -> int:
         """Return the open time of the latest visible candle."""
         return int(self._times[self._position])
+
+    def resume_at(self, market_ms: int) -> bool:
+        """Move the clock forward to `market_ms`, the latest candle time a previous run showed
+        (its saved clock), so a restart continues the replay instead of starting it over (a replay
+        that had ended stays at its end). Returns False, leaving the clock alone, when no file has
+        a candle at `market_ms` or it lies before the current clock."""
+        position = int(np.searchsorted(self._times, market_ms))
+        if position >= len(self._times) or int(self._times[position]) != market_ms or position <= self._position:
+            return False
+        self._position = position
+        self._refresh_visible()
+        return True
 
     def ohlcv(self, symbol: str, limit: int) -> Candles:
         """Return the last `limit` candles at or before the clock (fewer at the start)."""

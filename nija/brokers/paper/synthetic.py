@@ -1,7 +1,8 @@
 """SyntheticMarket: a seeded, regime-switching 5-minute paper market for every symbol asked of it.
 
-No network, no wall clock: market time moves one candle per `advance()`. Two markets built with
-the same arguments serve identical prices, whatever the order of calls.
+No network, no wall clock: market time moves one candle per `advance()`, and `resume_at()` moves
+it to where a previous run stopped. Two markets built with the same arguments serve identical
+prices, whatever the order of calls.
 """
 
 from __future__ import annotations
@@ -128,6 +129,21 @@ class SyntheticMarket:
     def now_ms(self) -> int:
         """Return the open time of the latest visible candle."""
         return self._start_ms + (self._visible - 1) * self.timeframe_ms
+
+    def resume_at(self, market_ms: int) -> bool:
+        """Move market time forward to `market_ms`, the open time of the latest candle a previous
+        run showed (its saved clock), so a restart continues instead of replaying the same
+        candles. Returns False, leaving the clock alone, when `market_ms` is not a candle time of
+        this market or lies before the current one."""
+        offset = market_ms - self._start_ms
+        if offset < 0 or offset % self.timeframe_ms:
+            return False
+        visible = offset // self.timeframe_ms + 1
+        if visible <= self._visible:
+            return False
+        self._visible = visible
+        self._extend()  # the same blocks in the same order: candle k is the same as before
+        return True
 
     def ohlcv(self, symbol: str, limit: int) -> Candles:
         """Return the last `limit` visible candles (at most the kept history)."""

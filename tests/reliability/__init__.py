@@ -1,0 +1,1 @@
+"""Reliability: NIJA is never silently wrong under real-world faults (issue 11)."""
