@@ -1,7 +1,7 @@
 """APEX v7.1 (canonical S0): entry decision, 0–100 score and exit decision for spot, long only.
 
 Pure: functions of candles, a position and a price; no I/O, no clock, no state. "§" cites the
-research note /work/shared/research/nija-original.md. Defaults live in `ApexParams`.
+research note shared/research/nija-original.md (beside the project). Defaults live in `ApexParams`.
 
 Entry (`evaluate_entry`), first failing step wins:
   1. Data (§1.1): at least `min_candles` = 100 candles, else no entry. Every open, high, low and
