@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,3 +59,14 @@ def daemon_pid(data_dir: Path) -> int | None:
         except Exception:  # a write in progress: try again on the next poll
             return None
         return record.pid if record is not None else None
+
+
+def stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the daemon and wait for it (killed after 15 s, so a test never hangs)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from nija.models import BrokerName, OrderStatus, Side, TradeSignal, client_order_id_for
-from tests.e2e.support import brokers, daemon_pid, eventually, reading
+from tests.e2e.support import brokers, daemon_pid, eventually, reading, stop_daemon
 from tests.sim.simulator import Simulator
 
 VENUE = "kraken"
@@ -115,20 +115,10 @@ def _start(tmp_path: Path, env: dict[str, str], log_name: str = "daemon.log") ->
     try:
         eventually(up, 60, "the daemon up and a master cycle done")
     except AssertionError:
-        _stop(proc)
+        stop_daemon(proc)
         raise
     assert proc.poll() is None, (tmp_path / log_name).read_text()[-3000:]
     return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def _trade(tmp_path: Path, env: dict[str, str], *args: str) -> str:
@@ -282,7 +272,7 @@ def test_buy_then_partial_sell_is_copied_scaled_to_each_user(sim: Simulator, tmp
         assert [k for k in (MASTER_KEY, *map(_user_key, THREE_USERS)) if sim.invalid_nonces(VENUE, k)] == []
         assert proc.poll() is None
     finally:
-        _stop(proc)
+        stop_daemon(proc)
     assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
 
 
@@ -310,7 +300,7 @@ def test_kill_9_mid_fan_out_then_restart_copies_each_user_exactly_once(sim: Simu
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
-        _stop(proc)
+        stop_daemon(proc)
     assert proc.returncode == -signal.SIGKILL
     sent_before = copies_sent()
     assert 8 < len(sent_before) < FAN_OUT_USERS, len(sent_before)
@@ -343,7 +333,7 @@ def test_kill_9_mid_fan_out_then_restart_copies_each_user_exactly_once(sim: Simu
         assert sim.invalid_nonces(VENUE, MASTER_KEY) == 0
         assert restarted.poll() is None
     finally:
-        _stop(restarted)
+        stop_daemon(restarted)
     assert restarted.returncode == 0, (tmp_path / "daemon-restarted.log").read_text()[-3000:]
 
 
@@ -382,4 +372,4 @@ def test_a_manual_buy_between_master_cycles_keeps_its_position(sim: Simulator, t
         sold = (sell.qty / sell.master_position_before * held).quantize(LOT, rounding=ROUND_DOWN)
         assert sim.balances(VENUE, _user_key("alice"))["BTC"] == held - sold > 0
     finally:
-        _stop(proc)
+        stop_daemon(proc)

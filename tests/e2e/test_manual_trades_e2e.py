@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -42,10 +41,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nija.models import BrokerName, Candles, IntentStatus, Position, Side, TradeSignal, utc_now
+from nija.models import (
+    BrokerName,
+    Candles,
+    IntentStatus,
+    Position,
+    Side,
+    TradeSignal,
+    utc_now,
+)
 from nija.store import ManualIntent
 from nija.strategy.apex import ExitAction, ExitState, evaluate_entry, evaluate_exit
-from tests.e2e.support import brokers, daemon_pid, eventually, reading
+from tests.e2e.support import brokers, daemon_pid, eventually, reading, stop_daemon
 from tests.sim.simulator import Simulator
 
 VENUE = "kraken"
@@ -123,20 +130,10 @@ def _start(tmp_path: Path, env: dict[str, str], log_name: str = "daemon.log", *,
     try:
         eventually(up, 60, "the daemon up")
     except AssertionError:
-        _stop(proc)
+        stop_daemon(proc)
         raise
     assert proc.poll() is None, (tmp_path / log_name).read_text()[-3000:]
     return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def _trade_cmd(*args: str) -> list[str]:
@@ -293,7 +290,7 @@ def test_a_manual_half_sell_changes_the_quantity_only(sim: Simulator, tmp_path: 
             assert [o.side for o in sim.orders(VENUE, _user_key(user_id))] == ["buy", "sell"], user_id
         assert proc.poll() is None
     finally:
-        _stop(proc)
+        stop_daemon(proc)
     assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
 
 
@@ -389,7 +386,7 @@ def test_two_manual_sells_racing_the_daemons_exit_send_each_order_once(sim: Simu
         _race(sim, tmp_path, env, Decimal("58000"), drop_at_launch=False)
         assert proc.poll() is None
     finally:
-        _stop(proc)
+        stop_daemon(proc)
     assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
 
 
@@ -400,7 +397,7 @@ def test_a_manual_buy_without_a_daemon_is_managed_by_the_next_daemon(sim: Simula
     _quiet_candles(sim, PRICE)
     env = _env(sim, tmp_path, {"alice": Decimal("1000")})
     data = tmp_path / "data"
-    _stop(first := _start(tmp_path, env, "daemon-first.log"))  # an earlier run left its store
+    stop_daemon(first := _start(tmp_path, env, "daemon-first.log"))  # an earlier run left its store
     assert first.returncode == 0, (tmp_path / "daemon-first.log").read_text()[-3000:]
     cycles = _cycles(data)
 
@@ -432,7 +429,7 @@ def test_a_manual_buy_without_a_daemon_is_managed_by_the_next_daemon(sim: Simula
         assert sim.balances(VENUE, _user_key("alice"))["BTC"] == follower.qty
         assert proc.poll() is None
     finally:
-        _stop(proc)
+        stop_daemon(proc)
     assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
 
 
@@ -461,5 +458,5 @@ def test_a_manual_trade_no_loop_takes_times_out_and_is_canceled(sim: Simulator, 
         assert sim.orders(VENUE) == []
         assert proc.poll() is None
     finally:
-        _stop(proc)
+        stop_daemon(proc)
     assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
