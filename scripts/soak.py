@@ -19,7 +19,8 @@ subprocess. While it runs:
 
 After a warm-up (daemon up, every master cycled, then min(60, max(15, M×6)) seconds of trading)
 the daemon's RSS, threads, open files (from /proc/PID) and store size (nija.db + WAL + SHM) are
-sampled, and again at the end of the M minutes. Prints ONE JSON line: `start` and `end` samples,
+sampled, again every 5 minutes (`rss_series_mb`: growth that levels off is a cache filling, growth
+that keeps on is a leak) and at the end of the M minutes. Prints ONE JSON line: `start` and `end` samples,
 `rss_growth_pct`, the counts (master cycles, master fills = signals, copies by ledger status,
 faults armed and hit, trades ok/failed, order-creating requests the simulator saw twice for one
 client order id) and the daemon's exit code after SIGTERM. The target over 60 minutes: RSS growth
@@ -66,6 +67,7 @@ USER_CASH = Decimal(1000)
 BUY_QUOTE = "100"
 START_TIMEOUT_S = 90.0
 TRADE_TIMEOUT_S = 30.0
+SERIES_EVERY_S = 300.0
 
 _children: list[subprocess.Popen[bytes]] = []
 _children_lock = threading.Lock()
@@ -298,11 +300,14 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(warm_up)
             start = sample(daemon.pid, data)
             end_at = time.monotonic() + args.minutes * 60
-            peak_threads = start["threads"]
+            peak_threads, series = start["threads"], [start]
             while time.monotonic() < end_at and daemon.poll() is None:
                 time.sleep(min(5.0, max(0.0, end_at - time.monotonic())))
                 if daemon.poll() is None:
-                    peak_threads = max(peak_threads, sample(daemon.pid, data)["threads"])
+                    now = sample(daemon.pid, data)
+                    peak_threads = max(peak_threads, now["threads"])
+                    if now["t_s"] - series[-1]["t_s"] >= SERIES_EVERY_S:
+                        series.append(now)
             alive = daemon.poll() is None
             end = sample(daemon.pid, data) if alive else {}
             activity.join()
@@ -312,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             exit_code = _stop(daemon, signal.SIGTERM, 30)
             result.update(
                 warm_up_s=warm_up, start=start, end=end, peak_threads=peak_threads,
+                rss_series_mb=[s["rss_mb"] for s in [*series, end] if s],
                 rss_growth_pct=round(100 * (end["rss_mb"] - start["rss_mb"]) / start["rss_mb"], 2) if end else None,
                 **activity_counts, **counts(sim, data, venues), daemon_alive_at_end=alive, daemon_exit=exit_code,
             )

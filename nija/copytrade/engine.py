@@ -12,6 +12,7 @@ import gc
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, Final
@@ -70,7 +71,9 @@ class CopyEngine:
         self._users: dict[BrokerName, list[Follower]] = {}
         for user in users:
             self._users.setdefault(user.broker.name, []).append(user)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="copy")
+        # More threads than followers never run at once; all of them start with the engine.
+        self._workers = max(1, min(max_workers, len(users)))
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="copy")
         self.fanout = FanOut(
             Execution(store, log), self._pool, FanOutLimits(max_age_seconds, max_user_risk, min_position_usd), log
         )
@@ -103,6 +106,7 @@ class CopyEngine:
     def start(self) -> None:
         """List every user in the store (status shows them at once), then read their balances."""
         self.store.save_copy_users([*self._unavailable, *(user.state_row() for user in self._all)])
+        self._start_workers()
         self.refresh_books(self._all)
         # A thousand followers' clients and market rules now live for the whole run: moved out of
         # the collector's scans, a fan-out's short-lived objects no longer pay for walking them.
@@ -119,6 +123,14 @@ class CopyEngine:
         if pending:
             self.settle()
         return len(pending)
+
+    def _start_workers(self) -> None:
+        """Start every pool thread now (the pool otherwise adds them one by one under load): a
+        fan-out never waits for a thread to start, and the thread count stays flat all run."""
+        barrier = threading.Barrier(self._workers)
+        for future in [self._pool.submit(barrier.wait, timeout=5) for _ in range(self._workers)]:
+            with suppress(threading.BrokenBarrierError):
+                future.result()
 
     # -- balances ----------------------------------------------------------------------------
 

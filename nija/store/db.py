@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 DB_NAME: Final = "nija.db"
+PAGE_CACHE_KIB: Final = 512  # per connection
 
 def _backfill_order_base_fees(conn: sqlite3.Connection) -> None:
     totals: dict[str, Decimal] = {}
@@ -298,7 +299,7 @@ class Database:
         self.path = path
         self.readonly = readonly
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: dict[threading.Thread, sqlite3.Connection] = {}
         self._all_lock = threading.Lock()
         if readonly and not path.exists():
             raise StoreUnavailable(f"no store at {path}")
@@ -331,9 +332,18 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
+        # Each connection's page cache grows with the file up to this bound (SQLite's default is
+        # 2 MiB); a dozen threads' caches filling as the store grows read as a leak in a long run.
+        # The OS page cache keeps the file warm anyway.
+        conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
         conn.row_factory = sqlite3.Row
         with self._all_lock:
-            self._all.append(conn)
+            # A thread that ended (a restarted loop, a one-off worker) leaves its connection
+            # behind in its thread-local; closed here so file handles and caches never pile up.
+            for thread in [t for t in self._all if not t.is_alive()]:
+                with suppress(sqlite3.Error):
+                    self._all.pop(thread).close()
+            self._all[threading.current_thread()] = conn
         return conn
 
     @property
@@ -392,7 +402,7 @@ class Database:
     def close(self) -> None:
         """Checkpoint the WAL and close every thread's connection."""
         with self._all_lock:
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all.values()), {}
         for conn in conns:
             try:
                 if not self.readonly:
