@@ -38,6 +38,7 @@ __all__ = [
     "Position",
     "QuantityUnit",
     "Side",
+    "SignalKind",
     "SignalStatus",
     "Ticker",
     "TradeSignal",
@@ -316,11 +317,23 @@ class ExecutionReport(_Frozen):
     error: str | None = None
 
 
+class SignalKind(StrEnum):
+    """Where a signal comes from: a master fill, or the copy engine acting for followers."""
+
+    MASTER = "master"  # a master fill (the only kind a master account emits)
+    CONVERGE = "converge"  # the master is flat: close what followers still hold of the symbol
+    FLATTEN = "flatten"  # a follower's drawdown breach with flatten_on_breach: close its copies
+    CLOSE = "close"  # a follower disabled with on_disable=close: close its copies
+    JOIN = "join"  # a follower joined while the master holds a position (copy_existing=enter)
+
+
 class TradeSignal(_Frozen):
     """A master fill, as copy trading replicates it: written with the fill, in one transaction.
 
     Only fills emit (never an intent, a rejection or an unfilled order). The exit fraction a
-    user mirrors is `qty / master_position_before`; an entry is scaled by equity.
+    user mirrors is `qty / master_position_before`; an entry is scaled by equity. The copy engine
+    raises signals of its own kinds (`SignalKind`) through the same fan-out, for one follower
+    (`target_user`) or every follower holding the symbol.
     """
 
     signal_id: str  # deterministic from (broker, master account, trade id)
@@ -335,6 +348,8 @@ class TradeSignal(_Frozen):
     master_position_before: Decimal = Field(ge=0)  # master base position before this fill
     fill_time: datetime
     trade_id: str
+    kind: SignalKind = SignalKind.MASTER
+    target_user: str | None = None  # only this follower (engine-raised signals), else all
 
     @classmethod
     def from_fill(cls, fill: Fill, master_equity: Decimal, position_before: Decimal) -> TradeSignal:

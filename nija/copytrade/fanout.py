@@ -142,7 +142,7 @@ class FanOut:
             after = booking.outcomes[cid].order
             ack_latency = latency_ms if after.status not in (OrderStatus.REJECTED, OrderStatus.UNKNOWN) else None
             ledger.append(entry_for_order(
-                signal.signal_id, follower.user_id, after, fresh, asked=True, fill_time=signal.fill_time,
+                signal.signal_id, follower.user_id, after, fresh, asked=True, signal=signal,
                 latency_ms=ack_latency, user_equity=equity,
             ))
             self._balance_after_ack(follower, after)
@@ -310,7 +310,7 @@ class FanOut:
                 continue  # a stale answer: looked up again on the next pass
             signal = signals.get(signal_id)
             fresh = signal is None or self._fresh(signal, now)
-            ledger.append(entry_for_order(signal_id, user_id, after, fresh, fill_time=signal.fill_time if signal else None))
+            ledger.append(entry_for_order(signal_id, user_id, after, fresh, signal=signal))
             self._balance_after_settle(followers[user_id], order, after)
             touched.add(signal_id)
         if ledger:

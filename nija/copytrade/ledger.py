@@ -3,10 +3,9 @@ written with each answer (one row per (signal, follower), moved along its transi
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
-from nija.models import CopyLedgerEntry, CopyStatus, Order, OrderStatus
+from nija.models import CopyLedgerEntry, CopyStatus, Order, OrderStatus, TradeSignal
 
 __all__ = ["entry_for_order", "ledger_status"]
 
@@ -27,15 +26,15 @@ def ledger_status(status: OrderStatus, filled_qty: Decimal, fresh: bool = True) 
 
 def entry_for_order(
     signal_id: str, user_id: str, order: Order, fresh: bool, *,
-    asked: bool = False, fill_time: datetime | None = None, latency_ms: float | None = None,
+    asked: bool = False, signal: TradeSignal | None = None, latency_ms: float | None = None,
     user_equity: Decimal | None = None,
 ) -> CopyLedgerEntry:
     """The ledger entry of a follower's order after an answer. `asked` writes the size asked
-    (at the send); `fill_time` (the master's fill) gives the latency of a fill read later."""
+    (at the send); `signal` (the master's fill) gives the latency of a fill read later."""
     status = ledger_status(order.status, order.filled_qty, fresh)
     filled = order.filled_qty > 0
-    if latency_ms is None and fill_time is not None and filled:
-        latency_ms = round((order.updated_at - fill_time).total_seconds() * 1000, 1)
+    if latency_ms is None and signal is not None and filled:
+        latency_ms = round((order.updated_at - signal.fill_time).total_seconds() * 1000, 1)
     reason = None if status in (CopyStatus.FILLED, CopyStatus.SENT) else (order.error or "not filled")
     return CopyLedgerEntry(
         signal_id=signal_id, user_id=user_id, status=status, reason=reason,

@@ -211,6 +211,19 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     """
     ALTER TABLE paper_prices ADD COLUMN published_ms INTEGER
     """,
+    # 12: copy trust. A signal is a master fill, or one the copy engine raises itself (`kind`:
+    # converge, flatten, close, join) for one follower (`target_user`) or all. An exit copy row
+    # never expires: each attempt gets its own client order id (`attempts`), a failed one waits
+    # until `retry_at`; `target_qty` is what the row sells in all, `filled_before` what earlier
+    # attempts sold.
+    """
+    ALTER TABLE signals ADD COLUMN kind TEXT NOT NULL DEFAULT 'master';
+    ALTER TABLE signals ADD COLUMN target_user TEXT;
+    ALTER TABLE copy_orders ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE copy_orders ADD COLUMN retry_at TEXT;
+    ALTER TABLE copy_orders ADD COLUMN target_qty TEXT;
+    ALTER TABLE copy_orders ADD COLUMN filled_before TEXT
+    """,
 )
 
 

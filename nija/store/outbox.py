@@ -16,6 +16,7 @@ from nija.models import (
     Order,
     OrderStatus,
     Side,
+    SignalKind,
     SignalStatus,
     TradeSignal,
     advance_signal_status,
@@ -159,6 +160,7 @@ class Outbox(Database):
                     quote_value=Decimal(r["quote_value"]), master_equity=Decimal(r["master_equity"]),
                     master_position_before=Decimal(r["master_position_before"]),
                     fill_time=datetime.fromisoformat(r["fill_time"]), trade_id=r["trade_id"],
+                    kind=SignalKind(r["kind"]), target_user=r["target_user"],
                 ),
                 SignalStatus(r["status"]),
             )

@@ -88,12 +88,12 @@ class Recorder(Database):
                         (change.broker, change.account, change.symbol),
                     )
             conn.executemany(
-                "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         s.signal_id, s.broker, s.master_account, s.symbol, s.side, str(s.qty), str(s.price),
                         str(s.quote_value), str(s.master_equity), str(s.master_position_before),
-                        s.fill_time.isoformat(), s.trade_id, SignalStatus.PENDING, None, now, None,
+                        s.fill_time.isoformat(), s.trade_id, SignalStatus.PENDING, None, now, None, s.kind, s.target_user,
                     )
                     for s in recording.signals
                 ],
