@@ -165,19 +165,24 @@ class CopyStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"  # the signal was too old to chase
     SKIPPED = "skipped"  # sizing decided not to copy (below minimum, nothing held)
+    WAITING = "waiting"  # an exit copy not done yet: tried again at the row's retry_at (reason: why)
 
     @property
     def is_open(self) -> bool:
         """A later pass must still resolve this row."""
-        return self in (CopyStatus.PENDING, CopyStatus.SENT, CopyStatus.UNKNOWN)
+        return self in (CopyStatus.PENDING, CopyStatus.SENT, CopyStatus.UNKNOWN, CopyStatus.WAITING)
 
 
 _COPY_NEXT: Final[dict[CopyStatus, frozenset[CopyStatus]]] = {
     CopyStatus.PENDING: frozenset(CopyStatus) - {CopyStatus.PENDING},
-    CopyStatus.SENT: frozenset({CopyStatus.UNKNOWN, CopyStatus.FILLED, CopyStatus.PARTIAL, CopyStatus.FAILED}),
-    CopyStatus.UNKNOWN: frozenset(
-        {CopyStatus.SENT, CopyStatus.FILLED, CopyStatus.PARTIAL, CopyStatus.FAILED, CopyStatus.EXPIRED}
+    CopyStatus.SENT: frozenset(
+        {CopyStatus.UNKNOWN, CopyStatus.FILLED, CopyStatus.PARTIAL, CopyStatus.FAILED, CopyStatus.WAITING}
     ),
+    CopyStatus.UNKNOWN: frozenset(
+        {CopyStatus.SENT, CopyStatus.FILLED, CopyStatus.PARTIAL, CopyStatus.FAILED, CopyStatus.EXPIRED, CopyStatus.WAITING}
+    ),
+    # An exit's next attempt starts pending again; it ends filled, or skipped once nothing copied is left.
+    CopyStatus.WAITING: frozenset({CopyStatus.PENDING, CopyStatus.FILLED, CopyStatus.PARTIAL, CopyStatus.SKIPPED}),
 }  # FILLED, PARTIAL, FAILED, EXPIRED and SKIPPED are final: nothing follows them
 
 

@@ -33,9 +33,10 @@ ALLOWED: dict[type[StrEnum], set[tuple[str, str]]] = {
         ("filled", "filled"), ("rejected", "rejected"),  # re-reading a final answer is not a move
     },
     CopyStatus: {
-        *(("pending", to) for to in ("sent", "unknown", "filled", "partial", "failed", "expired", "skipped")),
-        *(("sent", to) for to in ("unknown", "filled", "partial", "failed")),
-        *(("unknown", to) for to in ("sent", "filled", "partial", "failed", "expired")),
+        *(("pending", to) for to in ("sent", "unknown", "filled", "partial", "failed", "expired", "skipped", "waiting")),
+        *(("sent", to) for to in ("unknown", "filled", "partial", "failed", "waiting")),
+        *(("unknown", to) for to in ("sent", "filled", "partial", "failed", "expired", "waiting")),
+        *(("waiting", to) for to in ("pending", "filled", "partial", "skipped")),
         *((s, s) for s in CopyStatus),
     },
     SignalStatus: {
@@ -69,4 +70,4 @@ def test_final_statuses_have_no_way_out() -> None:
         for other in set(CopyStatus) - {status}:
             with pytest.raises(InvalidTransition):
                 advance_copy_status(status, other)
-    assert {s for s in CopyStatus if s.is_open} == {CopyStatus.PENDING, CopyStatus.SENT, CopyStatus.UNKNOWN}
+    assert {s for s in CopyStatus if s.is_open} == {CopyStatus.PENDING, CopyStatus.SENT, CopyStatus.UNKNOWN, CopyStatus.WAITING}

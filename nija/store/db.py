@@ -224,6 +224,28 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     ALTER TABLE copy_orders ADD COLUMN target_qty TEXT;
     ALTER TABLE copy_orders ADD COLUMN filled_before TEXT
     """,
+    # 13: copy quality per (signal, follower) and each follower's drift from the scaled master.
+    """
+    ALTER TABLE copy_orders ADD COLUMN master_price TEXT;
+    ALTER TABLE copy_orders ADD COLUMN ack_latency_ms REAL;
+    ALTER TABLE copy_orders ADD COLUMN fill_latency_ms REAL;
+    ALTER TABLE copy_orders ADD COLUMN slippage_bps TEXT;
+    CREATE TABLE copy_drift (
+        broker TEXT NOT NULL, user_id TEXT NOT NULL, symbol TEXT NOT NULL, copied_qty TEXT NOT NULL,
+        expected_qty TEXT NOT NULL, drift_pct TEXT, checked_at TEXT NOT NULL,
+        PRIMARY KEY (broker, user_id, symbol)
+    )
+    """,
+    # 14: each follower's own risk envelope and operator controls: high-water mark, a drawdown
+    # halt only an operator lifts, the circuit breaker, and enable/disable without a restart.
+    """
+    CREATE TABLE follower_risk (
+        broker TEXT NOT NULL, user_id TEXT NOT NULL, high_water_mark TEXT, halted_reason TEXT,
+        halted_at TEXT, failures_in_row INTEGER NOT NULL DEFAULT 0, paused_reason TEXT,
+        enabled_override INTEGER, updated_at TEXT NOT NULL,
+        PRIMARY KEY (broker, user_id)
+    )
+    """,
 )
 
 
