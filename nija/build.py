@@ -29,6 +29,7 @@ from nija.brokers.paper import (
 from nija.brokers.paper.live import LiveMarket
 from nija.config import Settings
 from nija.copytrade.engine import CopyEngine
+from nija.copytrade.envelope import RiskEnvelope
 from nija.copytrade.followers import Follower
 from nija.logs import add_secrets, redact_text
 from nija.models import MASTER_ACCOUNT, BrokerHealth, BrokerName, HealthStatus
@@ -50,6 +51,7 @@ __all__ = [
     "build_copy_engine",
     "build_loop",
     "build_loops",
+    "envelope_defaults",
     "loop_config",
     "manual_master_broker",
     "master_key_fingerprints",
@@ -85,6 +87,16 @@ def loop_config(settings: Settings) -> LoopConfig:
         min_net_profit_pct=settings.min_net_profit_pct,
         coinbase_min_balance=settings.coinbase_min_balance,
         entry_blocking=settings.entry_blocking,
+    )
+
+
+def envelope_defaults(settings: Settings) -> RiskEnvelope:
+    """The followers' risk envelope from `.env` (FOLLOWER_*): what a follower file's absent limits take."""
+    return RiskEnvelope(
+        max_drawdown_pct=settings.follower_max_drawdown_pct,
+        max_position_pct=settings.follower_max_position_pct,
+        max_entry_slippage_pct=settings.follower_max_entry_slippage_pct,
+        breaker_failures=settings.follower_breaker_failures,
     )
 
 
@@ -251,6 +263,7 @@ def build_copy_engine(
         users = list(demo_users())
         log.info("demo_users", users=[u.user_id for u in users], note="paper mode with no users configured")
     masters = {loop.broker.name for loop in loops}
+    defaults = envelope_defaults(settings)
     followers: list[Follower] = []
     unavailable: list[tuple[BrokerName, str, str]] = []  # shown by status with the reason
     for user in users:
@@ -270,17 +283,13 @@ def build_copy_engine(
             user_log.error("user_setup_failed", error=str(exc))
             unavailable.append((user.broker, user.user_id, f"setup failed: {exc}"))
             continue
-        followers.append(
-            Follower(
-                user.user_id, broker, risk_multiplier=user.risk_multiplier, disabled_symbols=user.disabled_symbols,
-                enabled=user.enabled, copy_from_master=user.copy_from_master,
-            )
-        )
+        followers.append(Follower.from_account(user, broker, defaults))
     if not followers and not unavailable:
         return None
     return CopyEngine(
         store, followers, log.bind(component="copy"), copy_mode=settings.copy_trading_mode,
-        max_age_seconds=settings.copy_signal_max_age_seconds, max_workers=settings.copy_workers,
+        max_age_seconds=settings.copy_signal_max_age_seconds,
+        unknown_grace_seconds=settings.copy_unknown_grace_seconds, drift_tolerance_pct=settings.copy_drift_tolerance_pct, max_workers=settings.copy_workers,
         max_user_risk=settings.max_user_risk, min_position_usd=settings.min_position_usd, unavailable=unavailable,
         stop=shared.stop,
     )

@@ -137,6 +137,11 @@ _ACCEPTED: Final[dict[str, str]] = {
     "NIJA_PAPER_MARKET": "offline or live",
     "COPY_TRADING_MODE": "MASTER_FOLLOW or INDEPENDENT",
     "ENTRY_BLOCKING": "true or false",
+    "FOLLOWER_MAX_DRAWDOWN_PCT": "a percent within (0, 100]",
+    "FOLLOWER_MAX_POSITION_PCT": "a percent within (0, 100]; 100 = no cap beyond MAX_USER_RISK per entry",
+    "FOLLOWER_MAX_ENTRY_SLIPPAGE_PCT": "a percent within [0, 100]",
+    "FOLLOWER_BREAKER_FAILURES": "a whole number from 1 to 1000",
+    "COPY_DRIFT_TOLERANCE_PCT": "a percent within [0, 100]",
     **{f"NIJA_FEES_{b.name}": "taker,maker,spread in percent, e.g. 0.26,0.16,0.10" for b in BrokerName},
 }
 
@@ -172,7 +177,16 @@ class Settings(BaseSettings):
     max_user_risk: Decimal = Field(Decimal("0.10"), alias="MAX_USER_RISK", gt=0, le=1)
     min_position_usd: Decimal = Field(Decimal("1.0"), alias="MIN_POSITION_USD", ge=0)
     copy_signal_max_age_seconds: float = Field(60.0, alias="COPY_SIGNAL_MAX_AGE_SECONDS", gt=0)
+    copy_unknown_grace_seconds: float = Field(600.0, alias="COPY_UNKNOWN_GRACE_SECONDS", ge=1)
     copy_workers: int = Field(128, alias="NIJA_COPY_WORKERS", ge=1, le=512)
+    # Each follower's own risk envelope (percent: 25 = 25 %); a follower file may set its own.
+    follower_max_drawdown_pct: Decimal = Field(Decimal("25"), alias="FOLLOWER_MAX_DRAWDOWN_PCT", gt=0, le=100)
+    follower_max_position_pct: Decimal = Field(Decimal("100"), alias="FOLLOWER_MAX_POSITION_PCT", gt=0, le=100)
+    follower_max_entry_slippage_pct: Decimal = Field(
+        Decimal("1.0"), alias="FOLLOWER_MAX_ENTRY_SLIPPAGE_PCT", ge=0, le=100
+    )
+    follower_breaker_failures: int = Field(5, alias="FOLLOWER_BREAKER_FAILURES", ge=1, le=1000)
+    copy_drift_tolerance_pct: Decimal = Field(Decimal("10"), alias="COPY_DRIFT_TOLERANCE_PCT", ge=0, le=100)
 
     # Risk guardrails (percentages are percent: 10 = 10 %).
     max_drawdown_pct: Decimal = Field(Decimal("10"), alias="MAX_DRAWDOWN_PCT", gt=0, le=100)

@@ -383,6 +383,12 @@ class CopyLedgerEntry:
     fee: Decimal | None = None
     latency_ms: float | None = None
     user_equity: Decimal | None = None
+    # Copy quality (`copytrade.telemetry`): the master's fill price, ms from the master's fill to
+    # the venue's acknowledgment and to the copy's fill, and the fill's adverse-positive slippage.
+    master_price: Decimal | None = None
+    ack_latency_ms: float | None = None
+    fill_latency_ms: float | None = None
+    slippage_bps: Decimal | None = None
 
 
 class Position(_Frozen):

@@ -28,8 +28,8 @@ from typing import Any, Final, TextIO
 from tabulate import tabulate
 
 from nija.config import ConfigError, read_dotenv
-from nija.models import HealthStatus, utc_now
-from nija.store import EntryCost, Store, StoreUnavailable, db_path
+from nija.models import BrokerName, CopyStatus, HealthStatus, utc_now
+from nija.store import QUALITY_WINDOW, CopyQuality, EntryCost, PendingExit, Store, StoreUnavailable, db_path
 
 __all__ = ["collect", "exit_code", "main"]
 
@@ -64,9 +64,74 @@ def _pct(fraction: Decimal | None) -> float | None:
     return float(fraction * 100) if fraction is not None else None
 
 
+def _quality(q: CopyQuality | None) -> dict[str, Any]:
+    """A follower's copy quality over its latest copies (None figures when it has none)."""
+    return {
+        "copies": q.copies if q else 0,
+        "ack_latency_p50_ms": q.ack_latency_p50_ms if q else None,
+        "ack_latency_p95_ms": q.ack_latency_p95_ms if q else None,
+        "fill_latency_p50_ms": q.fill_latency_p50_ms if q else None,
+        "fill_latency_p95_ms": q.fill_latency_p95_ms if q else None,
+        "mean_slippage_bps": _num(q.mean_slippage_bps) if q else None,
+    }
+
+
+def _why_waiting(exit_: PendingExit) -> str:
+    """What a pending exit copy waits on, in words."""
+    if exit_.status is CopyStatus.WAITING:
+        retry = f"next attempt at {exit_.retry_at.isoformat()}" if exit_.retry_at else "next attempt on the next pass"
+        return f"{exit_.reason}; {retry}" if exit_.reason else retry
+    if exit_.status is CopyStatus.SENT:
+        return "sent: its fill is still to be read"
+    if exit_.status is CopyStatus.UNKNOWN:
+        looked_up = "answer ambiguous: looked up by client order id"
+        return f"{looked_up} ({exit_.reason})" if exit_.reason else looked_up
+    return exit_.reason or "not sent yet: due on the copy engine's next pass"
+
+
+def _copy_telemetry(store: Store, users: dict[tuple[str, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add each follower's copied positions, drift and copy quality to its entry; return the
+    pending exit copies (a copy user known only from them is added too)."""
+    quality = {(q.broker, q.user_id): q for q in store.copy_quality()}
+    drift: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for d in store.drift_rows():
+        drift.setdefault((d.broker, d.user_id), []).append({
+            "symbol": d.symbol, "copied_qty": float(d.copied_qty), "expected_qty": float(d.expected_qty),
+            "drift_pct": _num(d.drift_pct), "beyond": d.beyond, "checked_at": _iso(d.checked_at),
+        })
+    exits = store.pending_exits()
+    for key in [*drift, *((e.broker, e.user_id) for e in exits)]:
+        users.setdefault(key, _unregistered(*key, None))
+    for (broker, user_id), user in users.items():
+        user["positions"] = [
+            {"symbol": p.symbol, "qty": float(p.qty), "entry_price": float(p.entry_price), "fees": float(p.fees)}
+            for p in store.positions(BrokerName(broker), user_id)
+        ]
+        user["drift"] = drift.get((broker, user_id), [])
+        user["quality"] = _quality(quality.get((broker, user_id)))
+    return [
+        {
+            "broker": e.broker, "user_id": e.user_id, "symbol": e.symbol, "signal_id": e.signal_id, "kind": str(e.kind),
+            "status": str(e.status), "reason": e.reason, "attempts": e.attempts, "retry_at": _iso(e.retry_at),
+            "opened_at": _iso(e.opened_at), "why": _why_waiting(e),
+        }
+        for e in exits
+    ]
+
+
+def _unregistered(broker: str, user_id: str, equity: Decimal | None) -> dict[str, Any]:
+    """A copy user the engine has not registered (known from the ledger only)."""
+    return {
+        "user_id": user_id, "broker": broker, "state": None, "enabled": None, "total_equity": _num(equity),
+        "available": None, "equity_at": None, "last_error": None, "state_at": None,
+        "last_copy": None, "last_reason": None, "last_copy_at": None,
+    }
+
+
 def _copy_doc(store: Store, since: datetime) -> dict[str, Any]:
     """Copy-trading figures since `since`, and every copy user — registered by the engine (state,
-    equity) even before a first copy, or known from the ledger — with its latest ledger row."""
+    equity) even before a first copy, or known from the ledger — with its latest ledger row, its
+    copied positions, drift from the scaled master and the quality of its latest copies."""
     summary = store.copy_summary(since)
     users: dict[tuple[str, str], dict[str, Any]] = {}
     for r in store.copy_users():
@@ -78,15 +143,13 @@ def _copy_doc(store: Store, since: datetime) -> dict[str, Any]:
             "equity_at": r["equity_at"], "last_error": r["last_error"], "state_at": r["updated_at"],
         }
     for last in summary.last_copies:
-        user = users.setdefault((last.broker, last.user_id), {
-            "user_id": last.user_id, "broker": last.broker, "state": None, "enabled": None,
-            "total_equity": _num(last.user_equity), "available": None,
-            "equity_at": None, "last_error": None, "state_at": None,
-        })
+        user = users.setdefault((last.broker, last.user_id), _unregistered(last.broker, last.user_id, last.user_equity))
         user.update({"last_copy": last.status, "last_reason": last.reason, "last_copy_at": _iso(last.updated_at)})
+    pending_exits = _copy_telemetry(store, users)
     return {
         "signals_pending": summary.signals_pending, "copies_last_hour": dict(summary.copies_by_status),
         "last_fanout_latency_ms": summary.last_fanout_latency_ms, "users": [users[key] for key in sorted(users)],
+        "quality_window": QUALITY_WINDOW, "pending_exits": pending_exits,
     }
 
 
@@ -217,7 +280,57 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
         ]
         headers = ["entered", "symbol", "broker", "round trip", "cheaper broker", "its round trip"]
         print(tabulate(fee_rows, headers=headers, tablefmt="simple", disable_numparse=True), file=out)
-    copy = doc["copy"]
+    _render_copy(doc["copy"], out)
+
+
+def _qty(value: float) -> str:
+    return f"{value:.8f}".rstrip("0").rstrip(".")
+
+
+def _pair(p50: float | None, p95: float | None) -> str:
+    return "-" if p50 is None else f"{p50:.0f}/{p95:.0f}"
+
+
+def _when(iso: str | None) -> str:
+    return "-" if iso is None else iso[:19].replace("T", " ")
+
+
+def _holdings(user: dict[str, Any]) -> str:
+    """A follower's copied positions, each with its drift from the scaled master, and drift rows
+    of symbols it holds no copy of (an entry it missed)."""
+    drift = {d["symbol"]: d for d in user["drift"]}
+    parts = []
+    for p in user["positions"]:
+        parts.append(f"{p['symbol']} {_qty(p['qty'])} @ {_money(p['entry_price'])}{_drift_note(drift.pop(p['symbol'], None))}")
+    parts.extend(f"{d['symbol']} none held{_drift_note(d)}" for d in drift.values())
+    return "; ".join(parts)
+
+
+def _drift_note(d: dict[str, Any] | None) -> str:
+    if d is None:
+        return ""
+    if d["drift_pct"] is None:
+        what = "none expected"
+    else:
+        what = f"drift {d['drift_pct']:+.2f}% of expected {_qty(d['expected_qty'])}"
+    return f" ({what}{', BEYOND TOLERANCE' if d['beyond'] else ''})"
+
+
+def _user_row(u: dict[str, Any]) -> list[Any]:
+    """A follower's row: state, equity, copied positions, last copy and its copy quality."""
+    q = u["quality"]
+    return [
+        u["broker"], u["user_id"], (u.get("state") or "-") + ("" if u.get("enabled") is not False else " (off)"),
+        _money(u["total_equity"]), len(u["positions"]), u["last_copy"] or "none yet", _when(u["last_copy_at"]),
+        _pair(q["ack_latency_p50_ms"], q["ack_latency_p95_ms"]), _pair(q["fill_latency_p50_ms"], q["fill_latency_p95_ms"]),
+        "-" if q["mean_slippage_bps"] is None else f"{q['mean_slippage_bps']:+.1f}",
+        u["last_reason"] or u.get("last_error") or "",
+    ]
+
+
+def _render_copy(copy: dict[str, Any], out: TextIO) -> None:
+    """Print copy trading: totals, each follower's state and copy quality, its copied positions
+    with their drift, and the pending exit copies with why each waits."""
     counts = ", ".join(f"{n} {status}" for status, n in sorted(copy["copies_last_hour"].items())) or "none"
     latency = copy["last_fanout_latency_ms"]
     print(
@@ -226,15 +339,25 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
         file=out,
     )
     if copy["users"]:
-        user_rows = [
-            [
-                u["broker"], u["user_id"], (u.get("state") or "-") + ("" if u.get("enabled") is not False else " (off)"),
-                _money(u["total_equity"]), u["last_copy"] or "none yet", u["last_reason"] or u.get("last_error") or "",
-            ]
-            for u in copy["users"]
-        ]
-        headers = ["broker", "user", "state", "equity", "last copy", "reason / last error"]
+        user_rows = [_user_row(u) for u in copy["users"]]
+        headers = ["broker", "user", "state", "equity", "positions", "last copy", "last copy at", "ack p50/p95 ms",
+                   "fill p50/p95 ms", "slippage bps", "reason / last error"]
         print(tabulate(user_rows, headers=headers, tablefmt="simple", disable_numparse=True), file=out)
+        print(f"(latency from the master's fill and mean slippage against its price, adverse positive,"
+              f" over each follower's last {copy['quality_window']} copies)", file=out)
+    held = [(u, line) for u in copy["users"] if (line := _holdings(u))]
+    if held:
+        print("\ncopied positions, with drift from the master scaled to the follower:", file=out)
+        for u, line in held:
+            print(f"  {u['broker']}/{u['user_id']}  {line}", file=out)
+    if copy["pending_exits"]:
+        print("\npending exits (retried until done, never expired):", file=out)
+        exit_rows = [
+            [e["broker"], e["user_id"], e["symbol"], e["status"], e["attempts"], _when(e["opened_at"]), e["why"]]
+            for e in copy["pending_exits"]
+        ]
+        headers = ["broker", "user", "symbol", "status", "attempts", "since", "why it waits"]
+        print(tabulate(exit_rows, headers=headers, tablefmt="simple", disable_numparse=True), file=out)
 
 
 def _default_data_dir() -> Path:

@@ -1,6 +1,8 @@
 """`python -m nija.trade buy|sell SYMBOL AMOUNT --broker NAME [--quote|--base] [--timeout S]`: a
 manual master trade through the same order lifecycle as the daemon's own.
 `python -m nija.trade halt|resume --broker NAME`: the operator's per-broker kill switch.
+`python -m nija.trade follower disable|enable|resume NAME` and `follower list`: the operator's
+controls of one follower, applied by the running daemon without a restart (`follower_commands`).
 
 An account has one writer. While the daemon runs, the trade is written to the store's inbox and
 the broker loop that owns the master account executes it between its cycles; this command waits
@@ -44,6 +46,7 @@ from nija.build import (
 from nija.config import ConfigError, Settings, load_settings, normalise_symbol
 from nija.datadir import DataDirLock
 from nija.execution.executor import OrderExecutor
+from nija.follower_commands import follower_main
 from nija.logs import configure_logging, get_logger
 from nija.models import (
     MASTER_ACCOUNT,
@@ -76,7 +79,8 @@ def _amount(text: str) -> Decimal:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m nija.trade", description=__doc__.splitlines()[0],
-        epilog="also: python -m nija.trade halt|resume --broker NAME (per-broker kill switch)",
+        epilog="also: python -m nija.trade halt|resume --broker NAME (per-broker kill switch);"
+        " python -m nija.trade follower disable|enable|resume NAME, follower list (one follower)",
     )
     parser.add_argument("side", choices=[side.value for side in Side])
     parser.add_argument("symbol", help="unified symbol, e.g. BTC/USD or BTC-USD (AAPL on Alpaca)")
@@ -122,10 +126,12 @@ def _switch(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Make one manual master trade (or halt/resume a broker); return the exit code."""
+    """Make one manual master trade (or halt/resume a broker, or control a follower); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("halt", "resume"):
         return _switch(argv, out, err)
+    if argv and argv[0] == "follower":
+        return follower_main(argv[1:], out, err)
     args = _parser().parse_args(argv)
     side, name = Side(args.side), BrokerName(args.broker)
     if args.amount > MAX_AMOUNT:

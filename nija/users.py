@@ -5,9 +5,14 @@ settings, never secrets:
 
     {"user_id": "john_smith", "name": "John Smith", "broker": "kraken",
      "enabled": true, "copy_from_master": true, "disabled_symbols": ["XRP-USD"],
-     "risk_multiplier": 0.5, "paper_equity": 1000}
+     "risk_multiplier": 0.5, "paper_equity": 1000,
+     "copy_existing": "skip", "on_disable": "keep", "max_drawdown_pct": 20,
+     "flatten_on_breach": false, "max_position_pct": 50, "max_entry_slippage_pct": 0.5}
 
-Only user_id ([a-z0-9_]{1,64}), name and broker are required. A key that looks like a secret
+Only user_id ([a-z0-9_]{1,64}), name and broker are required. The risk envelope's numbers left
+out of a file (None here) take the `.env` defaults (FOLLOWER_MAX_DRAWDOWN_PCT, ...) where the
+follower is built; `copy_existing` and `on_disable` say what joining or leaving does to the
+master's open positions (`CopyExisting`, `OnDisable`). A key that looks like a secret
 (api_key, secret, passphrase, password, token, ... in any case, at any depth) rejects the file.
 
 Credentials are environment variables named by the FULL user id, upper-cased (the original used the
@@ -44,6 +49,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
@@ -63,7 +69,9 @@ from nija.config import Credentials, normalise_symbol, read_dotenv
 from nija.models import BrokerName
 
 __all__ = [
+    "CopyExisting",
     "DiscoveredUsers",
+    "OnDisable",
     "UserAccount",
     "UserProblem",
     "alpaca_paper_variable",
@@ -71,6 +79,7 @@ __all__ = [
     "demo_users",
     "discover_users",
     "environment_with_dotenv",
+    "load_user_file",
 ]
 
 _USER_ID: Final = re.compile(r"[a-z0-9_]{1,64}")
@@ -82,7 +91,8 @@ _SECRET_NAMES: Final = frozenset({"key", "pass", "pwd"})
 _PLAIN_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 # Values worth echoing in a problem line ("…, was X"): settings, never free text.
 _SHOWN_FIELDS: Final = frozenset(
-    {"user_id", "broker", "enabled", "copy_from_master", "risk_multiplier", "paper_equity"}
+    {"user_id", "broker", "enabled", "copy_from_master", "risk_multiplier", "paper_equity", "copy_existing",
+     "on_disable", "max_drawdown_pct", "flatten_on_breach", "max_position_pct", "max_entry_slippage_pct"}
 )
 # The accepted form per field; broker is absent because pydantic's message already lists them.
 _ACCEPTED: Final[dict[str, str]] = {
@@ -91,6 +101,12 @@ _ACCEPTED: Final[dict[str, str]] = {
     "copy_from_master": "true or false",
     "risk_multiplier": "a number within (0, 1]",
     "paper_equity": "a number above 0",
+    "copy_existing": "skip or enter",
+    "on_disable": "keep or close",
+    "max_drawdown_pct": "a percent within (0, 100]",
+    "flatten_on_breach": "true or false",
+    "max_position_pct": "a percent within (0, 100]",
+    "max_entry_slippage_pct": "a percent within [0, 100]",
     "disabled_symbols": 'a list of symbols, e.g. ["XRP/USD"] or ["XRP-USD"] (tickers like "AAPL" on alpaca)',
 }
 # Parts each broker needs, as for the master in config.py; OKX also signs with a passphrase.
@@ -103,6 +119,20 @@ _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
 _LISTED_MAX: Final = 5  # unused variables named in one line before "and N more"
 _MAX_DEPTH: Final = 8  # a user file is one object of settings and a list of symbols: 2 levels deep
+
+
+class CopyExisting(StrEnum):
+    """What a follower does with the master's open positions when it is added or re-enabled."""
+
+    SKIP = "skip"  # copy only the master's next entries
+    ENTER = "enter"  # enter them scaled, at the current price, within the slippage guard
+
+
+class OnDisable(StrEnum):
+    """What becomes of a follower's copied positions when it is disabled."""
+
+    KEEP = "keep"  # held; the master's exits are still copied
+    CLOSE = "close"  # closed at once
 
 
 class UserAccount(BaseModel):
@@ -118,6 +148,13 @@ class UserAccount(BaseModel):
     disabled_symbols: frozenset[str] = frozenset()  # upper-cased; never copied for this user
     risk_multiplier: Decimal = Field(Decimal(1), gt=0, le=1)  # scales the copied size
     paper_equity: Decimal | None = Field(None, gt=0)  # None: the daemon's own paper equity
+    copy_existing: CopyExisting = CopyExisting.SKIP
+    on_disable: OnDisable = OnDisable.KEEP
+    # The follower's own risk envelope, in percent; None: the .env default (FOLLOWER_*).
+    max_drawdown_pct: Decimal | None = Field(None, gt=0, le=100)  # below its own high-water mark
+    flatten_on_breach: StrictBool = False  # a drawdown breach also closes the copied positions
+    max_position_pct: Decimal | None = Field(None, gt=0, le=100)  # of its equity, per symbol
+    max_entry_slippage_pct: Decimal | None = Field(None, ge=0, le=100)  # worse than the master's fill
     source: Path | None = None
 
     @field_validator("user_id")
@@ -134,9 +171,9 @@ class UserAccount(BaseModel):
             raise ValueError("must not be empty")
         return value.strip()
 
-    @field_validator("broker", mode="before")
+    @field_validator("broker", "copy_existing", "on_disable", mode="before")
     @classmethod
-    def _lower_broker(cls, value: Any) -> Any:
+    def _lower_choice(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("disabled_symbols")
@@ -249,6 +286,12 @@ def discover_users(users_dir: Path, env: Mapping[str, str] | None = None, *, liv
         missing_credentials=missing,
         alpaca_paper=MappingProxyType(alpaca_paper),
     )
+
+
+def load_user_file(path: Path) -> UserAccount | UserProblem:
+    """Read one user file as `discover_users` does (a changed file re-read while the daemon
+    runs): the user, or its one problem line. Never raises."""
+    return _load_file(path)
 
 
 def _problem(path: Path, field_name: str, problem: str) -> UserProblem:

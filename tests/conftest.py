@@ -19,7 +19,10 @@ def shared_candles_dir() -> Path:
     return Path(override) if override else REPO_ROOT.parent / "shared" / "data" / "candles"
 
 
-_CONFIG_PREFIXES = ("NIJA_", "COINBASE_", "KRAKEN_", "OKX_", "BINANCE_", "ALPACA_", "MULTI_BROKER", "MINIMUM_FUNDED", "MAX_CONCURRENT")
+_CONFIG_PREFIXES = (
+    "NIJA_", "COINBASE_", "KRAKEN_", "OKX_", "BINANCE_", "ALPACA_", "MULTI_BROKER", "MINIMUM_FUNDED", "MAX_CONCURRENT",
+    "FOLLOWER_", "COPY_DRIFT",
+)
 
 
 @pytest.fixture(autouse=True)

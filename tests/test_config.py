@@ -26,6 +26,17 @@ def test_defaults_are_paper_and_documented_values() -> None:
     assert s.configured_live_brokers() == []
 
 
+def test_follower_envelope_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.follower_max_drawdown_pct, s.follower_max_position_pct, s.follower_max_entry_slippage_pct) == (
+        Decimal("25"), Decimal("100"), Decimal("1.0"))
+    assert (s.follower_breaker_failures, s.copy_drift_tolerance_pct) == (5, Decimal("10"))
+    monkeypatch.setenv("FOLLOWER_MAX_ENTRY_SLIPPAGE_PCT", "0")  # any worse price skips the entry
+    monkeypatch.setenv("FOLLOWER_BREAKER_FAILURES", "1")
+    s = load_settings()
+    assert (s.follower_max_entry_slippage_pct, s.follower_breaker_failures) == (Decimal("0"), 1)
+
+
 def test_reads_dotenv_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("NIJA_CYCLE_SECONDS=2\nNIJA_PAPER_BROKERS=okx, binance\n")
     s = load_settings()
@@ -43,6 +54,13 @@ def test_reads_dotenv_file(tmp_path: Path) -> None:
         ("MULTI_BROKER_INDEPENDENT", "maybe", "MULTI_BROKER_INDEPENDENT='maybe'"),
         ("MAX_CONCURRENT_POSITIONS", "0", "MAX_CONCURRENT_POSITIONS='0'"),
         ("NIJA_LOG_FORMAT", "xml", "accepted: auto, json or console"),
+        ("FOLLOWER_MAX_DRAWDOWN_PCT", "0", "FOLLOWER_MAX_DRAWDOWN_PCT='0': Input should be greater than 0"),
+        ("FOLLOWER_MAX_DRAWDOWN_PCT", "101", "accepted: a percent within (0, 100]"),
+        ("FOLLOWER_MAX_POSITION_PCT", "-1", "FOLLOWER_MAX_POSITION_PCT='-1'"),
+        ("FOLLOWER_MAX_ENTRY_SLIPPAGE_PCT", "abc", "FOLLOWER_MAX_ENTRY_SLIPPAGE_PCT='abc'"),
+        ("FOLLOWER_BREAKER_FAILURES", "0", "FOLLOWER_BREAKER_FAILURES='0': Input should be greater than or equal to 1"),
+        ("FOLLOWER_BREAKER_FAILURES", "2.5", "accepted: a whole number from 1 to 1000"),
+        ("COPY_DRIFT_TOLERANCE_PCT", "-3", "COPY_DRIFT_TOLERANCE_PCT='-3'"),
     ],
 )
 def test_bad_value_is_one_line_naming_the_variable(

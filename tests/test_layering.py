@@ -83,7 +83,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"brokers", "users", "status"}),
     frozenset({"execution"}),
     frozenset({"trading", "copytrade"}),
-    frozenset({"build"}),
+    frozenset({"build", "follower_commands"}),  # follower_commands: `nija.trade follower ...`
     frozenset({"app", "trade"}),
     frozenset({"__main__"}),
 )

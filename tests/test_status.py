@@ -16,10 +16,13 @@ from nija.models import (
     CopyLedgerEntry,
     CopyStatus,
     HealthStatus,
+    Position,
+    Side,
+    TradeSignal,
     utc_now,
 )
 from nija.status import main
-from nija.store import Recording, Store
+from nija.store import DriftRow, PositionChange, Recording, Store
 
 
 def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
@@ -122,3 +125,86 @@ def test_copy_users_are_merged_from_their_registration_and_the_ledger(tmp_path: 
     # carol is known only from the ledger: no registration, her equity as the ledger last saw it (zero is a value)
     assert (carol["user_id"], carol["state"], carol["enabled"], carol["total_equity"]) == ("carol", None, None, 0.0)
     assert (carol["last_copy"], carol["last_reason"]) == ("skipped", "below min") and carol["last_copy_at"]
+
+
+def _telemetry_store(tmp_path: Path) -> Store:
+    """Two followers: alice with four filled copies, a copied BTC position 20 % short of the
+    scaled master and an exit waiting for a retry; bob with a copy held while the master is flat
+    and an exit not sent yet."""
+    store = _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True))
+    store.save_copy_users([
+        {"broker": "kraken", "user_id": user, "state": "healthy", "enabled": True, "equity": Decimal("1000"),
+         "available": Decimal("500"), "equity_at": utc_now(), "last_error": None}
+        for user in ("alice", "bob")
+    ])
+    figures = [(100.0, 1000.0, "10"), (300.0, 4000.0, "-5"), (200.0, 2000.0, "2.5"), (400.0, 3000.0, "0")]
+    for n, (ack, fill, slippage) in enumerate(figures):
+        store.open_copy_rows(f"s{n}", BrokerName.KRAKEN, {"alice": f"nj-a{n}"})
+        store.record(Recording(ledger=[CopyLedgerEntry(
+            f"s{n}", "alice", CopyStatus.FILLED, master_price=Decimal("50000"), ack_latency_ms=ack,
+            fill_latency_ms=fill, slippage_bps=Decimal(slippage),
+        )]))
+    opened = utc_now() - timedelta(minutes=3)
+    store.record(Recording(positions=[
+        PositionChange(BrokerName.KRAKEN, "alice", "BTC/USD", Position(
+            broker=BrokerName.KRAKEN, account="alice", symbol="BTC/USD", qty=Decimal("0.0012"),
+            entry_price=Decimal("50050"), opened_at=opened, fees=Decimal("0.13"))),
+        PositionChange(BrokerName.KRAKEN, "bob", "ETH/USD", Position(
+            broker=BrokerName.KRAKEN, account="bob", symbol="ETH/USD", qty=Decimal("0.5"),
+            entry_price=Decimal("3000"), opened_at=opened)),
+    ]))
+    store.save_drift([
+        DriftRow("kraken", "alice", "BTC/USD", Decimal("0.0012"), Decimal("0.0015"), Decimal("-20"), True, utc_now()),
+        DriftRow("kraken", "bob", "ETH/USD", Decimal("0.5"), Decimal("0"), None, True, utc_now()),
+    ])
+    exit_signal = TradeSignal(
+        signal_id="sell-1", broker=BrokerName.KRAKEN, master_account="master", symbol="BTC/USD", side=Side.SELL,
+        qty=Decimal("0.01"), price=Decimal("51000"), quote_value=Decimal("510"), master_equity=Decimal("10000"),
+        master_position_before=Decimal("0.01"), fill_time=opened, trade_id="t-sell",
+    )
+    store.record(Recording(signals=[exit_signal]))
+    store.open_copy_rows("sell-1", BrokerName.KRAKEN, {"alice": "nj-sa", "bob": "nj-sb"})
+    store.record(Recording(ledger=[CopyLedgerEntry("sell-1", "alice", CopyStatus.WAITING, "TransientError: kraken 503")]))
+    store._conn.execute("UPDATE copy_orders SET attempts = 2, retry_at = '2026-01-05T12:01:00+00:00' WHERE user_id = 'alice'"
+                        " AND signal_id = 'sell-1'")
+    store._conn.commit()
+    return store
+
+
+def test_each_followers_positions_drift_and_copy_quality_are_in_the_json(tmp_path: Path) -> None:
+    _telemetry_store(tmp_path).close()
+    doc = json.loads(_run(tmp_path, "--json")[1])["copy"]
+    assert doc["quality_window"] == 100
+    alice, bob = doc["users"]
+    assert {"user_id", "broker", "state", "enabled", "total_equity", "available", "equity_at", "last_error",
+            "state_at", "last_copy", "last_reason", "last_copy_at"} <= set(alice)  # the keys status had
+    assert alice["quality"] == {
+        "copies": 4, "ack_latency_p50_ms": 200.0, "ack_latency_p95_ms": 400.0, "fill_latency_p50_ms": 2000.0,
+        "fill_latency_p95_ms": 4000.0, "mean_slippage_bps": 1.875,
+    }
+    assert alice["positions"] == [{"symbol": "BTC/USD", "qty": 0.0012, "entry_price": 50050.0, "fees": 0.13}]
+    [alice_drift] = alice["drift"]
+    assert (alice_drift["symbol"], alice_drift["copied_qty"], alice_drift["expected_qty"]) == ("BTC/USD", 0.0012, 0.0015)
+    assert (alice_drift["drift_pct"], alice_drift["beyond"]) == (-20.0, True)
+    assert bob["quality"]["copies"] == 0 and bob["quality"]["ack_latency_p50_ms"] is None
+    assert [(d["symbol"], d["drift_pct"], d["beyond"]) for d in bob["drift"]] == [("ETH/USD", None, True)]
+    waiting, unsent = doc["pending_exits"]
+    assert (waiting["user_id"], waiting["symbol"], waiting["status"], waiting["attempts"], waiting["retry_at"]) == (
+        "alice", "BTC/USD", "waiting", 2, "2026-01-05T12:01:00+00:00")
+    assert waiting["why"] == "TransientError: kraken 503; next attempt at 2026-01-05T12:01:00+00:00"
+    assert (unsent["user_id"], unsent["status"], unsent["attempts"], unsent["retry_at"]) == ("bob", "pending", 0, None)
+    assert unsent["why"] == "not sent yet: due on the copy engine's next pass"
+
+
+def test_the_table_shows_copy_quality_positions_drift_and_pending_exits(tmp_path: Path) -> None:
+    _telemetry_store(tmp_path).close()
+    code, text = _run(tmp_path)
+    assert code == 0
+    alice, bob = [line.split() for line in text.splitlines() if line.split()[:1] == ["kraken"]][1:3]
+    # state, equity, positions, last copy, (its date and time), ack and fill p50/p95 ms, mean slippage bps
+    assert alice[:6] + alice[8:11] == ["kraken", "alice", "healthy", "1,000.00", "1", "waiting", "200/400", "2000/4000", "+1.9"]
+    assert bob[:6] + bob[8:11] == ["kraken", "bob", "healthy", "1,000.00", "1", "pending", "-", "-", "-"]
+    assert "  kraken/alice  BTC/USD 0.0012 @ 50,050.00 (drift -20.00% of expected 0.0015, BEYOND TOLERANCE)" in text
+    assert "  kraken/bob  ETH/USD 0.5 @ 3,000.00 (none expected, BEYOND TOLERANCE)" in text
+    assert "pending exits (retried until done, never expired):" in text
+    assert "TransientError: kraken 503; next attempt at 2026-01-05T12:01:00+00:00" in text

@@ -4,12 +4,13 @@ fill and its signal together), restart survival, read-only access."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from nija.copytrade.telemetry import percentile
 from nija.models import (
     BalanceSnapshot,
     BrokerHealth,
@@ -25,11 +26,13 @@ from nija.models import (
     Position,
     QuantityUnit,
     Side,
+    SignalKind,
     SignalStatus,
     TradeSignal,
 )
 from nija.store import (
     ConcurrentWrite,
+    DriftRow,
     PositionChange,
     Recording,
     Store,
@@ -346,3 +349,99 @@ def test_readonly_open_of_another_schema_is_a_clear_error(tmp_path: Path) -> Non
     conn.close()
     with pytest.raises(StoreUnavailable, match="schema 1, this NIJA reads .*migrates it when it starts"):
         Store(path, readonly=True)
+
+
+def _copies(store: Store, user: str, figures: list[tuple[float | None, float | None, str | None]]) -> None:
+    """One ledger row per (ack ms, fill ms, slippage bps), a signal each, oldest first."""
+    for n, (ack, fill, slippage) in enumerate(figures):
+        signal_id = f"s-{user}-{n:03d}"
+        store.open_copy_rows(signal_id, KRAKEN, {user: f"nj-{signal_id}"})
+        store.record(Recording(ledger=[CopyLedgerEntry(
+            signal_id, user, CopyStatus.FILLED if fill is not None else CopyStatus.SENT, master_price=Decimal("100"),
+            ack_latency_ms=ack, fill_latency_ms=fill, slippage_bps=_dec_or_none(slippage),
+        )]))
+
+
+def _dec_or_none(text: str | None) -> Decimal | None:
+    return Decimal(text) if text is not None else None
+
+
+def test_ledger_rows_keep_their_quality_figures_when_a_later_answer_has_none(store: Store) -> None:
+    store.open_copy_rows("s1", KRAKEN, {"alice": "nj-a"})
+    store.record(Recording(ledger=[CopyLedgerEntry("s1", "alice", CopyStatus.SENT, latency_ms=120.5,
+                                                   master_price=Decimal("50000"), ack_latency_ms=120.5)]))
+    store.record(Recording(ledger=[CopyLedgerEntry("s1", "alice", CopyStatus.FILLED, price=Decimal("50050"),
+                                                   fill_latency_ms=842.0, slippage_bps=Decimal("10"))]))
+    [row] = store.copy_rows("s1")
+    assert (row["master_price"], row["price"], row["slippage_bps"]) == ("50000", "50050", "10")
+    assert (row["ack_latency_ms"], row["fill_latency_ms"], row["latency_ms"]) == (120.5, 842.0, 120.5)
+
+
+def test_copy_quality_covers_each_followers_latest_copies(store: Store) -> None:
+    _copies(store, "alice", [(100.0, 1000.0, "10"), (300.0, 4000.0, "-5"), (200.0, 2000.0, "2.5"), (400.0, 3000.0, "0")])
+    _copies(store, "bob", [(50.0, None, None)])  # acknowledged, fill not read yet
+    store.open_copy_rows("s-skip", KRAKEN, {"alice": "nj-skip"})  # a skip is no copy
+    store.record(Recording(ledger=[CopyLedgerEntry("s-skip", "alice", CopyStatus.SKIPPED, "below minimum")]))
+    alice, bob = store.copy_quality()
+    assert (alice.user_id, alice.copies, alice.ack_latency_p50_ms, alice.ack_latency_p95_ms) == ("alice", 4, 200.0, 400.0)
+    assert (alice.fill_latency_p50_ms, alice.fill_latency_p95_ms, alice.mean_slippage_bps) == (2000.0, 4000.0, Decimal("1.875"))
+    assert (bob.copies, bob.ack_latency_p50_ms, bob.ack_latency_p95_ms) == (1, 50.0, 50.0)
+    assert (bob.fill_latency_p50_ms, bob.fill_latency_p95_ms, bob.mean_slippage_bps) == (None, None, None)
+    [latest_two, _] = store.copy_quality(window=2)  # alice's last two copies only
+    assert (latest_two.copies, latest_two.ack_latency_p50_ms, latest_two.ack_latency_p95_ms) == (2, 200.0, 400.0)
+    assert (latest_two.fill_latency_p50_ms, latest_two.fill_latency_p95_ms) == (2000.0, 3000.0)
+    assert latest_two.mean_slippage_bps == Decimal("1.25")
+
+
+def test_copy_quality_percentiles_are_telemetrys_nearest_rank_over_the_last_100(store: Store) -> None:
+    acks = [float((n * 37) % 211) for n in range(130)]  # 130 copies: the oldest 30 fall outside
+    fills = [float((n * 53) % 307 + 500) for n in range(130)]
+    _copies(store, "carol", [(a, f, str(n % 7 - 3)) for n, (a, f) in enumerate(zip(acks, fills))])
+    [carol] = store.copy_quality()
+    last_acks, last_fills = acks[-100:], fills[-100:]
+    assert carol.copies == 100
+    assert (carol.ack_latency_p50_ms, carol.ack_latency_p95_ms) == (percentile(last_acks, 50), percentile(last_acks, 95))
+    assert (carol.fill_latency_p50_ms, carol.fill_latency_p95_ms) == (percentile(last_fills, 50), percentile(last_fills, 95))
+    assert carol.mean_slippage_bps == Decimal(sum(n % 7 - 3 for n in range(30, 130))) / 100
+
+
+def test_drift_rows_are_replaced_by_each_pass(store: Store) -> None:
+    checked = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    store.save_drift([
+        DriftRow("kraken", "alice", "BTC/USD", Decimal("0.0012"), Decimal("0.0015"), Decimal("-20"), True, checked),
+        DriftRow("kraken", "alice", "ETH/USD", Decimal("0.02"), Decimal("0"), None, True, checked),
+    ])
+    assert [(r.symbol, r.copied_qty, r.expected_qty, r.drift_pct, r.beyond) for r in store.drift_rows()] == [
+        ("BTC/USD", Decimal("0.0012"), Decimal("0.0015"), Decimal("-20"), True),
+        ("ETH/USD", Decimal("0.02"), Decimal("0"), None, True),
+    ]
+    later = checked + timedelta(minutes=1)
+    store.save_drift([DriftRow("kraken", "alice", "BTC/USD", Decimal("0.0015"), Decimal("0.0015"), Decimal("0"), False, later)])
+    assert store.drift_rows() == [
+        DriftRow("kraken", "alice", "BTC/USD", Decimal("0.0015"), Decimal("0.0015"), Decimal("0"), False, later)]
+
+
+def test_pending_exits_are_the_open_rows_of_sell_signals(store: Store) -> None:
+    def signal(trade: str, side: Side) -> TradeSignal:
+        return TradeSignal(
+            signal_id=f"sig-{trade}", broker=KRAKEN, master_account="master", symbol="BTC/USD", side=side,
+            qty=Decimal("0.01"), price=Decimal("60000"), quote_value=Decimal("600"), master_equity=Decimal("10000"),
+            master_position_before=Decimal("0.01"), fill_time=T0, trade_id=trade,
+        )
+    buy, sell = signal("t-buy", Side.BUY), signal("t-sell", Side.SELL)
+    store.record(Recording(signals=[buy, sell]))
+    store.open_copy_rows(buy.signal_id, KRAKEN, {"alice": "nj-b-a"})
+    store.open_copy_rows(sell.signal_id, KRAKEN, {"alice": "nj-s-a", "bob": "nj-s-b", "carol": "nj-s-c"})
+    store.record(Recording(ledger=[
+        CopyLedgerEntry(sell.signal_id, "alice", CopyStatus.WAITING, "TransientError: kraken 503"),
+        CopyLedgerEntry(sell.signal_id, "carol", CopyStatus.FILLED),
+    ]))
+    retry_at = T0 + timedelta(seconds=40)
+    store._conn.execute("UPDATE copy_orders SET attempts = 2, retry_at = ? WHERE client_order_id = 'nj-s-a'",
+                        (retry_at.isoformat(),))
+    store._conn.commit()
+    alice, bob = store.pending_exits()  # the buy's open row and carol's filled exit are not pending exits
+    assert (alice.user_id, alice.symbol, alice.status, alice.reason, alice.attempts, alice.retry_at) == (
+        "alice", "BTC/USD", CopyStatus.WAITING, "TransientError: kraken 503", 2, retry_at)
+    assert (bob.user_id, bob.status, bob.reason, bob.attempts, bob.retry_at, bob.kind) == (
+        "bob", CopyStatus.PENDING, None, 0, None, SignalKind.MASTER)

@@ -12,13 +12,16 @@ from pydantic import ValidationError
 
 import nija.users as users_module
 from nija.users import (
+    CopyExisting,
     DiscoveredUsers,
+    OnDisable,
     UserAccount,
     alpaca_paper_variable,
     credential_variables,
     demo_users,
     discover_users,
     environment_with_dotenv,
+    load_user_file,
 )
 from nija.config import _CREDENTIAL_VARS
 from nija.models import BrokerName
@@ -86,6 +89,28 @@ def test_every_field_is_read_exactly(tmp_path: Path) -> None:
     assert bob.paper_equity == Decimal("1234.56")
 
 
+def test_envelope_and_lifecycle_fields_default_to_skip_keep_and_the_env_limits(tmp_path: Path) -> None:
+    write(tmp_path, "alice.json", user("alice"))
+    (alice,) = discover_users(tmp_path, {}).users
+    assert (alice.copy_existing, alice.on_disable) == (CopyExisting.SKIP, OnDisable.KEEP)
+    assert alice.flatten_on_breach is False
+    # None: the .env default (FOLLOWER_*) applies where the follower is built.
+    assert (alice.max_drawdown_pct, alice.max_position_pct, alice.max_entry_slippage_pct) == (None, None, None)
+
+
+def test_envelope_and_lifecycle_fields_are_read_exactly(tmp_path: Path) -> None:
+    path = write(tmp_path, "ann.json", '{"user_id": "ann", "name": "Ann", "broker": "kraken",'
+                 ' "copy_existing": " Enter", "on_disable": "CLOSE", "max_drawdown_pct": 12.5,'
+                 ' "flatten_on_breach": true, "max_position_pct": 100, "max_entry_slippage_pct": 0}')
+    found = discover_users(tmp_path, {})
+    assert found.problems == ()
+    (ann,) = found.users
+    assert (ann.copy_existing, ann.on_disable, ann.flatten_on_breach) == (CopyExisting.ENTER, OnDisable.CLOSE, True)
+    assert (ann.max_drawdown_pct, ann.max_position_pct, ann.max_entry_slippage_pct) == (
+        Decimal("12.5"), Decimal(100), Decimal(0))
+    assert load_user_file(path) == ann  # the daemon's re-read of a changed file reads the same
+
+
 def test_files_are_read_in_sorted_order_and_only_json(tmp_path: Path) -> None:
     for name in ("carol", "alice", "bob"):
         write(tmp_path, f"{name}.json", user(name))
@@ -147,6 +172,20 @@ def test_user_account_is_frozen_and_rejects_unknown_fields() -> None:
         (user("bad", source="/etc/passwd"), "source", "set by the loader"),
         ([user("bad")], "(file)", "one file per user, not a list of users"),
         ('{"user_id": "bad", "user_id": "bad2", "name": "B", "broker": "kraken"}', "user_id", "appears twice"),
+        (user("bad", copy_existing="join"), "copy_existing", "was 'join'; accepted: skip or enter"),
+        (user("bad", copy_existing=True), "copy_existing", "accepted: skip or enter"),
+        (user("bad", on_disable="sell"), "on_disable", "was 'sell'; accepted: keep or close"),
+        (user("bad", max_drawdown_pct=0), "max_drawdown_pct", "than 0, was 0; accepted: a percent within (0, 100]"),
+        (user("bad", max_drawdown_pct=150), "max_drawdown_pct", "less than or equal to 100, was 150"),
+        (user("bad", max_drawdown_pct="lots"), "max_drawdown_pct", "was 'lots'"),
+        ('{"user_id": "bad", "name": "B", "broker": "kraken", "max_drawdown_pct": NaN}', "max_drawdown_pct",
+         "finite number"),
+        (user("bad", flatten_on_breach="yes"), "flatten_on_breach", "boolean, was 'yes'; accepted: true or false"),
+        (user("bad", max_position_pct=-5), "max_position_pct", "greater than 0, was -5"),
+        (user("bad", max_position_pct=100.5), "max_position_pct", "was 100.5; accepted: a percent within (0, 100]"),
+        (user("bad", max_entry_slippage_pct=-0.1), "max_entry_slippage_pct",
+         "greater than or equal to 0, was -0.1; accepted: a percent within [0, 100]"),
+        (user("bad", max_entry_slippage_pct=True), "max_entry_slippage_pct", "Decimal input"),
     ],
 )
 def test_bad_file_is_one_line_naming_file_and_field(tmp_path: Path, content: Any, field: str, problem: str) -> None:

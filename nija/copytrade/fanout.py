@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, TypeVar
 
@@ -30,7 +30,9 @@ from nija.brokers.base import TransientError
 from nija.brokers.fees import fee_schedule
 from nija.copytrade.followers import BOOK_STALE_SECONDS, Follower
 from nija.copytrade.ledger import entry_for_order
-from nija.copytrade.sizing import CopySize, size_copy_entry, size_copy_exit
+from nija.copytrade.envelope import NO_POSITION_CAP, cap_entry_by_position, entry_slippage_problem
+from nija.copytrade.exits import ExitPlanner
+from nija.copytrade.sizing import CopySize, size_copy_entry
 from nija.execution.booking import Answer
 from nija.execution.executor import Execution
 from nija.execution.lookup import look_up, lookup_outcome
@@ -46,6 +48,7 @@ from nija.models import (
     OrderStatus,
     QuantityUnit,
     Side,
+    SignalKind,
     SignalStatus,
     TradeSignal,
     client_order_id_for,
@@ -57,15 +60,18 @@ __all__ = ["FanOut", "FanOutLimits"]
 T = TypeVar("T")
 R = TypeVar("R")
 _FINAL_ORDER: Final = (OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.CANCELED)
+FRESH_PRICE_SECONDS: Final = 3.0  # a younger master fill's price is the copy's price: nothing to read
 
 
 @dataclass(frozen=True, slots=True)
 class FanOutLimits:
-    """Copy settings: how old a signal may be and the entry caps (`sizing`)."""
+    """Copy settings: how old an entry signal may be, the entry caps (`sizing`), and how long
+    an ambiguous copy order must stay unlisted before it counts as never booked."""
 
     max_age_seconds: float
     max_user_risk: Decimal
     min_position_usd: Decimal
+    unknown_grace: timedelta | None = None  # None: `execution.lookup.UNKNOWN_GRACE`
 
 
 def _reservation(request: OrderRequest) -> Decimal:
@@ -82,6 +88,8 @@ class FanOut:
         self.pool = pool
         self.limits = limits
         self.log = log
+        self.exits = ExitPlanner(self.store, self._read_holdings)
+        self.orders_sent = 0  # orders sent (or recovered) so far: the engine refreshes books when idle
 
     def run_all(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R | Exception]:
         """Run `fn` over `items` on the pool; an item's exception is its result, never raised."""
@@ -100,19 +108,32 @@ class FanOut:
     # -- one signal: the hot path ------------------------------------------------------------
 
     def dispatch(self, signal: TradeSignal, followers: Sequence[Follower]) -> dict[str, CopyStatus]:
-        """Send one signal's copies and record the acknowledgments; returns user id -> ledger status."""
+        """Send one signal's copies and record the acknowledgments; returns user id -> ledger status.
+        Entries go to the followers given; exits to those of them holding a copied position."""
         started = time.monotonic()
-        client_ids = {f.user_id: client_order_id_for("copy", signal.signal_id, f.user_id) for f in followers}
-        statuses = self.store.open_copy_rows(signal.signal_id, signal.broker, client_ids)
-        open_followers = [f for f in followers if statuses.get(f.user_id, CopyStatus.PENDING).is_open]
-        stored = self.store.orders_by_id(client_ids[f.user_id] for f in open_followers) if open_followers else {}
-        new = [f for f in open_followers if client_ids[f.user_id] not in stored]
-        # Intents a crashed pass stored: looked up by client id, sent only if the venue never saw them.
-        recover = [(f, stored[client_ids[f.user_id]]) for f in open_followers
-                   if client_ids[f.user_id] in stored and stored[client_ids[f.user_id]].status is OrderStatus.PENDING]
-        fresh = self._fresh(signal, utc_now())
-        ledger, plans = self._plan(signal, new, client_ids, fresh)
+        now = utc_now()
+        if signal.side is Side.SELL:
+            exit_plan = self.exits.plan(signal, followers, self._rules(signal, followers), now)
+            statuses, ledger, plans, recover = exit_plan.statuses, exit_plan.ledger, exit_plan.plans, exit_plan.recover
+            fresh = True  # an exit is never too old while a copied position remains
+            if not (ledger or plans or recover):  # rows waiting for their retry or for a lookup
+                if not any(status.is_open for status in statuses.values()):
+                    self.store.finish_signal(signal.signal_id, SignalStatus.DONE)
+                return statuses
+        else:
+            exit_plan = None
+            client_ids = {f.user_id: client_order_id_for("copy", signal.signal_id, f.user_id) for f in followers}
+            statuses = self.store.open_copy_rows(signal.signal_id, signal.broker, client_ids)
+            open_followers = [f for f in followers if statuses.get(f.user_id, CopyStatus.PENDING).is_open]
+            stored = self.store.orders_by_id(client_ids[f.user_id] for f in open_followers) if open_followers else {}
+            new = [f for f in open_followers if client_ids[f.user_id] not in stored]
+            # Intents a crashed pass stored: looked up by client id, sent only if the venue never saw them.
+            recover = [(f, stored[client_ids[f.user_id]]) for f in open_followers
+                       if client_ids[f.user_id] in stored and stored[client_ids[f.user_id]].status is OrderStatus.PENDING]
+            fresh = self._fresh(signal, now)
+            ledger, plans = self._plan(signal, new, client_ids, fresh)
         orders = self.execution.store_intents([request for _, request, _ in plans]) if plans else []
+        self.orders_sent += len(plans) + len(recover)
         crash_point("copy_intents")
         planned = time.monotonic()
         sent = self.run_all(lambda item: self._send_one(signal, item[0], item[1]), list(zip([p[0] for p in plans], orders)))
@@ -134,6 +155,7 @@ class FanOut:
                 answers.append(result)
                 acks[result.order.request.client_order_id] = (follower, None, None)  # type: ignore[assignment]
         booking = self.execution.book(answers)
+        retry_at = exit_plan.retry_at if exit_plan is not None else {}
         for answer in answers:
             cid = answer.order.request.client_order_id
             follower, latency_ms, equity = acks[cid]
@@ -141,12 +163,18 @@ class FanOut:
                 continue  # a stale answer: settled later
             after = booking.outcomes[cid].order
             ack_latency = latency_ms if after.status not in (OrderStatus.REJECTED, OrderStatus.UNKNOWN) else None
-            ledger.append(entry_for_order(
-                signal.signal_id, follower.user_id, after, fresh, asked=True, signal=signal,
-                latency_ms=ack_latency, user_equity=equity,
-            ))
+            row = exit_plan.rows.get(follower.user_id) if exit_plan is not None else None
+            entry = entry_for_order(
+                signal.signal_id, follower.user_id, after, fresh, asked=row is None or row.size_asked is None,
+                signal=signal, latency_ms=ack_latency, user_equity=equity,
+            )
+            entry = ExitPlanner.outcome(entry, row, now, retry_at) if exit_plan is not None else entry
+            ledger.append(entry)
+            self._count_outcome(follower, entry)
             self._balance_after_ack(follower, after)
         self.execution.write(booking, ledger)
+        if retry_at:
+            self.store.schedule_retries(retry_at)
         crash_point("copy_recorded")
         final = {**statuses, **{entry.user_id: entry.status for entry in ledger}}
         if not any(status.is_open for status in final.values()):
@@ -160,7 +188,8 @@ class FanOut:
     def _plan(
         self, signal: TradeSignal, followers: Sequence[Follower], client_ids: dict[str, str], fresh: bool
     ) -> tuple[list[CopyLedgerEntry], list[tuple[Follower, OrderRequest, CopySize]]]:
-        """Ledger entries decided without sending (expired, skipped, failed reads) and the orders to send."""
+        """An entry's ledger entries decided without sending (expired, skipped, failed reads) and
+        the orders to send."""
         ledger: list[CopyLedgerEntry] = []
         now = utc_now()
         ready = []
@@ -169,30 +198,39 @@ class FanOut:
                 age = (now - signal.fill_time).total_seconds()
                 ledger.append(CopyLedgerEntry(signal.signal_id, follower.user_id, CopyStatus.EXPIRED,
                                               f"signal {age:.0f}s old > {self.limits.max_age_seconds:.0f}s"))
-            elif (why := follower.unavailable(now)) is not None:
+            elif (why := follower.unavailable(now) or follower.entry_blocked(now)) is not None:
                 ledger.append(CopyLedgerEntry(signal.signal_id, follower.user_id, CopyStatus.SKIPPED, why))
             else:
                 ready.append(follower)
-        # Exits read the holding fresh (never sized from a cache); entries only when no usable balance.
-        reads = [f for f in ready if signal.side is Side.SELL or f.balance is None
-                 or f.balance.age_seconds(now) > BOOK_STALE_SECONDS]
-        holdings = dict(zip((f.user_id for f in reads), self.run_all(lambda f: self._read_for(signal, f), reads)))
+        price_now = self._entry_price_now(signal, ready, now)
+        # The balance is read inline only when there is no usable cache.
+        reads = [f for f in ready if f.balance is None or f.balance.age_seconds(now) > BOOK_STALE_SECONDS]
+        holdings = dict(zip((f.user_id for f in reads), self.run_all(Follower.read_balance, reads)))
         rules = self._rules(signal, ready)
+        copied = self._copied_values(signal, ready)
         plans = []
         for follower in ready:
             held = holdings.get(follower.user_id)
             failed: str | None = None
+            if isinstance(price_now, str):
+                continue  # no price for the slippage guard: the row stays pending, read again next pass
+            if isinstance(price_now, Decimal) and (slipped := entry_slippage_problem(
+                    signal.side, signal.price, price_now, follower.envelope.max_entry_slippage_pct)) is not None:
+                ledger.append(CopyLedgerEntry(signal.signal_id, follower.user_id, CopyStatus.SKIPPED, slipped))
+                continue
             if isinstance(held, Exception):
                 if isinstance(held, TransientError):
                     continue  # the row stays pending: the next pass reads again while the signal is fresh
                 failed = redact_text(f"{type(held).__name__}: {held}")
             else:
                 try:
-                    size, equity = self._size(signal, follower, held, rules or follower.broker.market_rules(signal.symbol))
+                    size, equity = self._size(signal, follower, rules or follower.broker.market_rules(signal.symbol))
+                    size = self._cap_by_position(size, follower, equity, copied.get(follower.user_id, Decimal(0)))
                 except Exception as exc:  # a bad market or balance answer fails this follower only
                     failed = redact_text(f"{type(exc).__name__}: {exc}")
             if failed is not None:
                 ledger.append(CopyLedgerEntry(signal.signal_id, follower.user_id, CopyStatus.FAILED, failed))
+                self._count_outcome(follower, ledger[-1])
                 continue
             if size.skipped:
                 ledger.append(CopyLedgerEntry(
@@ -208,6 +246,39 @@ class FanOut:
             plans.append((follower, request, size))
         return ledger, plans
 
+    def _entry_price_now(self, signal: TradeSignal, followers: Sequence[Follower], now: datetime) -> Decimal | str | None:
+        """The price an entry would pay now, for the slippage guard; read (once per pass, from one
+        follower's client: a venue's followers share its prices) only when it can differ from the
+        master's fill: a join into an open position, or a signal older than a few seconds. None:
+        the master's fill is the price; a string: why the price could not be read."""
+        if not followers or (signal.kind is not SignalKind.JOIN
+                             and (now - signal.fill_time).total_seconds() <= FRESH_PRICE_SECONDS):
+            return None
+        try:
+            ticker = followers[0].broker.ticker(signal.symbol)
+        except Exception as exc:  # noqa: BLE001 - no price, no guard: the entry waits for the next pass
+            return redact_text(f"{type(exc).__name__}: {exc}")
+        return ticker.ask if signal.side is Side.BUY else ticker.bid
+
+    def _copied_values(self, signal: TradeSignal, followers: Sequence[Follower]) -> dict[str, Decimal]:
+        """What each follower's copied position in the symbol is worth at the signal's price, for
+        followers with a position cap (one query for all of them)."""
+        capped = [f.user_id for f in followers if f.envelope.max_position_pct < NO_POSITION_CAP]
+        if not capped:
+            return {}
+        return {user: p.qty * signal.price for user, p in self.store.positions_of(signal.broker, signal.symbol, capped).items()}
+
+    def _cap_by_position(self, size: CopySize, follower: Follower, equity: Decimal | None, copied: Decimal) -> CopySize:
+        """The entry capped by the follower's `max_position_pct` of equity in this symbol."""
+        if size.skipped or equity is None:
+            return size
+        amount, why = cap_entry_by_position(size.quantity, equity, copied, follower.envelope.max_position_pct)
+        if why is None:
+            return size
+        if amount < max(self.limits.min_position_usd, Decimal("0.01")):
+            return CopySize(Decimal(0), size.unit, why, f"{size.detail}; {why}")
+        return CopySize(amount, size.unit, None, f"{size.detail}; {why}")
+
     def _rules(self, signal: TradeSignal, followers: Sequence[Follower]) -> MarketRules | None:
         """The market's rules, read once per signal: every client of a venue shares its markets."""
         for follower in followers[:1]:
@@ -217,24 +288,18 @@ class FanOut:
                 return None
         return None
 
-    def _read_for(self, signal: TradeSignal, follower: Follower) -> Decimal | None:
-        """Inline read before sizing: the holding for an exit, else the balance (an entry's cache)."""
-        if signal.side is Side.SELL:
-            base = signal.symbol.split("/")[0]
+    def _read_holdings(self, signal: TradeSignal, followers: Sequence[Follower]) -> dict[str, Decimal | Exception]:
+        """The followers' holdings of the signal's base asset, read concurrently (an exit's cap)."""
+        base = signal.symbol.split("/")[0]
+
+        def read(follower: Follower) -> Decimal:
             with follower.lock:
                 return follower.call(follower.broker.holdings).get(base, Decimal(0))
-        follower.read_balance()
-        return None
 
-    def _size(
-        self, signal: TradeSignal, follower: Follower, held: Decimal | None, rules: MarketRules
-    ) -> tuple[CopySize, Decimal | None]:
-        """The follower's copy size, and the follower's equity it was sized on (entries)."""
-        if signal.side is Side.SELL:
-            return size_copy_exit(
-                master_sold_qty=signal.qty, master_position_before=signal.master_position_before,
-                user_holding=held or Decimal(0), rules=rules, price=signal.price,
-            ), None
+        return dict(zip((f.user_id for f in followers), self.run_all(read, followers)))
+
+    def _size(self, signal: TradeSignal, follower: Follower, rules: MarketRules) -> tuple[CopySize, Decimal | None]:
+        """An entry's size, and the follower's equity it was sized on."""
         balance = follower.balance
         assert balance is not None, "an entry is sized after its balance was read"
         return size_copy_entry(
@@ -258,6 +323,16 @@ class FanOut:
         latency_ms = round((utc_now() - signal.fill_time).total_seconds() * 1000, 1)
         return Answer(order, sent.report), latency_ms
 
+    def _count_outcome(self, follower: Follower, entry: CopyLedgerEntry) -> None:
+        """A copy's outcome in the follower's circuit breaker: accepted closes the count, failed
+        (an exit attempt waiting again included) adds to it; skips and unknowns say nothing."""
+        if entry.status in (CopyStatus.FILLED, CopyStatus.SENT, CopyStatus.PARTIAL):
+            follower.copy_finished(True)
+        elif entry.status in (CopyStatus.FAILED, CopyStatus.WAITING):
+            opened = follower.copy_finished(False, entry.reason)
+            if opened is not None:
+                self.log.warning("copy_breaker_open", account=follower.user_id, reason=opened)
+
     @staticmethod
     def _balance_after_ack(follower: Follower, after: Order) -> None:
         """A copy filled in its acknowledgment moves the follower's cached balance at once."""
@@ -274,7 +349,7 @@ class FanOut:
                 sent = send(follower.broker, order.request, wait_for_fill=False)
                 follower.record_result(sent.error)
                 return Answer(order, sent.report)
-        report = lookup_outcome(order, found, utc_now())
+        report = lookup_outcome(order, found, utc_now(), self.limits.unknown_grace)
         return Answer(order, report) if report is not None else None
 
     # -- settling: fills after the hot path ----------------------------------------------------
@@ -300,6 +375,9 @@ class FanOut:
         rows = [(signal_id, user_id, order) for signal_id, user_id, order in work if order.request.client_order_id in found]
         booking = self.execution.book([a for a in found.values() if a is not None])
         ledger, touched = [], set()
+        exits = [(signal_id, user_id) for signal_id, user_id, order in rows if order.request.side is Side.SELL]
+        exit_rows = self.store.attempts_of(exits) if exits else {}
+        retry_at: dict[tuple[str, str], datetime] = {}
         for signal_id, user_id, order in rows:
             cid = order.request.client_order_id
             if found[cid] is None:
@@ -309,12 +387,19 @@ class FanOut:
             else:
                 continue  # a stale answer: looked up again on the next pass
             signal = signals.get(signal_id)
-            fresh = signal is None or self._fresh(signal, now)
-            ledger.append(entry_for_order(signal_id, user_id, after, fresh, signal=signal))
+            if order.request.side is Side.SELL:  # an exit never expires: a failed attempt waits for the next
+                entry = entry_for_order(signal_id, user_id, after, True, signal=signal)
+                entry = ExitPlanner.outcome(entry, exit_rows.get((signal_id, user_id)), now, retry_at)
+            else:
+                entry = entry_for_order(signal_id, user_id, after, signal is None or self._fresh(signal, now), signal=signal)
+            ledger.append(entry)
+            self._count_outcome(followers[user_id], entry)
             self._balance_after_settle(followers[user_id], order, after)
             touched.add(signal_id)
         if ledger:
             self.execution.write(booking, ledger)
+            if retry_at:
+                self.store.schedule_retries(retry_at)
             counts: dict[str, int] = {}
             for entry in ledger:
                 counts[entry.status] = counts.get(entry.status, 0) + 1
@@ -336,7 +421,8 @@ class FanOut:
                     found[cid] = None
                     continue
                 try:
-                    report = lookup_outcome(order, follower.call(lambda o=order: look_up(follower.broker, o)), utc_now())
+                    report = lookup_outcome(order, follower.call(lambda o=order: look_up(follower.broker, o)), utc_now(),
+                                            self.limits.unknown_grace)
                 except Exception as exc:  # still unknown: looked up again on the next pass
                     self.log.warning("copy_lookup_failed", account=follower.user_id, client_order_id=cid, error=str(exc))
                     continue

@@ -1,13 +1,19 @@
 """The copy ledger's vocabulary: which `CopyStatus` an order's state means, and the ledger entry
-written with each answer (one row per (signal, follower), moved along its transition table)."""
+written with each answer (one row per (signal, follower), moved along its transition table), with
+the copy's quality figures (`telemetry`)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Final
 
+from nija.copytrade import telemetry
 from nija.models import CopyLedgerEntry, CopyStatus, Order, OrderStatus, TradeSignal
 
 __all__ = ["entry_for_order", "ledger_status"]
+
+# Order states in which the venue has not acknowledged the order: no acknowledgment latency.
+_UNACKNOWLEDGED: Final = frozenset({OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.REJECTED})
 
 
 def ledger_status(status: OrderStatus, filled_qty: Decimal, fresh: bool = True) -> CopyStatus:
@@ -30,15 +36,28 @@ def entry_for_order(
     user_equity: Decimal | None = None,
 ) -> CopyLedgerEntry:
     """The ledger entry of a follower's order after an answer. `asked` writes the size asked
-    (at the send); `signal` (the master's fill) gives the latency of a fill read later."""
+    (at the send) and `latency_ms`, the caller's ms from the master's fill to the answer, as the
+    acknowledgment's latency when the venue acknowledged the order; `signal` (the master's fill)
+    gives the master's price, the fill's latency and its slippage. `latency_ms` keeps its older
+    meaning: the acknowledgment's latency, else the fill's."""
     status = ledger_status(order.status, order.filled_qty, fresh)
     filled = order.filled_qty > 0
-    if latency_ms is None and signal is not None and filled:
-        latency_ms = round((order.updated_at - signal.fill_time).total_seconds() * 1000, 1)
+    ack_latency = latency_ms if asked and order.status not in _UNACKNOWLEDGED else None
+    fill_latency = slippage = master_price = None
+    if signal is not None:
+        master_price = signal.price
+        if filled:
+            # the store's update time of the order: when NIJA learned of the fill
+            fill_latency = telemetry.latency_ms(signal.fill_time, order.updated_at)
+            if order.avg_price is not None:
+                slippage = telemetry.slippage_bps(order.request.side, signal.price, order.avg_price)
+    if latency_ms is None:
+        latency_ms = fill_latency
     reason = None if status in (CopyStatus.FILLED, CopyStatus.SENT) else (order.error or "not filled")
     return CopyLedgerEntry(
         signal_id=signal_id, user_id=user_id, status=status, reason=reason,
         size_asked=order.request.quantity if asked else None, unit=order.request.unit if asked else None,
         size_filled=order.filled_qty if filled else None, price=order.avg_price if filled else None,
         fee=order.fee if filled else None, latency_ms=latency_ms, user_equity=user_equity,
+        master_price=master_price, ack_latency_ms=ack_latency, fill_latency_ms=fill_latency, slippage_bps=slippage,
     )

@@ -23,24 +23,27 @@ def look_up(broker: Broker, order: Order) -> ExecutionReport | None:
     return broker.fetch_order(order.request.client_order_id, order.request.symbol, order)
 
 
-def lookup_outcome(order: Order, found: ExecutionReport | None, now: datetime) -> ExecutionReport | None:
+def lookup_outcome(
+    order: Order, found: ExecutionReport | None, now: datetime, grace: timedelta | None = None
+) -> ExecutionReport | None:
     """The report to record for a stored order after a lookup: the venue's, a CANCELED one when
     the venue never booked it, or None while the outcome is still unknown.
 
     Pending and unknown to the venue: the process stopped before sending it. Ambiguous (unknown)
-    and still not listed after `UNKNOWN_GRACE`: refused before it was booked (a 504 or 429 in
+    and still not listed after `grace` (`UNKNOWN_GRACE` unless set): refused before it was booked (a 504 or 429 in
     front of the matching engine). An order the venue acknowledged (submitted, partial) but no
     longer lists is looked up again: presuming it refused could lose a real fill. Either way it
     is never re-sent from here.
     """
     if found is not None:
         return found
+    grace = UNKNOWN_GRACE if grace is None else grace
     cid = order.request.client_order_id
     if order.status is OrderStatus.PENDING:
         return ExecutionReport(client_order_id=cid, status=OrderStatus.CANCELED, error="never reached the venue")
-    if order.status is OrderStatus.UNKNOWN and now - order.updated_at >= UNKNOWN_GRACE:
+    if order.status is OrderStatus.UNKNOWN and now - order.updated_at >= grace:
         return ExecutionReport(
             client_order_id=cid, status=OrderStatus.CANCELED,
-            error=f"not found at the venue {UNKNOWN_GRACE} after an ambiguous answer",
+            error=f"not found at the venue {grace} after an ambiguous answer",
         )
     return None

@@ -1,9 +1,11 @@
 """The store: SQLite in WAL mode, and the only package in NIJA that speaks SQL.
 
 One module per aggregate: `db` (connections, transactions, migrations), `orders` (orders, fills,
-positions, strategy state), `outbox` (signals, copy ledger, copy users), `inbox` (manual trades
+positions, strategy state), `outbox` (signals, copy ledger, copy users), `exits` (exit copies' attempts, the copied positions
+convergence follows), `inbox` (manual trades
 handed to the owning broker loop), `accounts` (equity, health, risk marks, entry costs, daemon
-row), `paper` (the simulated venue's books) and `identity` (the store's mode and each live
+row), `followers` (each follower's risk state and the operator's controls), `paper` (the
+simulated venue's books) and `identity` (the store's mode and each live
 account's key fingerprint), plus `recording`, the one write of execution's outcomes across them.
 `Store` composes them.
 """
@@ -19,20 +21,28 @@ from nija.store.db import (
     check_data_dir,
     db_path,
 )
+from nija.store.exits import CopyExits, ExitRow, exit_attempt_id
+from nija.store.followers import FollowerRisk, FollowerRiskRecord
 from nija.store.identity import StoreIdentity, StoreOwner
 from nija.store.inbox import Inbox, ManualIntent
 from nija.store.orders import OrderRecords, StrategyState
-from nija.store.outbox import CopySummary, LastCopy, Outbox
+from nija.store.outbox import QUALITY_WINDOW, CopyQuality, CopySummary, DriftRow, LastCopy, Outbox, PendingExit
 from nija.store.paper import PaperBooks
 from nija.store.recording import ConcurrentWrite, PositionChange, Recorder, Recording
 
 __all__ = [
+    "QUALITY_WINDOW",
     "ConcurrentWrite",
+    "CopyQuality",
     "CopySummary",
     "DaemonRecord",
+    "DriftRow",
     "EntryCost",
+    "ExitRow",
+    "FollowerRiskRecord",
     "LastCopy",
     "ManualIntent",
+    "PendingExit",
     "PositionChange",
     "Recording",
     "Store",
@@ -44,8 +54,9 @@ __all__ = [
     "StrategyState",
     "check_data_dir",
     "db_path",
+    "exit_attempt_id",
 ]
 
 
-class Store(Recorder, OrderRecords, Outbox, Inbox, AccountRecords, PaperBooks, StoreIdentity):
+class Store(Recorder, OrderRecords, Outbox, CopyExits, Inbox, AccountRecords, FollowerRisk, PaperBooks, StoreIdentity):
     """Typed access to `nija.db`. Safe to share between threads: each gets its own connection."""

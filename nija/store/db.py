@@ -224,7 +224,8 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     ALTER TABLE copy_orders ADD COLUMN target_qty TEXT;
     ALTER TABLE copy_orders ADD COLUMN filled_before TEXT
     """,
-    # 13: copy quality per (signal, follower) and each follower's drift from the scaled master.
+    # 13: copy quality per (signal, follower) and each follower's drift from the scaled master
+    # (the latest check of every follower and symbol; `beyond`: outside the tolerance).
     """
     ALTER TABLE copy_orders ADD COLUMN master_price TEXT;
     ALTER TABLE copy_orders ADD COLUMN ack_latency_ms REAL;
@@ -232,17 +233,20 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     ALTER TABLE copy_orders ADD COLUMN slippage_bps TEXT;
     CREATE TABLE copy_drift (
         broker TEXT NOT NULL, user_id TEXT NOT NULL, symbol TEXT NOT NULL, copied_qty TEXT NOT NULL,
-        expected_qty TEXT NOT NULL, drift_pct TEXT, checked_at TEXT NOT NULL,
+        expected_qty TEXT NOT NULL, drift_pct TEXT, beyond INTEGER NOT NULL DEFAULT 0, checked_at TEXT NOT NULL,
         PRIMARY KEY (broker, user_id, symbol)
     )
     """,
     # 14: each follower's own risk envelope and operator controls: high-water mark, a drawdown
     # halt only an operator lifts, the circuit breaker, and enable/disable without a restart.
+    # `enabled_seen` is the enabled state the engine last acted on (join/leave rules fire on a
+    # change, across restarts too); `resumed_at` stamps an operator resume, so an engine write
+    # made from state read before it is dropped (`store.followers`).
     """
     CREATE TABLE follower_risk (
         broker TEXT NOT NULL, user_id TEXT NOT NULL, high_water_mark TEXT, halted_reason TEXT,
         halted_at TEXT, failures_in_row INTEGER NOT NULL DEFAULT 0, paused_reason TEXT,
-        enabled_override INTEGER, updated_at TEXT NOT NULL,
+        enabled_override INTEGER, enabled_seen INTEGER, resumed_at TEXT, updated_at TEXT NOT NULL,
         PRIMARY KEY (broker, user_id)
     )
     """,

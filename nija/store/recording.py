@@ -142,12 +142,15 @@ class Recorder(Database):
             current[key] = advance_copy_status(current[key], e.status)
             rows.append((
                 e.status, e.reason, _text(e.size_asked), e.unit, _text(e.size_filled), _text(e.price), _text(e.fee),
-                e.latency_ms, _text(e.user_equity), now, e.signal_id, e.user_id,
+                e.latency_ms, _text(e.user_equity), _text(e.master_price), e.ack_latency_ms, e.fill_latency_ms,
+                _text(e.slippage_bps), now, e.signal_id, e.user_id,
             ))
         conn.executemany(
             "UPDATE copy_orders SET status = ?, reason = COALESCE(?, reason), size_asked = COALESCE(?, size_asked),"
             " unit = COALESCE(?, unit), size_filled = COALESCE(?, size_filled), price = COALESCE(?, price),"
             " fee = COALESCE(?, fee), latency_ms = COALESCE(?, latency_ms),"
-            " user_equity = COALESCE(?, user_equity), updated_at = ? WHERE signal_id = ? AND user_id = ?",
+            " user_equity = COALESCE(?, user_equity), master_price = COALESCE(?, master_price),"
+            " ack_latency_ms = COALESCE(?, ack_latency_ms), fill_latency_ms = COALESCE(?, fill_latency_ms),"
+            " slippage_bps = COALESCE(?, slippage_bps), updated_at = ? WHERE signal_id = ? AND user_id = ?",
             rows,
         )

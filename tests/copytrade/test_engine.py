@@ -67,8 +67,8 @@ def test_a_20_dollar_master_buy_skips_the_100_dollar_user_and_a_user_without_the
                         quantity=position.qty, unit=QuantityUnit.BASE, client_order_id=client_order_id_for("m-exit"))
     master.submit(sell)
     exit_result = copy_signal(engine, store.signals("pending")[-1][0])
-    assert exit_result["carol"] == "skipped"
-    assert [r["reason"] for r in store.copy_rows() if r["user_id"] == "carol"][-1] == "nothing to exit"
+    assert "carol" not in exit_result  # no copied position: no exit row, nothing sent
+    assert [r["status"] for r in store.copy_rows() if r["user_id"] == "carol"] == ["skipped"]
 
 
 def test_one_users_failure_never_blocks_the_others(sim: Simulator, setup) -> None:

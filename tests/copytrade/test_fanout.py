@@ -90,19 +90,21 @@ def test_back_to_back_entries_never_spend_the_same_cash_twice(sim: Simulator, se
     assert {r["status"] for r in store.copy_rows() if r["user_id"] == "carol"} == {"filled"}
 
 
-def test_exit_sizes_from_a_fresh_holding_not_the_cached_balance(sim: Simulator, setup) -> None:
+def test_exit_sells_the_fraction_of_the_copied_position_never_coins_held_besides(sim: Simulator, setup) -> None:
     store, master, users = setup
     engine = CopyEngine(store, users, LOG)
     engine.start()
     copy_signal(engine, _master_buy(master, "500", "m-buy"))
-    sim.set_balance("kraken", "alice-key", "BTC", Decimal("0.5"))  # alice's holding changed meanwhile
+    copied = store.positions_of(BrokerName.KRAKEN, "BTC/USD", ["alice"])["alice"].qty
+    sim.set_balance("kraken", "alice-key", "BTC", Decimal("0.5"))  # alice bought coins of her own meanwhile
     position = store.positions(BrokerName.KRAKEN, "master")[0]
     master.submit(OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                                quantity=position.qty / 2, unit=QuantityUnit.BASE,
                                client_order_id=client_order_id_for("m-sell")))
     result = copy_signal(engine, store.signals("pending")[-1][0])
     assert result["alice"] == "filled"
-    assert sim.balances("kraken", "alice-key")["BTC"] == Decimal("0.25")  # half of what she really held
+    assert sim.balances("kraken", "alice-key")["BTC"] == Decimal("0.5") - copied / 2  # half the copy, none of hers
+    assert store.positions_of(BrokerName.KRAKEN, "BTC/USD", ["alice"])["alice"].qty == copied - copied / 2
 
 
 def test_crash_after_acknowledgment_settles_by_lookup_without_resending(sim: Simulator, setup) -> None:
