@@ -30,6 +30,7 @@ from typing import Final
 from nija.brokers.base import InsufficientFunds
 from nija.copytrade.followers import Follower
 from nija.copytrade.sizing import CopySize, size_copy_exit
+from nija.faults import crash_point
 from nija.logs import redact_text
 from nija.models import (
     CopyLedgerEntry,
@@ -116,8 +117,9 @@ class ExitPlanner:
             elif row.status is CopyStatus.PENDING:
                 if order is not None and order.status is OrderStatus.PENDING:
                     plan.recover.append((follower, order))  # a crash between storing and sending
-                elif order is None:
-                    to_size.append((follower, row, None))
+                elif order is None:  # not sized yet, or a crash between starting an attempt and storing it
+                    left = row.size_asked - row.filled_before if row.attempts > 0 and row.size_asked is not None else None
+                    to_size.append((follower, row, left))
             # sent / unknown: settled by lookups
         self._size_all(signal, to_size, positions, rules, now, plan)
         return plan
@@ -140,6 +142,7 @@ class ExitPlanner:
             return None
         attempt = row.attempts + 1 if order is not None else row.attempts
         cid = self.store.begin_exit_attempt(signal.signal_id, follower.user_id, attempt, sold)
+        crash_point("exit_attempt")
         plan.rows[follower.user_id] = dataclasses.replace(
             row, status=CopyStatus.PENDING, client_order_id=cid, attempts=attempt, filled_before=sold, retry_at=None
         )

@@ -12,6 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 
 import pytest
 
+from nija.copytrade import exits as exits_module
 from nija.copytrade import fanout as fanout_module
 from nija.copytrade.engine import CopyEngine
 from nija.copytrade.exits import CONVERGE_REASON, exit_retry_delay
@@ -176,6 +177,36 @@ def test_a_crash_at_each_step_of_an_exit_fan_out_sells_each_fraction_once(
         assert final[user] == "filled", (user, final)
         assert [o.filled for o in _sells(sim, user)] == [sold], user  # one sell of its fraction
         assert _copied(store, user) == qty - sold
+
+
+def test_a_crash_as_an_exit_retry_starts_sells_only_what_is_left(
+    sim: Simulator, setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, master, users = setup
+    engine = CopyEngine(store, users, LOG)
+    engine.start()
+    copy_signal(engine, _master_buy(master, "500", "m-buy"))
+    copied = _copied(store, "alice")
+    sim.inject("kraken", "AddOrder", "insufficient_funds", api_key="alice-key", times=1)
+    exit_signal = _master_sell(master, Decimal("0.5"), "m-half")
+    assert copy_signal(engine, exit_signal)["alice"] == "waiting"  # attempt 1 refused
+    copy_signal(engine, _master_buy(master, "300", "m-buy-more"))  # meanwhile her copied position grows
+    assert _copied(store, "alice") > copied
+
+    def crash(name: str) -> None:
+        if name == "exit_attempt":
+            raise _Killed(name)
+
+    monkeypatch.setattr(exits_module, "crash_point", crash)
+    store._query("UPDATE copy_orders SET retry_at = NULL WHERE status = 'waiting'")
+    with pytest.raises(_Killed):
+        engine.dispatch(exit_signal)  # died right after starting attempt 2, before storing its intent
+    monkeypatch.undo()
+    final = _until_done(CopyEngine(store, [Follower(u.user_id, u.broker) for u in users], LOG), exit_signal)
+    sold = (copied / 2).quantize(LOT, rounding=ROUND_DOWN)
+    assert final["alice"] == "filled"
+    # the row's own size (half of the position the master's sell saw), once; not re-sized from today's
+    assert [o.filled for o in _sells(sim, "alice") if o.filled > 0] == [sold]
 
 
 def test_convergence_closes_a_copied_position_the_master_no_longer_holds(sim: Simulator, setup) -> None:
