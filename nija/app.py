@@ -25,6 +25,7 @@ from nija.build import (
     build_loop,
     build_loops,
     master_key_fingerprints,
+    master_key_problem,
 )
 from nija.config import ConfigError, load_settings
 from nija.datadir import DataDirLock
@@ -97,6 +98,8 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         settings = load_settings()
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG, err)
+    if (key_problem := master_key_problem(settings)) is not None:  # a key the venue is known to refuse
+        return _fail(key_problem, EXIT_CONFIG, err)
     configure_fees(settings.fee_overrides())  # before any thread reads a fee
     configure_logging(settings.log_format, settings.log_level, settings.secret_values())
     log = get_logger("nija.daemon")

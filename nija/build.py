@@ -16,6 +16,7 @@ from typing import Any
 from nija.brokers.alpaca import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
 from nija.brokers.base import Broker, BrokerError
 from nija.brokers.ccxt import VENUES, CcxtBroker, SharedMarkets
+from nija.brokers.ccxt.coinbase import key_type_problem
 from nija.brokers.ccxt.nonce import key_fingerprint
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import (
@@ -100,6 +101,16 @@ def envelope_defaults(settings: Settings) -> RiskEnvelope:
     )
 
 
+def master_key_problem(settings: Settings) -> str | None:
+    """A configured master key the venue is known to refuse, as one line naming its variable (the
+    daemon exits 2 on it); None when every configured key has a usable shape. Coinbase Advanced
+    Trade refuses Ed25519 CDP keys (ccxt would sign EdDSA with them, and every call would fail)."""
+    credentials = settings.master_credentials(BrokerName.COINBASE)
+    if credentials is not None and (problem := key_type_problem(credentials["api_secret"].get_secret_value())):
+        return f"config error: COINBASE_API_SECRET: {problem}"
+    return None
+
+
 def master_key_fingerprints(settings: Settings, mode: str) -> dict[tuple[str, str], str]:
     """The venue account each live master trades, as a fingerprint of its API key (the same
     non-secret sha256 prefix that names its nonce files), by (broker, account); none in paper."""
@@ -155,7 +166,7 @@ def _live_broker(
     """A live account's adapter: Alpaca through alpaca-py, the rest through ccxt."""
     if name is BrokerName.ALPACA:
         return AlpacaBroker(
-            account, credentials, paper=alpaca_paper, api_url=settings.api_url_for(name),
+            account, credentials, paper=alpaca_paper or settings.sandbox_for(name), api_url=settings.api_url_for(name),
             timeout_s=settings.http_timeout_seconds,
             **({"symbols": settings.symbols_for(name) or DEFAULT_ALPACA_SYMBOLS} if master else {}),
         )
@@ -165,7 +176,7 @@ def _live_broker(
     return CcxtBroker(
         name, account, credentials, shared.markets, api_url=settings.api_url_for(name), data_dir=settings.data_dir,
         timeout_ms=int(settings.http_timeout_seconds * 1000), kraken_tier=settings.kraken_tier, stop=shared.stop,
-        **options,
+        sandbox=settings.sandbox_for(name), **options,
     )
 
 
@@ -277,6 +288,14 @@ def build_copy_engine(
             user_log.error("user_missing_credentials", variables=variables)
             unavailable.append((user.broker, user.user_id, "missing credentials: " + ", ".join(variables)))
             continue
+        credentials = discovered.credentials.get(user.user_id)
+        if user.broker is BrokerName.COINBASE and credentials is not None and (
+            problem := key_type_problem(credentials["api_secret"].get_secret_value())
+        ):  # an Ed25519 key: refused at start, naming the user's variable, never tried every cycle
+            variable = credential_variables(user.broker, user.user_id)["api_secret"]
+            user_log.error("user_key_refused", variable=variable, problem=problem)
+            unavailable.append((user.broker, user.user_id, f"{variable}: {problem}"))
+            continue
         try:
             broker = _follower_broker(settings, mode, store, user, discovered, shared)
         except BrokerError as exc:
@@ -304,6 +323,8 @@ def manual_master_broker(settings: Settings, name: BrokerName, store: Store, sha
         if name not in settings.configured_live_brokers():
             missing = " and ".join(settings.missing_master_credentials(name))
             raise BrokerError(f"NIJA_MODE=live but {name} has no master credentials ({missing} not set)")
+        if name is BrokerName.COINBASE and (problem := master_key_problem(settings)) is not None:
+            raise BrokerError(problem)
         return _live_master(settings, name, shared, log)
     prices, market_ms = store.paper_prices(name)
     if not prices:

@@ -132,6 +132,7 @@ _ACCEPTED: Final[dict[str, str]] = {
     "NIJA_LOG_LEVEL": "debug, info, warning or error",
     "MULTI_BROKER_INDEPENDENT": "true or false",
     "ALPACA_PAPER": "true or false",
+    **{f"NIJA_{b.name}_SANDBOX": "true or false" for b in BrokerName},
     "NIJA_PAPER_BROKERS": "a comma list of coinbase, kraken, okx, binance, alpaca",
     "KRAKEN_TIER": "starter, intermediate or pro",
     "NIJA_PAPER_MARKET": "offline or live",
@@ -227,6 +228,13 @@ class Settings(BaseSettings):
     okx_api_url: str | None = Field(None, alias="NIJA_OKX_API_URL")
     binance_api_url: str | None = Field(None, alias="NIJA_BINANCE_API_URL")
     alpaca_api_url: str | None = Field(None, alias="NIJA_ALPACA_API_URL")
+    # The venue's own test environment (Binance spot testnet, OKX demo trading, Coinbase sandbox,
+    # Alpaca paper); Kraken has none for spot and refuses the setting.
+    coinbase_sandbox: bool = Field(False, alias="NIJA_COINBASE_SANDBOX")
+    kraken_sandbox: bool = Field(False, alias="NIJA_KRAKEN_SANDBOX")
+    okx_sandbox: bool = Field(False, alias="NIJA_OKX_SANDBOX")
+    binance_sandbox: bool = Field(False, alias="NIJA_BINANCE_SANDBOX")
+    alpaca_sandbox: bool = Field(False, alias="NIJA_ALPACA_SANDBOX")
     coinbase_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_COINBASE")
     kraken_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_KRAKEN")
     okx_symbols: Annotated[tuple[str, ...], NoDecode] = Field((), alias="NIJA_SYMBOLS_OKX")
@@ -330,6 +338,13 @@ class Settings(BaseSettings):
         # `.env.example` copies leave `KEY=` lines: an empty value means "not configured".
         return None if isinstance(raw, str) and not raw.strip() else raw
 
+    @field_validator("kraken_sandbox")
+    @classmethod
+    def _kraken_has_no_sandbox(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("Kraken has no spot test environment; leave it false (test against tests/sim instead)")
+        return value
+
     @model_validator(mode="after")
     def _complete_credentials(self) -> Settings:
         for broker, parts in _CREDENTIAL_VARS.items():
@@ -361,6 +376,10 @@ class Settings(BaseSettings):
     def api_url_for(self, broker: BrokerName) -> str | None:
         """NIJA_<BROKER>_API_URL: the venue's REST base URL override, if any."""
         return getattr(self, f"{broker.value}_api_url") or None
+
+    def sandbox_for(self, broker: BrokerName) -> bool:
+        """NIJA_<BROKER>_SANDBOX: trade the venue's own test environment (Alpaca: the paper account)."""
+        return bool(getattr(self, f"{broker.value}_sandbox"))
 
     def symbols_for(self, broker: BrokerName) -> tuple[str, ...]:
         """NIJA_SYMBOLS_<BROKER>: an explicit universe replacing the venue's default one."""

@@ -60,14 +60,19 @@ MASTER_ACCOUNT: Final = "master"
 EQUITY_TOLERANCE: Final = Decimal("0.01")
 
 
+CLIENT_ORDER_ID_HEX: Final = 14  # hex digits after "nj": 16 characters, 2 under Kraken's 18
+
+
 def client_order_id_for(*intent: object) -> str:
     """Deterministic client order id for an intent: the same intent always gets the same id.
 
-    18 characters of [a-z0-9], which every venue accepts (OKX allows 32 alphanumerics, Kraken's
-    free-text id 18), so a re-run after a crash re-uses the id instead of sending a twin.
+    16 characters of [a-z0-9]: "nj" + 56 bits of SHA-256, so a re-run after a crash re-uses the
+    id instead of sending a twin. Every venue accepts it with room to spare: Kraken's free-text
+    `cl_ord_id` takes at most 18, OKX 32 alphanumerics, Binance 36, Coinbase and Alpaca more
+    (README, "Client order ids", has the scheme per venue).
     """
     digest = hashlib.sha256("|".join(str(part) for part in intent).encode()).hexdigest()
-    return "nj" + digest[:16]
+    return "nj" + digest[:CLIENT_ORDER_ID_HEX]
 
 
 def round_down(value: Decimal, step: Decimal) -> Decimal:

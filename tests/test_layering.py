@@ -84,7 +84,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"execution"}),
     frozenset({"trading", "copytrade"}),
     frozenset({"build", "follower_commands"}),  # follower_commands: `nija.trade follower ...`
-    frozenset({"app", "trade"}),
+    frozenset({"app", "trade", "doctor"}),  # commands that build accounts
     frozenset({"__main__"}),
 )
 SIDEWAYS: frozenset[tuple[str, str]] = frozenset({("copytrade", "nija.trading.health")})

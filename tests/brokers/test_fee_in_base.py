@@ -3,7 +3,8 @@
 Through the real ccxt client, the simulator and `OrderExecutor`, for the two ways a venue reports
 a fee taken in the base asset:
   - Kraken `fcib`: the order's `fee` is the fee's QUOTE value and only `oflags` says it was taken in
-    base; ccxt 4.5.90 labels that quote figure with the base currency (tests/sim/venues/kraken.py);
+    base; ccxt 4.5.90 labels that quote figure with the base currency (tests/sim/venues/kraken.py).
+    NIJA sends `fciq` on every order; these tests make the venue take the fee in base anyway;
   - Binance: each fill's `commission` in `commissionAsset` (the coins bought on a buy, the quote
     received on a sell); the order lookup carries no commission at all.
 Buy, sell part, sell the rest: after every step the store's position quantity is the simulator's
@@ -126,15 +127,15 @@ def open_account(sim: Simulator, tmp_path: Path) -> Iterator[OpenAccount]:
 
 def _kraken(open_account: OpenAccount, sim: Simulator, *, venue_default: bool = False) -> VenueAccount:
     account = open_account("kraken", BrokerName.KRAKEN, "BTC/USD", {"USD": "40000"})
-    # NIJA never sends oflags: the key (or the whole venue) is what makes its orders fcib
-    sim.set_fee_in_base("kraken", api_key=None if venue_default else account.key)
+    # NIJA sends oflags=fciq, a preference: the venue taking the fee in base anyway gives the fcib shape
+    sim.set_fee_in_base("kraken", api_key=None if venue_default else account.key, overriding=True)
     return account
 
 
 @pytest.fixture
 def restore_kraken_default(sim: Simulator) -> Iterator[None]:
     yield
-    sim.set_fee_in_base("kraken", enabled=False)
+    sim.set_fee_in_base("kraken", enabled=False, overriding=True)
 
 
 def test_kraken_fcib_buy_sell_part_sell_rest(sim: Simulator, open_account: OpenAccount) -> None:
@@ -142,7 +143,9 @@ def test_kraken_fcib_buy_sell_part_sell_rest(sim: Simulator, open_account: OpenA
 
     buy = account.trade(Side.BUY, "0.5013")
     [venue_order] = sim.orders("kraken", client_order_id=buy.client_order_id)
-    assert venue_order.extra["oflags"] == "fcib"  # fee in base although NIJA sent no flag
+    assert venue_order.extra["oflags"] == "fcib"  # fee in base although NIJA asked for quote
+    [sent] = [r for r in sim.requests("kraken", path_contains="AddOrder") if buy.client_order_id in r.client_order_ids]
+    assert sent.params["oflags"] == "fciq"
     assert account.held() == Decimal("0.49999662")  # 0.5013 - 0.00130338 withheld
     assert sim.balances("kraken", account.key)["USD"] == Decimal("9922.0000")  # the bare cost, no quote fee
     account.assert_books_match()

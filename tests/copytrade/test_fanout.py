@@ -9,7 +9,7 @@ import io
 import threading
 import time
 import json
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,8 @@ def test_hot_path_is_one_order_call_per_user_and_a_fixed_number_of_batched_write
     assert counting.calls["record"] == [3, 3]  # the fills, again in one transaction
     rows = {r["user_id"]: r for r in store.copy_rows(signal.signal_id)}
     assert {r["status"] for r in rows.values()} == {"filled"}
-    assert Decimal(rows["bob"]["size_filled"]) == Decimal("0.05")  # 2,500 USD at 50,000
+    # 2,493.52 USD (its share of the master's fill) in base at 50,000, fee inside
+    assert Decimal(rows["bob"]["size_filled"]) == sim.balances("kraken", "bob-key")["BTC"] > Decimal("0.0497")
     assert rows["bob"]["latency_ms"] is not None  # the acknowledgment's latency is kept
     assert store.signals("done")[0][0].signal_id == signal.signal_id
     for user in ("alice", "bob", "carol"):
@@ -80,11 +81,11 @@ def test_back_to_back_entries_never_spend_the_same_cash_twice(sim: Simulator, se
     sim.set_balance("kraken", "master-key", "USD", Decimal("100000"))  # the master can buy twice
     engine = CopyEngine(store, users, LOG, max_user_risk=Decimal("0.8"))
     engine.start()
-    first = engine.dispatch(_master_buy(master, "6000", "m-1"))  # carol: 60 % of 100 -> 60 USD
+    first = engine.dispatch(_master_buy(master, "6000", "m-1"))  # carol: ~60 % of 100 -> 59.84 USD
     second = engine.dispatch(_master_buy(master, "6000", "m-2"))  # before anything settled
     assert first["carol"] == "sent" and second["carol"] == "sent"
     sizes = [Decimal(r["size_asked"]) for r in store.copy_rows() if r["user_id"] == "carol"]
-    assert sizes[0] == Decimal("60.00")
+    assert sizes[0] == Decimal("59.84")  # the master's 6,000 USD buy filled 5,984.4 USD worth (fee inside)
     assert sizes[1] < Decimal("40")  # only what the first buy left (less its fee), not 60 again
     engine.settle()
     assert {r["status"] for r in store.copy_rows() if r["user_id"] == "carol"} == {"filled"}
@@ -101,10 +102,12 @@ def test_exit_sells_the_fraction_of_the_copied_position_never_coins_held_besides
     master.submit(OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
                                quantity=position.qty / 2, unit=QuantityUnit.BASE,
                                client_order_id=client_order_id_for("m-sell")))
-    result = copy_signal(engine, store.signals("pending")[-1][0])
+    sell = store.signals("pending")[-1][0]
+    result = copy_signal(engine, sell)
     assert result["alice"] == "filled"
-    assert sim.balances("kraken", "alice-key")["BTC"] == Decimal("0.5") - copied / 2  # half the copy, none of hers
-    assert store.positions_of(BrokerName.KRAKEN, "BTC/USD", ["alice"])["alice"].qty == copied - copied / 2
+    sold = (copied * sell.qty / sell.master_position_before).quantize(Decimal("1e-8"), rounding=ROUND_DOWN)
+    assert sim.balances("kraken", "alice-key")["BTC"] == Decimal("0.5") - sold  # half the copy, none of hers
+    assert store.positions_of(BrokerName.KRAKEN, "BTC/USD", ["alice"])["alice"].qty == copied - sold
 
 
 def test_crash_after_acknowledgment_settles_by_lookup_without_resending(sim: Simulator, setup) -> None:

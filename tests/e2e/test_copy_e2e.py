@@ -47,10 +47,9 @@ BUY_USD = Decimal("500")  # 5 % of the master's equity
 SELL_BTC = Decimal("0.004")  # about 48 % of what BUY_USD buys at PRICE
 MAX_USER_RISK = Decimal("0.04")  # low enough that it binds for one user
 LOT = Decimal("1e-8")  # Kraken BTC/USD: 8 lot decimals
-# ccxt 4.5.90 sends a Kraken buy-by-cost (`viqc`) truncated to the pair's PRICE precision (its
-# markets carry no cost precision, so `cost_to_precision` falls back to the price step): on BTC/USD
-# a copy sized 49.99 USD is sent as 49.9. This is the venue client's rounding, modelled here.
-QUOTE_SENT = Decimal("0.1")  # checked against the simulator's BTC/USD market in the test
+# A Kraken quote buy is sent as a base volume (Kraken refuses `viqc`): the amount less one USD unit
+# kept for the fee's rounding, over the ask with the taker fee, rounded down to the lot (`_base_for`).
+QUOTE_SENT = Decimal("0.1")  # the pair's price step, checked against the simulator's BTC/USD market
 CENT = Decimal("0.01")
 USD_PLACES = Decimal("1e-4")  # the simulator's cost decimals for Kraken BTC/USD
 # The production cycle: the master loop runs its first cycle at start (awaited before trading)
@@ -169,6 +168,11 @@ def _usd_after(usd: Decimal, side: Side, volume: Decimal, fee_rate: Decimal) -> 
     return usd - cost - fee if side is Side.BUY else usd + cost - fee
 
 
+def _base_for(quote: Decimal, fee_rate: Decimal) -> Decimal:
+    """The BTC a Kraken quote buy of `quote` USD is sent as at PRICE (nija.brokers.ccxt.kraken.buy_volume)."""
+    return ((quote - USD_PLACES) / (PRICE * (1 + fee_rate))).quantize(LOT, rounding=ROUND_DOWN)
+
+
 def _copy_id(signal: TradeSignal, user_id: str) -> str:
     return client_order_id_for("copy", signal.signal_id, user_id)
 
@@ -195,7 +199,7 @@ def test_buy_then_partial_sell_is_copied_scaled_to_each_user(sim: Simulator, tmp
         (master_order,) = sim.orders(VENUE, MASTER_KEY, client_order_id=master_cid)
         buy = _signal_of(data, Side.BUY)
         assert (buy.qty, buy.price) == (master_order.filled, PRICE)  # the signal is the venue's fill
-        assert buy.qty == (BUY_USD / PRICE).quantize(LOT, rounding=ROUND_DOWN)
+        assert buy.qty == _base_for(BUY_USD, fee_rate)
         assert buy.master_equity == MASTER_USD  # equity before the fill: all cash
         assert buy.master_position_before == 0
         rows = {r["user_id"]: r for r in _all_filled(data, buy.signal_id, len(THREE_USERS))}
@@ -205,10 +209,9 @@ def test_buy_then_partial_sell_is_copied_scaled_to_each_user(sim: Simulator, tmp
         for user_id, (equity, multiplier) in THREE_USERS.items():
             wanted = buy.qty * buy.price * equity / buy.master_equity * multiplier
             quote = min(wanted, MAX_USER_RISK * equity, equity / (1 + fee_rate)).quantize(CENT, rounding=ROUND_DOWN)
-            sent = quote.quantize(QUOTE_SENT, rounding=ROUND_DOWN)  # ccxt's Kraken rounding, see QUOTE_SENT
-            base = (sent / PRICE).quantize(LOT, rounding=ROUND_DOWN)
+            base = _base_for(quote, fee_rate)
             order = _one_order(sim, buy, user_id)
-            assert (order.side, order.quote_volume, order.volume, order.filled) == (Side.BUY, sent, base, base), user_id
+            assert (order.side, order.quote_volume, order.volume, order.filled) == (Side.BUY, None, base, base), user_id
             held[user_id], usd[user_id] = base, _usd_after(equity, Side.BUY, base, fee_rate)
             assert sim.balances(VENUE, _user_key(user_id)) == {"USD": usd[user_id], "BTC": base}, user_id
             row = rows[user_id]
@@ -216,11 +219,8 @@ def test_buy_then_partial_sell_is_copied_scaled_to_each_user(sim: Simulator, tmp
             assert (Decimal(row["price"]), Decimal(row["fee"])) == (PRICE, order.fee), user_id
             assert 0 <= row["latency_ms"] < 30_000, user_id
         # the risk cap bound alice; bob and carol got the equity-scaled amount
-        # (alice 50 wanted, 40 cap; bob 499.9998 × 2000/10000 × 0.5 = 49.99998; carol 74.99997)
-        assert [rows[u]["size_asked"] for u in THREE_USERS] == ["40.00", "49.99", "74.99"]
-        assert [sim.orders(VENUE, _user_key(u))[0].quote_volume for u in THREE_USERS] == [
-            Decimal("40.0"), Decimal("49.9"), Decimal("74.9")
-        ]
+        # (alice 49.87 wanted, 40 cap; bob 498.7032 × 2000/10000 × 0.5 = 49.87032; carol 74.80548)
+        assert [rows[u]["size_asked"] for u in THREE_USERS] == ["40.00", "49.87", "74.80"]
 
         # -- the master sells part of its position ---------------------------------------------------
         _trade(tmp_path, env, "sell", SYMBOL, str(SELL_BTC), "--base")

@@ -60,6 +60,7 @@ class Reject(StrEnum):
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
     BAD_REQUEST = "bad_request"
     UNKNOWN_ROUTE = "unknown_route"
+    MARKET_CLOSED = "market_closed"  # the market takes no such order now (detail: its status)
 
 
 class VenueError(Exception):
@@ -130,6 +131,8 @@ class Account:
     last_nonce: int = 0
     invalid_nonces: int = 0
     rate: RateCounter | None = None  # None: no rate limit for this key
+    can_trade: bool = True  # key permissions, as the venues' permission endpoints report them
+    can_withdraw: bool = False
 
     def total(self, asset: str) -> Decimal:
         return self.balances.get(asset, _ZERO)

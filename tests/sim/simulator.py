@@ -201,14 +201,33 @@ class Simulator:
             account = self._account(venue, api_key)
             account.rate = None if max_count is None else RateCounter(Decimal(max_count), Decimal(decay_per_s))
 
-    def set_fee_in_base(self, venue: str, enabled: bool = True, api_key: str | None = None) -> None:
+    def set_fee_in_base(
+        self, venue: str, enabled: bool = True, api_key: str | None = None, *, overriding: bool = False
+    ) -> None:
         """Orders that do not say otherwise pay their fee in the base asset, buys and sells alike
         (Kraken: as if every AddOrder carried `oflags=fcib`); for one key, or for every key of the
-        venue without a setting of its own when `api_key` is None. Venues without that mode raise."""
+        venue without a setting of its own when `api_key` is None. `overriding`: even orders that
+        prefer quote (Kraken `fciq` is a preference). Venues without that mode raise."""
         with self._lock:
             if api_key is not None:
                 self._account(venue, api_key)
-            self.venue(venue).set_fee_in_base(enabled, api_key)
+            if overriding:
+                self.venue(venue).set_fee_in_base(enabled, api_key, overriding=True)
+            else:
+                self.venue(venue).set_fee_in_base(enabled, api_key)
+
+    def set_market_status(self, venue: str, symbol: str, status: str = "online") -> None:
+        """Kraken: the market's trading status (cancel_only, post_only, ...; online: normal)."""
+        with self._lock:
+            target = self.venue(venue)
+            target.book.market(symbol)
+            target.market_status[symbol] = status  # type: ignore[attr-defined]
+
+    def set_key_permissions(self, venue: str, api_key: str, *, trade: bool = True, withdraw: bool = False) -> None:
+        """What the key may do, as the venue's permission endpoints (and Kraken's WithdrawStatus) report it."""
+        with self._lock:
+            account = self._account(venue, api_key)
+            account.can_trade, account.can_withdraw = trade, withdraw
 
     def invalid_nonces(self, venue: str, api_key: str) -> int:
         """How many requests on this key the venue refused for their nonce."""

@@ -16,14 +16,34 @@ from tests.sim.simulator import Simulator
 from tests.sim_tests.conftest import KRAKEN_KEY, KrakenFactory
 
 
-def test_without_a_flag_the_fee_is_in_quote_on_both_sides(simulator: Simulator, kraken: ccxt.kraken) -> None:
+def test_without_a_flag_a_buy_pays_in_quote_and_a_sell_in_base(simulator: Simulator, kraken: ccxt.kraken) -> None:
+    # Kraken's documented default: "fcib ... (default if selling)", fciq when buying
     kraken.create_order("BTC/USD", "market", "buy", 0.01)
     kraken.create_order("BTC/USD", "market", "sell", 0.004)
 
+    # 600 + 1.56 out, 240 in; the sell gives up 0.004 + 0.0000104 BTC of fee
+    assert simulator.balances("kraken", KRAKEN_KEY) == {"USD": Decimal("9638.4400"), "BTC": Decimal("0.0059896000")}
+    buy, sell = simulator.orders("kraken")
+    assert (buy.fee_in_base, buy.extra["oflags"], sell.fee_in_base, sell.extra["oflags"]) == (False, "fciq", True, "fcib")
+
+
+def test_fciq_on_a_sell_pays_the_fee_in_quote(simulator: Simulator, kraken: ccxt.kraken) -> None:
+    kraken.create_order("BTC/USD", "market", "buy", 0.01)
+    kraken.create_order("BTC/USD", "market", "sell", 0.004, params={"oflags": "fciq"})
+
     # 600 + 1.56 out, 240 - 0.624 in; the coins move by exactly what was traded
     assert simulator.balances("kraken", KRAKEN_KEY) == {"USD": Decimal("9637.8160"), "BTC": Decimal("0.006")}
-    buy, sell = simulator.orders("kraken")
-    assert (buy.fee_in_base, buy.extra["oflags"], sell.fee_in_base, sell.extra["oflags"]) == (False, "fciq", False, "fciq")
+
+
+def test_an_overriding_fee_in_base_beats_the_orders_fciq(simulator: Simulator, kraken: ccxt.kraken) -> None:
+    simulator.set_fee_in_base("kraken", api_key=KRAKEN_KEY, overriding=True)
+    kraken.create_order("BTC/USD", "market", "buy", 0.01, params={"oflags": "fciq"})
+
+    [order] = simulator.orders("kraken")
+    assert (order.fee_in_base, order.extra["oflags"]) == (True, "fcib")
+    simulator.set_fee_in_base("kraken", enabled=False, api_key=KRAKEN_KEY, overriding=True)
+    kraken.create_order("BTC/USD", "market", "buy", 0.01, params={"oflags": "fciq"})
+    assert simulator.orders("kraken")[-1].extra["oflags"] == "fciq"
 
 
 def test_fcib_buy_credits_the_coins_minus_the_fee_and_reports_the_fee_in_quote(
@@ -93,14 +113,12 @@ def test_a_key_or_the_venue_can_default_to_fcib(
     assert simulator.orders("kraken")[-1].extra["oflags"] == "fciq"
 
 
-def test_fcib_with_viqc_keeps_both_flags(simulator: Simulator, kraken: ccxt.kraken) -> None:
+def test_viqc_is_refused_whatever_the_fee_flag(simulator: Simulator, kraken: ccxt.kraken) -> None:
     simulator.set_fee_in_base("kraken", api_key=KRAKEN_KEY)
 
-    order = kraken.create_market_buy_order_with_cost("BTC/USD", 100)
-
-    assert kraken.fetch_order(order["id"])["info"]["oflags"] == "fcib,viqc"
-    # 100 USD buys 0.00166666 BTC (cost 99.9996), of which 0.0000043333 is the fee
-    assert simulator.balances("kraken", KRAKEN_KEY) == {"USD": Decimal("9900.0004"), "BTC": Decimal("0.0016623267")}
+    with pytest.raises(ccxt.InvalidOrder, match="EGeneral:Invalid arguments:volume"):
+        kraken.create_market_buy_order_with_cost("BTC/USD", 100)
+    assert simulator.orders("kraken") == []
 
 
 def test_fcib_sell_needs_the_fee_in_base_and_both_flags_are_refused(simulator: Simulator, kraken: ccxt.kraken) -> None:
@@ -111,7 +129,7 @@ def test_fcib_sell_needs_the_fee_in_base_and_both_flags_are_refused(simulator: S
     with pytest.raises(ccxt.BadRequest):
         kraken.create_order("BTC/USD", "market", "buy", 0.01, params={"oflags": "fcib,fciq"})
     assert simulator.orders("kraken") == []
-    kraken.create_order("BTC/USD", "market", "sell", 0.1)  # in quote the whole balance can go
+    kraken.create_order("BTC/USD", "market", "sell", 0.1, params={"oflags": "fciq"})  # in quote all can go
     assert simulator.balances("kraken", KRAKEN_KEY)["BTC"] == Decimal("0")
 
 

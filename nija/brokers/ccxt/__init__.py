@@ -2,7 +2,8 @@
 
 One module per concern: `venues` (what differs between venues, as data), `errors` (ccxt
 exceptions → broker taxonomy), `client` (client construction, URL redirect, the non-JSON guard,
-`SharedMarkets`), `broker` (`CcxtBroker`, the adapter), and the Kraken key's `nonce` and
+`SharedMarkets`), `broker` (`CcxtBroker`, the adapter), `kraken` (Kraken's quirks: base-sized
+buys, fees in quote, Earn balances, its error table), and the Kraken key's `nonce` and
 `kraken_budget`, plus `lean_http` (the HTTP session the clients use).
 """
 

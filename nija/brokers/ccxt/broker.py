@@ -30,6 +30,7 @@ import ccxt
 import numpy as np
 
 from nija.brokers.base import (
+    InsufficientFunds,
     InvalidNonce,
     MarketDataError,
     OrderRejected,
@@ -38,6 +39,7 @@ from nija.brokers.base import (
     secret_text,
     venue_decimal,
 )
+from nija.brokers.ccxt import coinbase, kraken
 from nija.brokers.ccxt.client import SharedMarkets, build_client
 from nija.brokers.ccxt.errors import ccxt_errors
 from nija.brokers.ccxt.kraken_budget import KeyBudget, kraken_budget
@@ -104,6 +106,7 @@ class CcxtBroker:
         enable_rate_limit: bool = True,
         kraken_tier: str = "starter",
         stop: threading.Event | None = None,
+        sandbox: bool = False,
     ) -> None:
         self.name = name
         self.account = account
@@ -114,7 +117,8 @@ class CcxtBroker:
         self._api_url = api_url
         self._timeout_ms = timeout_ms
         self._markets = markets
-        self._markets_key = (self.venue.ccxt_id, api_url or "")
+        self.sandbox = sandbox  # NIJA_<BROKER>_SANDBOX: the venue's own test environment
+        self._markets_key = (self.venue.ccxt_id, api_url or ("sandbox" if sandbox else ""))
         self._markets_loaded_at = 0.0
         self._rules: dict[str, MarketRules] = {}  # per symbol, until the markets are reloaded
         self._explicit_symbols = symbols
@@ -123,6 +127,8 @@ class CcxtBroker:
         self._enable_rate_limit = enable_rate_limit
         self._stop = stop or threading.Event()
         self.client = self._build(credentials)
+        self._budget: KeyBudget | None = None
+        self._sub_balances: dict[str, Decimal] = {}  # asset -> part in Earn/staking, as last read
         self._nonce: NonceSource | None = None
         if self.venue.persistent_nonce and credentials:
             api_key = secret_text(credentials["api_key"])
@@ -134,9 +140,13 @@ class CcxtBroker:
     def _pace_private_calls(self, budget: KeyBudget) -> None:
         """Kraken: private calls wait on the key's counter; public ones keep ccxt's per-instance pacing."""
         public_throttle = self.client.throttle
+        self._budget = budget
 
         def throttle(cost: float | None = None) -> None:
             cost = 1.0 if cost is None else float(cost)
+            if cost >= 0 and (locked := budget.locked_seconds()) > 0:
+                # a call during Kraken's lockout would only extend it: fail the cycle, send nothing
+                raise TransientError(f"{self.name}: Kraken locked this API key out; calls resume in {locked:.0f}s")
             if cost >= _CCXT_KRAKEN_PRIVATE_COST:
                 # ccxt prices Kraken private calls at 3 (history 6); Kraken's counter at 1 (2).
                 self._wait(budget.reserve(cost / _CCXT_KRAKEN_PRIVATE_COST))
@@ -157,7 +167,7 @@ class CcxtBroker:
     def _build(self, credentials: Mapping[str, Any] | None) -> ccxt.Exchange:
         return build_client(
             self.venue, credentials, api_url=self._api_url, timeout_ms=self._timeout_ms,
-            enable_rate_limit=self._enable_rate_limit,
+            enable_rate_limit=self._enable_rate_limit, sandbox=self.sandbox,
         )
 
     def _public_template(self) -> ccxt.Exchange:
@@ -178,12 +188,25 @@ class CcxtBroker:
                 if attempt == 2 or self._nonce is None:
                     raise
                 self._nonce.jump(NONCE_JUMP_MS)
+            except TransientError as exc:
+                self._back_off(exc)
+                raise
         raise AssertionError("unreachable")
 
     def _read(self, fn: Callable[[], T], *, private: bool = False) -> T:
         """A read: retried on transient errors with exponential backoff and jitter (max ~2 s)."""
         retrying = read_retrying(self._read_attempts)
         return retrying(self._call, fn, private=private)
+
+    def _back_off(self, exc: TransientError) -> None:
+        """Pace the key as a transient Kraken answer asks (rate limit: counter full; lockout: 15 min)."""
+        row = kraken.error_for(str(exc)) if self._budget is not None else None
+        if row is None or self._budget is None:
+            return
+        if row.backoff is kraken.Backoff.DRAIN:
+            self._budget.saturate()
+        elif row.backoff is kraken.Backoff.LOCKOUT:
+            self._budget.lock_out(kraken.LOCKOUT_SECONDS)
 
     def _ensure_markets(self) -> None:
         if self._markets_loaded_at and time.monotonic() - self._markets_loaded_at < self._markets.max_age:
@@ -208,18 +231,25 @@ class CcxtBroker:
         """NIJA_SYMBOLS_<BROKER> if set, else active spot markets quoted in the venue's cash."""
         self._ensure_markets()
         if self._explicit_symbols:
-            return [s for s in self._explicit_symbols if s not in self._disabled]
-        return sorted(
-            symbol
-            for symbol, market in self.client.markets.items()
-            if market.get("spot") and market.get("active") is not False
-            and market.get("quote") in self.venue.cash and symbol not in self._disabled
-        )
+            chosen = [s for s in self._explicit_symbols if s not in self._disabled]
+        else:
+            chosen = sorted(
+                symbol
+                for symbol, market in self.client.markets.items()
+                if market.get("spot") and market.get("active") is not False
+                and market.get("quote") in self.venue.cash and symbol not in self._disabled
+            )
+        # one symbol per order book: never two positions in one Coinbase book (BTC/USD = BTC/USDC)
+        return coinbase.one_symbol_per_book(self.client.markets, chosen) if self.venue.aliased_books else chosen
 
     def _balances(self) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
         raw = self._read(lambda: self.client.fetch_balance(), private=True)
         free = {a: venue_decimal(v, f"{self.name} free {a}") for a, v in (raw.get("free") or {}).items() if v is not None}
         total = {a: venue_decimal(v, f"{self.name} total {a}") for a, v in (raw.get("total") or {}).items() if v is not None}
+        if self.venue.fold_balances is not None:
+            folded = self.venue.fold_balances(free, total, self.venue.cash, self.client.safe_currency_code)
+            self._sub_balances = folded.sub_balances
+            return folded.free, folded.total
         return free, total
 
     def holdings(self) -> dict[str, Decimal]:
@@ -324,7 +354,7 @@ class CcxtBroker:
         report = self.submit(request)
         if report.status is OrderStatus.SUBMITTED and report.filled_qty == 0:
             # Market orders fill in milliseconds; one read tells the fill instead of waiting a cycle.
-            found = self.fetch_order(request.client_order_id, request.symbol)
+            found = self.fetch_order(request.client_order_id, request.symbol, order_id=report.exchange_order_id)
             if found is not None:
                 return found
         return report
@@ -333,9 +363,13 @@ class CcxtBroker:
         """Send one market order and return the venue's acknowledgment (an order id, usually no
         fill yet): the copy engine's hot path, which reads fills later with `fetch_order`."""
         rules = self.market_rules(request.symbol)
-        params = {self.venue.client_id_param: request.client_order_id}
+        params = {**self.venue.order_params, self.venue.client_id_param: request.client_order_id}
         symbol = request.symbol
-        if request.side is Side.BUY and request.unit is QuantityUnit.QUOTE:
+        self._refuse_inactive(symbol)
+        if request.side is Side.BUY and request.unit is QuantityUnit.QUOTE and self.venue.buy_in_base:
+            amount = self._buy_volume(request, rules)
+            send = lambda: self.client.create_order(symbol, "market", "buy", float(amount), None, params)  # noqa: E731
+        elif request.side is Side.BUY and request.unit is QuantityUnit.QUOTE:
             cost = self._to_precision(self.client.cost_to_precision, symbol, request.quantity, "cost")
             if cost < rules.min_cost or cost <= 0:
                 raise OrderRejected(f"{self.name}: {symbol} buy of {cost} {rules.quote} below minimum cost {rules.min_cost}")
@@ -347,12 +381,52 @@ class CcxtBroker:
             send = lambda: self.client.create_order(symbol, "market", request.side.value, float(amount), None, params)  # noqa: E731
         try:
             raw = self._call(send, private=True)
+        except InsufficientFunds as exc:
+            raise self._explain_refused_sell(request, exc) from exc
         except (TransientError, MarketDataError) as exc:
             raise TransientError(f"{self.name}: order {request.client_order_id} outcome unknown: {exc}") from exc
         if not raw or raw.get("id") is None:
             # A 200 whose body was not JSON: the venue may well hold the order.
             raise TransientError(f"{self.name}: order {request.client_order_id} answer had no order id")
         return self._report(request.client_order_id, raw, None, request.side)
+
+    def _refuse_inactive(self, symbol: str) -> None:
+        """A market the venue marks inactive (Kraken: cancel_only, post_only, ...) takes no market
+        order: refuse before sending, saying why; an exit is decided again next cycle."""
+        market = self.client.markets.get(symbol) or {}
+        if market.get("active") is False:
+            status = (market.get("info") or {}).get("status") or "inactive"
+            raise OrderRejected(
+                f"{self.name}: {symbol} market is {status}: no new orders there; entries skip it and"
+                " exits wait until it trades again"
+            )
+
+    def _buy_volume(self, request: OrderRequest, rules: MarketRules) -> Decimal:
+        """A quote budget as a base volume at the current ask, fee included, rounded down to the lot
+        step with ccxt's own helper (kraken.buy_volume): the budget is never exceeded at that ask."""
+        symbol = request.symbol
+        ask = self.ticker(symbol).ask
+        quote_step = (self.client.currencies or {}).get(rules.quote, {}).get("precision")
+        quote_unit = venue_decimal(quote_step, f"{rules.quote} precision") if quote_step is not None else Decimal(0)
+        volume = kraken.buy_volume(request.quantity, ask, fee_schedule(self.name).taker, quote_unit, rules.amount_step)
+        amount = self._to_precision(self.client.amount_to_precision, symbol, volume, "amount") if volume > 0 else volume
+        if amount <= 0 or amount < rules.min_amount or amount * ask < rules.min_cost:
+            raise OrderRejected(
+                f"{self.name}: {symbol} buy of {request.quantity} {rules.quote} at ask {ask} is {amount} {rules.base},"
+                f" below the minimum ({rules.min_amount} {rules.base}, {rules.min_cost} {rules.quote})"
+            )
+        return amount
+
+    def _explain_refused_sell(self, request: OrderRequest, exc: InsufficientFunds) -> InsufficientFunds:
+        """A refused sell of an asset partly held in Earn/staking says so (the venue sells only free coins)."""
+        base = request.symbol.split("/")[0]
+        earning = self._sub_balances.get(base, Decimal(0))
+        if request.side is not Side.SELL or earning <= 0:
+            return exc
+        return InsufficientFunds(
+            f"{exc}; {earning} {base} of this account is in {self.name} Earn/staking ({base}.F/.S), which the"
+            f" venue does not sell: turn off Auto Earn for {base} (or unstake) so the position can be sold"
+        )
 
     def _to_precision(self, helper: Callable[[str, float], str], symbol: str, value: Decimal, what: str) -> Decimal:
         """Round with ccxt's own precision helper (truncating); a value that rounds to 0 is below minimum."""
@@ -361,8 +435,13 @@ class CcxtBroker:
         except ccxt.InvalidOrder as exc:
             raise OrderRejected(f"{self.name}: {symbol} {what} {value} below minimum precision: {exc}") from exc
 
-    def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None:
-        """Find an order by client order id (fills since `recorded`); None when the venue never saw it."""
+    def fetch_order(
+        self, client_order_id: str, symbol: str, recorded: Order | None = None, *, order_id: str | None = None
+    ) -> ExecutionReport | None:
+        """Find an order by client order id (fills since `recorded`); None when the venue never saw it.
+
+        `order_id`, else the recorded one, is the venue's id from the create answer (Coinbase reads
+        the order by it directly)."""
         side = recorded.request.side if recorded is not None else None
         self._ensure_markets()
         params = {self.venue.client_id_param: client_order_id}
@@ -383,11 +462,13 @@ class CcxtBroker:
                     if raw.get("clientOrderId") == client_order_id:
                         return self._report(client_order_id, raw, recorded, side)
             return None
-        orders = self._read(lambda: self.client.fetch_orders(symbol, None, 100), private=True)
-        for raw in orders:
-            if raw.get("clientOrderId") == client_order_id:
-                return self._report(client_order_id, raw, recorded, side)
-        return None
+        # "history" (Coinbase): by the venue's order id, else the order list paged since the intent
+        raw = coinbase.find_order(
+            self.client, lambda fn: self._read(fn, private=True), client_order_id, symbol,
+            order_id=order_id or (recorded.exchange_order_id if recorded is not None else None),
+            since=recorded.created_at if recorded is not None else None,
+        )
+        return self._report(client_order_id, raw, recorded, side) if raw is not None else None
 
     def _report(
         self, client_order_id: str, raw: Mapping[str, Any], recorded: Order | None, side: Side | None

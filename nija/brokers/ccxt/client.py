@@ -23,7 +23,7 @@ from nija.brokers.base import secret_text
 from nija.brokers.ccxt.lean_http import LeanSession
 from nija.brokers.ccxt.venues import Venue
 
-__all__ = ["MARKETS_MAX_AGE_SECONDS", "SharedMarkets", "build_client", "redirect"]
+__all__ = ["MARKETS_MAX_AGE_SECONDS", "SharedMarkets", "build_client", "redirect", "use_sandbox"]
 
 MARKETS_MAX_AGE_SECONDS: Final = 3600.0  # venues list and delist markets; refresh hourly
 
@@ -35,6 +35,7 @@ def build_client(
     api_url: str | None,
     timeout_ms: int,
     enable_rate_limit: bool,
+    sandbox: bool = False,
 ) -> ccxt.Exchange:
     """A ccxt client for one account of `venue` (key-less when `credentials` is None).
 
@@ -55,10 +56,29 @@ def build_client(
     # routes through a proxy keeps requests, which honours HTTP(S)_PROXY.
     config["session"] = requests.Session() if _proxy_configured() else LeanSession()
     client: ccxt.Exchange = getattr(ccxt, venue.ccxt_id)(config)
+    if sandbox:
+        use_sandbox(client)
     if api_url:
         redirect(client, api_url)
     _refuse_non_json(client)
     return client
+
+
+# Test environments ccxt does not know: Coinbase Advanced's sandbox (static answers, no real
+# matching; docs.cdp.coinbase.com "Advanced Trade API Sandbox").
+_SANDBOX_URLS: Final[dict[str, str]] = {"coinbase": "https://api-sandbox.coinbase.com"}
+
+
+def use_sandbox(client: ccxt.Exchange) -> None:
+    """Point `client` at its venue's own test environment (NIJA_<BROKER>_SANDBOX=true): Binance
+    spot testnet and OKX demo trading through ccxt's sandbox mode, Coinbase's sandbox by URL.
+    A venue without one (Kraken spot) raises ValueError: settings refuse it first."""
+    if client.id in _SANDBOX_URLS:
+        redirect(client, _SANDBOX_URLS[client.id])
+        return
+    if not client.urls.get("test"):
+        raise ValueError(f"{client.id} has no test environment")
+    client.set_sandbox_mode(True)
 
 
 def redirect(client: ccxt.Exchange, base_url: str) -> None:

@@ -6,7 +6,7 @@ first, and an unmapped venue error is transient (fail the cycle, never assume su
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -20,6 +20,7 @@ from nija.brokers.base import (
     OrderRejected,
     TransientError,
 )
+from nija.brokers.ccxt import kraken
 from nija.models import BrokerName
 
 __all__ = ["ccxt_errors"]
@@ -39,11 +40,11 @@ _CCXT_ERRORS: Final[tuple[tuple[type[Exception], type[BrokerError]], ...]] = (
 )
 
 
-# Venue answers ccxt leaves as a plain ExchangeError (so they would read as transient), matched on
-# the venue's own text before the class table. Kraken answers a wrong API secret with
-# "EAPI:Invalid signature", which ccxt 4.5 does not map (it maps only "EAPI:Invalid key").
-_VENUE_TEXTS: Final[dict[BrokerName, tuple[tuple[str, type[BrokerError]], ...]]] = {
-    BrokerName.KRAKEN: (("EAPI:Invalid signature", AuthError),),
+# Venue answers ccxt leaves unmapped or maps by a class that misleads (a plain ExchangeError reads
+# as transient; Kraken's cancel-only market is an OnMaintenance, a network error), matched on the
+# venue's own text before the class table: one table per venue, in its module (kraken.ERRORS).
+_VENUE_TEXTS: Final[dict[BrokerName, Callable[[str], type[BrokerError] | None]]] = {
+    BrokerName.KRAKEN: lambda text: row.error if (row := kraken.error_for(text)) is not None else None,
 }
 
 
@@ -53,10 +54,11 @@ def ccxt_errors(broker: BrokerName) -> Iterator[None]:
     try:
         yield
     except ccxt.BaseError as exc:
-        if not isinstance(exc, ccxt.NetworkError):
-            for text, target in _VENUE_TEXTS.get(broker, ()):
-                if text in str(exc):
-                    raise target(f"{broker}: {type(exc).__name__}: {exc}") from exc
+        classify = _VENUE_TEXTS.get(broker)
+        if classify is not None and not isinstance(exc, ccxt.InvalidNonce):
+            target = classify(str(exc))
+            if target is not None:
+                raise target(f"{broker}: {type(exc).__name__}: {exc}") from exc
         for source, target in _CCXT_ERRORS:
             if isinstance(exc, source):
                 raise target(f"{broker}: {type(exc).__name__}: {exc}") from exc

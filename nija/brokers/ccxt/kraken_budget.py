@@ -9,7 +9,9 @@ tier's maximum is refused (docs.kraken.com, "Spot REST Rate Limits"):
     intermediate   20   0.5
     pro            20   1.0
 
-Order placement is limited separately per pair and costs nothing here. `KeyBudget.reserve`
+Order placement is limited separately per pair and costs nothing here. When Kraken answers
+`EAPI:Rate limit exceeded` the counter is booked full (`saturate`); after `EGeneral:Temporary
+lockout` the key makes no call for 15 minutes (`lock_out`), failing at once instead of queueing. `KeyBudget.reserve`
 books a call and says how long to wait before sending it, so the waiting happens in the caller's
 own thread (with its stop flag), holding nothing another account needs. One budget is shared by
 every client of the same key in this process (holds process-wide state under a lock).
@@ -43,6 +45,7 @@ class KeyBudget:
         self._lock = threading.Lock()
         self._count = 0.0
         self._at = clock()
+        self._locked_until = float("-inf")
 
     def reserve(self, cost: float) -> float:
         """Book `cost` now; return how long the caller must wait before sending (0 when it fits)."""
@@ -55,6 +58,23 @@ class KeyBudget:
             self._count += cost  # booked even when it must wait: later callers queue behind it
             excess = self._count - self.max_count
             return excess / self.decay_per_second if excess > 0 else 0.0
+
+    def saturate(self) -> None:
+        """Kraken said the key's counter is full (`EAPI:Rate limit exceeded`): book it full, so
+        later calls wait for it to decay instead of extending the venue's count."""
+        with self._lock:
+            self._count = max(self._count, self.max_count)
+            self._at = self._clock()
+
+    def lock_out(self, seconds: float) -> None:
+        """Kraken locked the key out (`EGeneral:Temporary lockout`): no call for `seconds`."""
+        with self._lock:
+            self._locked_until = max(self._locked_until, self._clock() + seconds)
+
+    def locked_seconds(self) -> float:
+        """Seconds left of a lockout (0: none); calls fail at once meanwhile, never queue."""
+        with self._lock:
+            return max(0.0, self._locked_until - self._clock())
 
     @property
     def count(self) -> float:

@@ -5,10 +5,12 @@ The few per-venue differences sit in this one table (`VENUES`), not in branches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final
 
+from nija.brokers.ccxt import kraken
 from nija.models import BrokerName
 
 __all__ = ["VENUES", "Venue"]
@@ -34,6 +36,19 @@ class Venue:
     # kraken.parse_order labels that quote amount with the base currency, cost unchanged. Read as
     # base units, a $1.56 fee on a 0.01 BTC buy became 1.56 BTC withheld; the base part is fee / price.
     base_fee_valued_in_quote: bool = False
+    # Coinbase: USD and USDC products of a coin can be one order book (`alias`/`alias_to`): the
+    # universe keeps one symbol per book (coinbase.one_symbol_per_book).
+    aliased_books: bool = False
+    # Params every order carries (Kraken: `oflags=fciq`, fees in quote; kraken.py).
+    order_params: Mapping[str, str] = field(default_factory=dict)
+    # Quote-sized market buys are sent as a base volume from the ask, rounded down to the lot step
+    # (Kraken refuses or misreports quote-sized `viqc` buys; kraken.buy_volume).
+    buy_in_base: bool = False
+    # Folds sub-balances (Kraken's `XBT.F` Auto Earn, `.S` staking) into their asset and leaves out
+    # what is not money (fee credits, foreign fiat): (free, total, cash, currency_code) -> folded.
+    fold_balances: Callable[
+        [Mapping[str, Decimal], Mapping[str, Decimal], tuple[str, ...], Callable[[str], str]], kraken.FoldedBalances
+    ] | None = None
     # Symbols scanned per cycle: OHLCV calls must fit the public limit within one 150 s cycle
     # (Kraken ~1 public call/s; the others allow far more).
     scan_batch: int = 30
@@ -42,13 +57,14 @@ class Venue:
 VENUES: Final[Mapping[BrokerName, Venue]] = {
     BrokerName.KRAKEN: Venue(
         "kraken", ("USD", "USDC"), "clientOrderId", "open_closed", persistent_nonce=True, key_budget=True,
-        base_fee_valued_in_quote=True,
+        base_fee_valued_in_quote=True, order_params=kraken.ORDER_PARAMS, buy_in_base=True,
+        fold_balances=kraken.fold_balances,
     ),
     # ccxt drops `clientOrderId` for Coinbase and invents its own; the raw param goes through.
     # v3 accounts carry the cash on hold; ccxt's default v2 call reports it as free.
     BrokerName.COINBASE: Venue(
         "coinbase", ("USD", "USDC"), "client_order_id", "history", {"fetchBalance": "v3PrivateGetBrokerageAccounts"},
-        scan_batch=60,
+        scan_batch=60, aliased_books=True,
     ),
     BrokerName.OKX: Venue(
         "okx", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}},

@@ -317,6 +317,31 @@ class BinanceVenue(Venue):
             }
         )
 
+    @route("GET", "/sapi/v1/account/apiRestrictions", private=True)
+    def api_restrictions(self, call: Call) -> Reply:
+        account = call.require_account()
+        return Reply.json({
+            "ipRestrict": False, "createTime": 1_700_000_000_000, "enableReading": True,
+            "enableSpotAndMarginTrading": account.can_trade, "enableWithdrawals": account.can_withdraw,
+            "enableInternalTransfer": False, "enableMargin": False, "enableFutures": False,
+            "permitsUniversalTransfer": False, "enableVanillaOptions": False, "enablePortfolioMarginTrading": False,
+        })  # fmt: skip
+
+    @route("POST", "/api/v3/order/test", private=True)
+    def test_order(self, call: Call) -> Reply:
+        # Validates like a new order, places nothing; answers {} (without computeCommissionRates).
+        call.require_account()
+        params = call.params
+        market = self._market_of(params.get("symbol"))
+        if params.get("type") != "MARKET" or str(params.get("side", "")).upper() not in ("BUY", "SELL"):
+            raise VenueError(Reject.BAD_REQUEST, "type")
+        quantity, quote = params.get("quantity"), params.get("quoteOrderQty")
+        if (quantity is None) == (quote is None):
+            raise VenueError(Reject.BAD_REQUEST, "quantity")
+        if quote is not None and _decimal(quote) < market.min_cost:
+            raise VenueError(Reject.BELOW_MIN_COST, "notional")
+        return Reply.json({})
+
     @route("POST", "/api/v3/order", private=True, creates_order=True)
     def new_order(self, call: Call) -> Reply:
         account = call.require_account()

@@ -25,7 +25,11 @@ of `quote_size` like the other venues (the real venue takes it out of `quote_siz
 `size_inclusive_of_fees` true), so 120 USD at 60 000 buys 0.002 BTC. A reused `client_order_id`
 returns the existing order instead of placing a new one (Coinbase's documented behaviour). A
 partial fill leaves the rest open (the real IOC would cancel it). `historical/batch` lists orders
-of every status, newest first.
+of every status, newest first, pages by `cursor` while `has_next`, filters by `product_ids` and
+`start_date`/`end_date`, and ignores the legacy `product_id` ccxt's fetch_orders sends (the docs
+list only `product_ids`; ignoring it is the stricter reading). BTC-USD and BTC-USDC are listed as
+one book (`alias`/`alias_to`, as Coinbase's products answer shows USD/USDC pairs); their prices and
+orders stay separate here.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ _DEFAULT_MARKETS: Final = (
     (Market("BTC/USD", "BTC", "USD", 2, 8, Decimal("0.00000001"), Decimal("1"), 8), Decimal("60000")),
     (Market("ETH/USD", "ETH", "USD", 2, 8, Decimal("0.00000001"), Decimal("1"), 8), Decimal("3000")),
     (Market("SOL/USD", "SOL", "USD", 2, 8, Decimal("0.00000001"), Decimal("1"), 8), Decimal("150")),
+    # one book with BTC-USD on the real venue: the products answer links them (`alias`/`alias_to`)
+    (Market("BTC/USDC", "BTC", "USDC", 2, 8, Decimal("0.00000001"), Decimal("1"), 8), Decimal("60000")),
 )
 _FIAT: Final = frozenset({"USD", "EUR", "GBP"})
 _NAMES: Final = {"BTC": "Bitcoin", "ETH": "Ethereum", "SOL": "Solana", "USDC": "USDC", "USD": "US Dollar"}
@@ -349,8 +355,7 @@ class CoinbaseVenue(Venue):
             "base_currency_id": market.base,
             "fcm_trading_session_details": None,
             "mid_market_price": "",
-            "alias": "",
-            "alias_to": [],
+            **self._aliases(market),
             "base_display_symbol": market.base,
             "quote_display_symbol": market.quote,
             "view_only": False,
@@ -359,6 +364,15 @@ class CoinbaseVenue(Venue):
             "product_venue": "CBE",
             "approximate_quote_24h_volume": _fmt(price * 100, 2),
         }
+
+    def _aliases(self, market: Market) -> dict[str, Any]:
+        """Coinbase's unified USD/USDC books, as its products answer shows them: BTC-USDC carries
+        `alias` "BTC-USD", BTC-USD carries `alias_to` ["BTC-USDC"]; an unpaired product neither."""
+        if market.quote == "USDC" and f"{market.base}/USD" in self.book.markets:
+            return {"alias": f"{market.base}-USD", "alias_to": []}
+        if market.quote == "USD" and f"{market.base}/USDC" in self.book.markets:
+            return {"alias": "", "alias_to": [f"{market.base}-USDC"]}
+        return {"alias": "", "alias_to": []}
 
     @route("GET", "/api/v3/brokerage/market/products/{product_id}/ticker")
     def public_ticker(self, call: Call) -> Reply:
@@ -522,6 +536,36 @@ class CoinbaseVenue(Venue):
 
     # -- private: orders --------------------------------------------------------------------
 
+    @route("GET", "/api/v3/brokerage/key_permissions", private=True)
+    def key_permissions(self, call: Call) -> Reply:
+        account = call.require_account()
+        return Reply.json({
+            "can_view": True, "can_trade": account.can_trade, "can_transfer": account.can_withdraw,
+            "portfolio_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"coinbase-portfolio:{account.api_key}")),
+            "portfolio_type": "DEFAULT",
+        })  # fmt: skip
+
+    @route("POST", "/api/v3/brokerage/orders/preview", private=True)
+    def preview_order(self, call: Call) -> Reply:
+        # Validates a market order and prices it; places nothing. Refusals come back in `errs`.
+        account = call.require_account()
+        params = call.params
+        market = self._market_of(str(params.get("product_id")))
+        market_ioc = (params.get("order_configuration") or {}).get("market_market_ioc") or {}
+        quote = request_decimal(market_ioc.get("quote_size", "0"), "quote_size")
+        price = self.book.prices[market.symbol]
+        fee = (quote * self.taker_fee).quantize(Decimal("0.00000001"))
+        errs = []
+        if quote < market.min_cost:
+            errs.append("PREVIEW_INVALID_QUOTE_SIZE_TOO_SMALL")
+        elif quote + fee > account.free(market.quote):
+            errs.append("PREVIEW_INSUFFICIENT_FUND")
+        return Reply.json({
+            "order_total": str(quote + fee), "commission_total": str(fee), "errs": errs, "warning": [],
+            "quote_size": str(quote), "base_size": str((quote / price).quantize(Decimal(1).scaleb(-market.amount_decimals))),
+            "best_bid": str(price), "best_ask": str(price), "is_max": False, "preview_id": str(uuid.uuid4()),
+        })  # fmt: skip
+
     @route("POST", "/api/v3/brokerage/orders", private=True, creates_order=True)
     def create_order(self, call: Call) -> Reply:
         account = call.require_account()
@@ -642,7 +686,9 @@ class CoinbaseVenue(Venue):
     def list_orders(self, call: Call) -> Reply:
         account = call.require_account()
         request = call.request
-        products = self._multi(request, "product_ids") + self._multi(request, "product_id")
+        # Only `product_ids` filters: the docs list no other name, so the legacy `product_id` ccxt's
+        # fetch_orders sends is ignored (the stricter reading: the list spans every product).
+        products = self._multi(request, "product_ids")
         symbols = {self._market_of(p).symbol for p in products}
         statuses = set()
         for name in self._multi(request, "order_status"):

@@ -10,9 +10,12 @@ QueryOrders without a txid, or with a non-integer userref, answers `EGeneral:Inv
 unknown txids are left out of its result; a second open order with the same cl_ord_id answers
 `EOrder:Duplicate cl_ord_id` (Kraken enforces uniqueness among open orders only).
 
-Fee currency (`oflags` fciq / fcib). An order pays its fee in the quote currency (`fciq`) unless
-it carries `fcib`, or the key (or the venue) is set to fee-in-base (`Simulator.set_fee_in_base`,
-for tests: NIJA never sends the flag). Under `fcib` a buy credits volume minus fee in base and a
+Fee currency (`oflags` fciq / fcib). An order's own flag decides; without one, the key's (or the
+venue's) setting (`Simulator.set_fee_in_base`), else Kraken's documented default: "fcib ... default
+if selling", fciq when buying (REST "Add Order"). Both flags are *preferences* ("prefer fee in
+quote currency"): `set_fee_in_base(..., overriding=True)` makes the venue take the fee in base even
+from an order that asked for quote, which is how tests reach the `fcib` answer shape now that NIJA
+sends `fciq` on every order. Under `fcib` a buy credits volume minus fee in base and a
 sell debits volume plus fee in base, the quote leg moving by the bare cost. What Kraken answers:
   - the order's and the trade's `fee` stay the fee's value in the QUOTE currency. Kraken REST
     "Query Orders Info": `fee` = "Total fee (quote currency)"; Kraken support, "Differences between
@@ -22,12 +25,21 @@ sell debits volume plus fee in base, the quote leg moving by the bare cost. What
   - `oflags` names the flag in force. ccxt 4.5.90 `kraken.parse_order` (ccxt/kraken.py, the
     `if flags.find('fciq') >= 0 ... elif flags.find('fcib') >= 0` lines) sets `fee.currency` to
     the market's base for `fcib` but keeps `fee.cost` = Kraken's quote-valued `fee` string.
-Modelling choices, not measured: without a flag every order is `fciq`, sells included (Kraken's
-docs say "fcib ... default if selling", but ccxt's recorded closed market sell in kraken.py's
-fetchOrder example carries `"oflags":"fciq"`); the base fee is volume x taker rate rounded half-up
+Modelling choices, not measured: the base fee is volume x taker rate rounded half-up
 to the asset's `decimals` (Kraken's record-keeping precision, 10 for XBT: its ledger prints
 "-0.4000000000"); an `fcib` sell needs volume + fee free in base, else `EOrder:Insufficient funds`
 (no fallback to quote); `fcib` together with `fciq` answers `EGeneral:Invalid arguments`.
+
+Quote-sized buys (`oflags=viqc`) are refused with `EGeneral:Invalid arguments:volume`, what ccxt's
+maintainers got from the live API for a funded account (ccxt issue #22521, PR #22522).
+
+Balances. Unified codes with a Kraken suffix are sub-balances: `BTC.F` (Auto Earn) is served as
+`XBT.F`, `USD.F` as `USD.F` (altname + suffix, as BalanceEx names them: infinity-grid PR #46,
+freqtrade #11118); they are not free to trade here (a sell needs the plain balance, else
+`EOrder:Insufficient funds`). `KFEE` (fee credits, 2 decimals) and `EUR` (`ZEUR`) are ordinary rows
+(JKorf/Kraken.Net #30). Market status (`set_market_status`: online, cancel_only, post_only,
+limit_only, reduce_only) shows in AssetPairs' `status`; an AddOrder on a market that is not
+online answers `EService:Market in <status> mode`.
 """
 
 from __future__ import annotations
@@ -57,6 +69,7 @@ _ASSETS: Final[dict[str, tuple[str, str, int]]] = {
     "SOL": ("SOL", "SOL", 10),
     "USD": ("ZUSD", "USD", 4),
     "EUR": ("ZEUR", "EUR", 4),
+    "KFEE": ("KFEE", "FEE", 2),
     "USDT": ("USDT", "USDT", 8),
 }
 
@@ -83,6 +96,7 @@ _ERRORS: Final[dict[Reject, str]] = {
     Reject.DUPLICATE_CLIENT_ORDER_ID: "EOrder:Duplicate cl_ord_id",
     Reject.BAD_REQUEST: "EGeneral:Invalid arguments",
     Reject.UNKNOWN_ROUTE: "EGeneral:Unknown method",
+    Reject.MARKET_CLOSED: "EService:Market in {} mode",
 }
 # Kraken appends the offending field for these (ccxt maps ":Invalid arguments:volume" to InvalidOrder)
 _FIELD_SUFFIXED: Final = frozenset({"volume", "viqc", "ordertype", "cl_ord_id", "userref"})
@@ -127,8 +141,10 @@ class KrakenVenue(Venue):
     client_order_id_param = "cl_ord_id"
 
     def __init__(self, seed: int = 0) -> None:
-        self._fee_flag_default = _FEE_IN_QUOTE  # what an order without fcib/fciq gets
+        self._fee_flag_default: str | None = None  # None: Kraken's own (fcib selling, fciq buying)
         self._fee_flags: dict[str, str] = {}  # per API key, over the venue's default
+        self._fee_forced: dict[str | None, str] = {}  # per key (None: venue): over the order's own flag
+        self.market_status: dict[str, str] = {}  # symbol -> AssetPairs status; absent: online
         super().__init__(seed)
 
     def default_markets(self) -> list[tuple[Market, Decimal]]:
@@ -137,21 +153,33 @@ class KrakenVenue(Venue):
     def base_fee_decimals(self, market: Market) -> int:
         return self.asset(market.base)[2]  # Kraken books every asset to its `decimals`
 
-    def set_fee_in_base(self, enabled: bool, api_key: str | None = None) -> None:
+    def set_fee_in_base(self, enabled: bool, api_key: str | None = None, overriding: bool = False) -> None:
         flag = _FEE_IN_BASE if enabled else _FEE_IN_QUOTE
-        if api_key is None:
+        if overriding:
+            if enabled:
+                self._fee_forced[api_key] = flag
+            else:
+                self._fee_forced.pop(api_key, None)
+        elif api_key is None:
             self._fee_flag_default = flag
         else:
             self._fee_flags[api_key] = flag
 
-    def _fee_flag(self, account: Account, flags: list[str]) -> str:
-        """The fee currency flag in force for one AddOrder: its own, else the key's, else the venue's."""
+    def _fee_flag(self, account: Account, flags: list[str], side: Side) -> str:
+        """The fee currency flag in force for one AddOrder: an overriding setting, else its own,
+        else the key's, else the venue's, else Kraken's default by side."""
         wanted = {f for f in flags if f in (_FEE_IN_BASE, _FEE_IN_QUOTE)}
         if len(wanted) > 1:
             raise VenueError(Reject.BAD_REQUEST, "oflags")  # mutually exclusive
+        forced = self._fee_forced.get(account.api_key, self._fee_forced.get(None))
+        if forced is not None:
+            return forced
         if wanted:
             return wanted.pop()
-        return self._fee_flags.get(account.api_key, self._fee_flag_default)
+        flag = self._fee_flags.get(account.api_key, self._fee_flag_default)
+        if flag is not None:
+            return flag
+        return _FEE_IN_BASE if side is Side.SELL else _FEE_IN_QUOTE
 
     def new_secret(self) -> str:
         return base64.b64encode(secrets.token_bytes(64)).decode()
@@ -219,6 +247,8 @@ class KrakenVenue(Venue):
 
     def error_reply(self, error: VenueError) -> Reply:
         message = _ERRORS[error.kind]
+        if error.kind is Reject.MARKET_CLOSED:
+            message = message.format(error.detail)
         if error.kind is Reject.BAD_REQUEST and error.detail in _FIELD_SUFFIXED:
             message = f"{message}:{error.detail}"
         return Reply.json({"error": [message]})
@@ -241,7 +271,8 @@ class KrakenVenue(Venue):
 
     @route("GET", "/0/public/Assets")
     def assets(self, call: Call) -> Reply:
-        codes = {m.base for m in self.book.markets.values()} | {m.quote for m in self.book.markets.values()}
+        # every asset Kraken lists, traded here or not (fee credits and fiat included), as the real one does
+        codes = {m.base for m in self.book.markets.values()} | {m.quote for m in self.book.markets.values()} | set(_ASSETS)
         result = {}
         for code in sorted(codes):
             kid, alt, decimals = self.asset(code)
@@ -285,7 +316,7 @@ class KrakenVenue(Venue):
             "ordermin": str(market.min_amount),
             "costmin": str(market.min_cost),
             "tick_size": str(Decimal(1).scaleb(-market.price_decimals)),
-            "status": "online",
+            "status": self.market_status.get(market.symbol, "online"),
         }
 
     @route("GET", "/0/public/Ticker")
@@ -340,15 +371,22 @@ class KrakenVenue(Venue):
         account = call.require_account()
         result = {}
         for code in sorted(set(account.balances) | set(account.holds)):
-            kid, _, decimals = self.asset(code)
+            kid, decimals = self._balance_id(code)
             total, held = _fmt(account.total(code), decimals), _fmt(account.held(code), decimals)
             result[kid] = {"balance": total, "hold_trade": held}
         return self._ok(result)
 
+    def _balance_id(self, code: str) -> tuple[str, int]:
+        """BalanceEx's name of a balance: the asset id, or altname + suffix for a sub-balance (XBT.F)."""
+        stem, dot, suffix = code.partition(".")
+        kid, alt, decimals = self.asset(stem)
+        return (f"{alt}.{suffix}" if dot else kid), decimals
+
     @route("POST", "/0/private/Balance", private=True)
     def balance(self, call: Call) -> Reply:
         account = call.require_account()
-        return self._ok({self.asset(c)[0]: _fmt(v, self.asset(c)[2]) for c, v in sorted(account.balances.items())})
+        ids = {c: self._balance_id(c) for c in account.balances}
+        return self._ok({ids[c][0]: _fmt(v, ids[c][1]) for c, v in sorted(account.balances.items())})
 
     # -- private: orders --------------------------------------------------------------------
 
@@ -364,14 +402,17 @@ class KrakenVenue(Venue):
         except ValueError:
             raise VenueError(Reject.BAD_REQUEST, "type") from None
         flags = [f for f in str(params.get("oflags", "")).split(",") if f]
-        by_cost = "viqc" in flags
-        if by_cost and side is Side.SELL:
-            raise VenueError(Reject.BAD_REQUEST, "viqc")
+        if "viqc" in flags:
+            # the live answer to a funded viqc market buy (ccxt #22521); a viqc sell names viqc
+            raise VenueError(Reject.BAD_REQUEST, "viqc" if side is Side.SELL else "volume")
         volume = request_decimal(params.get("volume"), "volume")
-        if volume <= 0 or (not by_cost and -volume.as_tuple().exponent > market.amount_decimals):
+        if volume <= 0 or -volume.as_tuple().exponent > market.amount_decimals:
             raise VenueError(Reject.BAD_REQUEST, "volume")
         client_order_id, userref = self._client_ids(params)
-        fee_flag = self._fee_flag(account, flags)
+        fee_flag = self._fee_flag(account, flags, side)
+        status = self.market_status.get(market.symbol, "online")
+        if status != "online":
+            raise VenueError(Reject.MARKET_CLOSED, status)
         descr = {"order": f"{side} {_fmt(volume, 8)} {self.pair_names(market)[1]} @ market"}
         if _truthy(params.get("validate", "")):
             return self._ok({"descr": descr})
@@ -379,8 +420,7 @@ class KrakenVenue(Venue):
             account,
             market.symbol,
             side,
-            volume=None if by_cost else volume,
-            quote_cost=volume if by_cost else None,
+            volume=volume,
             client_order_id=client_order_id,
             userref=userref,
             fill_fraction=call.fill_fraction,
@@ -543,6 +583,13 @@ class KrakenVenue(Venue):
             "trade_id": self.book.fills.index(fill) + 1,
             "maker": False,
         }
+
+    @route("POST", "/0/private/WithdrawStatus", private=True)
+    def withdraw_status(self, call: Call) -> Reply:
+        # Needs the key's "Withdraw Funds" permission; Kraken has no permissions endpoint otherwise.
+        if not call.require_account().can_withdraw:
+            return Reply.json({"error": ["EGeneral:Permission denied"]})
+        return self._ok([])
 
     @route("POST", "/0/private/TradesHistory", private=True)
     def trades_history(self, call: Call) -> Reply:

@@ -319,6 +319,18 @@ class OkxVenue(Venue):
             "wdTickSz": "8",
         }
 
+    @route("GET", "/api/v5/account/config", private=True)
+    def account_config(self, call: Call) -> Reply:
+        account = call.require_account()
+        perm = ",".join(["read_only", *(["trade"] if account.can_trade else []), *(["withdraw"] if account.can_withdraw else [])])
+        return self._ok([{
+            "uid": "44705892343619584", "mainUid": "44705892343619584", "acctLv": "1", "posMode": "net_mode",
+            "autoLoan": False, "greeksType": "PA", "level": "Lv1", "levelTmp": "", "ctIsoMode": "automatic",
+            "mgnIsoMode": "automatic", "label": "nija", "roleType": "0", "traderInsts": [], "spotRoleType": "0",
+            "opAuth": "0", "kycLv": "2", "ip": "", "perm": perm, "liquidationGear": "-1", "enableSpotBorrow": False,
+            "spotBorrowAutoRepay": False, "type": "0",
+        }])  # fmt: skip
+
     @route("GET", "/api/v5/account/balance", private=True)
     def balance(self, call: Call) -> Reply:
         account = call.require_account()
