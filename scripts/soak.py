@@ -20,7 +20,8 @@ subprocess. While it runs:
 After a warm-up (daemon up, every master cycled, then min(60, max(15, M×6)) seconds of trading)
 the daemon's RSS, threads, open files (from /proc/PID) and store size (nija.db + WAL + SHM) are
 sampled, again every 5 minutes (`rss_series_mb`: growth that levels off is a cache filling, growth
-that keeps on is a leak) and at the end of the M minutes. Prints ONE JSON line: `start` and `end` samples,
+that keeps on is a leak) and at the end of the M minutes; `open_files_added`/`_removed` say what
+the descriptors that came or went point at. Prints ONE JSON line: `start` and `end` samples,
 `rss_growth_pct`, the counts (master cycles, master fills = signals, copies by ledger status,
 faults armed and hit, trades ok/failed, order-creating requests the simulator saw twice for one
 client order id) and the daemon's exit code after SIGTERM. The target over 60 minutes: RSS growth
@@ -146,6 +147,17 @@ def master_cycles(data: Path, pid: int) -> dict[str, int] | None:
     return _read(data, get)
 
 
+def open_file_targets(pid: int) -> list[str]:
+    """What the daemon's file descriptors point at (files, sockets, pipes), for the growth report."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue  # closed between the listing and the read
+    return targets
+
+
 def sample(pid: int, data: Path) -> dict[str, Any]:
     """The daemon process's RSS, threads and open files, and the store's size on disk."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -158,6 +170,11 @@ def sample(pid: int, data: Path) -> dict[str, Any]:
         "store_mb": round(store_bytes / 1e6, 2),
         "t_s": round(time.monotonic(), 1),
     }
+
+
+def _kind(target: str) -> str:
+    """A file descriptor's target without what differs between runs: socket/pipe inode numbers."""
+    return target.split(":[")[0] if target.startswith(("socket:", "pipe:", "anon_inode:")) else target
 
 
 class Activity:
@@ -299,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
             warm_up = min(60.0, max(15.0, args.minutes * 6))
             time.sleep(warm_up)
             start = sample(daemon.pid, data)
+            files_at_start = Counter(_kind(t) for t in open_file_targets(daemon.pid))
             end_at = time.monotonic() + args.minutes * 60
             peak_threads, series = start["threads"], [start]
             while time.monotonic() < end_at and daemon.poll() is None:
@@ -310,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                         series.append(now)
             alive = daemon.poll() is None
             end = sample(daemon.pid, data) if alive else {}
+            files_at_end = Counter(_kind(t) for t in open_file_targets(daemon.pid)) if alive else Counter()
             activity.join()
             activity_counts = {"trades": dict(activity.trades), "faults_armed": len(activity.faults),
                                "faults_hit": sum(f.hits for f in activity.faults), "fault_kinds": dict(activity.fault_kinds)}
@@ -318,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
             result.update(
                 warm_up_s=warm_up, start=start, end=end, peak_threads=peak_threads,
                 rss_series_mb=[s["rss_mb"] for s in [*series, end] if s],
+                open_files_added=dict(files_at_end - files_at_start),
+                open_files_removed=dict(files_at_start - files_at_end),
                 rss_growth_pct=round(100 * (end["rss_mb"] - start["rss_mb"]) / start["rss_mb"], 2) if end else None,
                 **activity_counts, **counts(sim, data, venues), daemon_alive_at_end=alive, daemon_exit=exit_code,
             )
