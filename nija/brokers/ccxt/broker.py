@@ -402,10 +402,11 @@ class CcxtBroker:
             )
 
     def _buy_volume(self, request: OrderRequest, rules: MarketRules) -> Decimal:
-        """A quote budget as a base volume at the current ask, fee included, rounded down to the lot
-        step with ccxt's own helper (kraken.buy_volume): the budget is never exceeded at that ask."""
+        """A quote budget as a base volume at the current ask (at most a second old, shared by the
+        venue's clients), fee included, rounded down to the lot step with ccxt's own helper
+        (kraken.buy_volume): the budget is never exceeded at that ask."""
         symbol = request.symbol
-        ask = self.ticker(symbol).ask
+        ask = self._markets.recent_ask(self._markets_key, symbol, lambda: self.ticker(symbol).ask)
         quote_step = (self.client.currencies or {}).get(rules.quote, {}).get("precision")
         quote_unit = venue_decimal(quote_step, f"{rules.quote} precision") if quote_step is not None else Decimal(0)
         volume = kraken.buy_volume(request.quantity, ask, fee_schedule(self.name).taker, quote_unit, rules.amount_step)

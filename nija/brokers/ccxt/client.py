@@ -14,6 +14,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Final
 
 import ccxt
@@ -26,6 +28,7 @@ from nija.brokers.ccxt.venues import Venue
 __all__ = ["MARKETS_MAX_AGE_SECONDS", "SharedMarkets", "build_client", "redirect", "use_sandbox"]
 
 MARKETS_MAX_AGE_SECONDS: Final = 3600.0  # venues list and delist markets; refresh hourly
+ASK_MAX_AGE_SECONDS: Final = 1.0  # a base-sized buy's ask: shared by every client of a venue this long
 
 
 def build_client(
@@ -137,6 +140,16 @@ def _refuse_non_json(client: ccxt.Exchange) -> None:
     client.on_json_response = on_json_response
 
 
+@dataclass
+class _SharedAsk:
+    """One symbol's last ask (or the error reading it), and when it was read."""
+
+    ask: Decimal | None = None
+    error: Exception | None = None
+    read_at: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class SharedMarkets:
     """Market metadata loaded once per (venue, URL) and shared read-only by every client of it.
 
@@ -148,6 +161,27 @@ class SharedMarkets:
         self.max_age = max_age_seconds
         self._lock = threading.Lock()
         self._templates: dict[tuple[str, str], tuple[ccxt.Exchange, float]] = {}
+        self._asks: dict[tuple[tuple[str, str], str], _SharedAsk] = {}
+
+    def recent_ask(self, key: tuple[str, str], symbol: str, read: Callable[[], Decimal]) -> Decimal:
+        """The venue's ask of `symbol`, read at most once per `ASK_MAX_AGE_SECONDS` for every
+        client of the venue: a fan-out sizing a thousand followers' buys in base (Kraken) reads
+        it once, not once per follower. One reader at a time per symbol, the others wait for its
+        answer; a failed read is shared for as long, so an outage costs one timeout, not one each."""
+        with self._lock:
+            shared = self._asks.setdefault((key, symbol), _SharedAsk())
+        with shared.lock:
+            if time.monotonic() - shared.read_at > ASK_MAX_AGE_SECONDS:
+                shared.ask, shared.error = None, None
+                try:
+                    shared.ask = read()
+                except Exception as exc:
+                    shared.error = exc
+                shared.read_at = time.monotonic()
+            if shared.error is not None:
+                raise shared.error
+            assert shared.ask is not None
+            return shared.ask
 
     def ensure(self, key: tuple[str, str], build: Callable[[], ccxt.Exchange]) -> tuple[ccxt.Exchange, float]:
         """The loaded template of `key` and when it was loaded; (re)loads when older than an hour."""
