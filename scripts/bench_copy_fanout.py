@@ -162,7 +162,7 @@ class ThreadProfiles:
     """cProfile in every worker thread of one fan-out: wraps the fan-out's per-follower tasks (the
     holdings read an exit makes first, and the send)."""
 
-    TASKS = ("_read_for", "_send_one")
+    TASKS = ("_read_holdings", "_send_one")
 
     def __init__(self, engine: CopyEngine, clock: str) -> None:
         self.engine = engine

@@ -403,14 +403,16 @@ class CcxtBroker:
 
     def _buy_volume(self, request: OrderRequest, rules: MarketRules) -> Decimal:
         """A quote budget as a base volume at the current ask (at most a second old, shared by the
-        venue's clients), fee included, rounded down to the lot step with ccxt's own helper
-        (kraken.buy_volume): the budget is never exceeded at that ask."""
+        venue's clients), fee included, rounded down to the lot step (kraken.buy_volume): the
+        budget is never exceeded at that ask. ccxt's create_order rounds it again with its own
+        `amount_to_precision`, on the same grid, so it is not rounded twice here (a 1,000-follower
+        fan-out paid ~30 µs per order for that)."""
         symbol = request.symbol
         ask = self._markets.recent_ask(self._markets_key, symbol, lambda: self.ticker(symbol).ask)
         quote_step = (self.client.currencies or {}).get(rules.quote, {}).get("precision")
         quote_unit = venue_decimal(quote_step, f"{rules.quote} precision") if quote_step is not None else Decimal(0)
         volume = kraken.buy_volume(request.quantity, ask, fee_schedule(self.name).taker, quote_unit, rules.amount_step)
-        amount = self._to_precision(self.client.amount_to_precision, symbol, volume, "amount") if volume > 0 else volume
+        amount = volume
         if amount <= 0 or amount < rules.min_amount or amount * ask < rules.min_cost:
             raise OrderRejected(
                 f"{self.name}: {symbol} buy of {request.quantity} {rules.quote} at ask {ask} is {amount} {rules.base},"

@@ -168,6 +168,9 @@ class SharedMarkets:
         client of the venue: a fan-out sizing a thousand followers' buys in base (Kraken) reads
         it once, not once per follower. One reader at a time per symbol, the others wait for its
         answer; a failed read is shared for as long, so an outage costs one timeout, not one each."""
+        shared = self._asks.get((key, symbol))
+        if shared is not None and shared.ask is not None and time.monotonic() - shared.read_at <= ASK_MAX_AGE_SECONDS:
+            return shared.ask  # fresh: no lock (each field is replaced whole, never half-written)
         with self._lock:
             shared = self._asks.setdefault((key, symbol), _SharedAsk())
         with shared.lock:
