@@ -233,10 +233,10 @@ class CopyEngine:
                     user.risk_unsaved()
                 raise
             self.store.save_copy_users([user.state_row() for user, _ in records])
-        new = self.store.raise_signals(raised) if raised else 0
-        for signal in raised:
+        new = self.store.raise_signals(raised) if raised else []
+        for signal in new:
             self.log.info("copy_lifecycle", account=signal.target_user, kind=str(signal.kind), symbol=signal.symbol)
-        return new
+        return len(new)
 
     def _lifecycle_signals(self, user: Follower, change: EnabledChange | None, now: datetime) -> list[TradeSignal]:
         """Join the master's positions (enabled, `copy_existing: enter`), close the copied ones
@@ -280,11 +280,11 @@ class CopyEngine:
                 SignalKind.CONVERGE, now,
             )
         self.store.save_drift(drift)
-        new = self.store.raise_signals(raised) if raised else 0
-        for signal in raised[:new] if new else ():
+        new = self.store.raise_signals(raised) if raised else []
+        for signal in new:
             self.log.warning("copy_converge", account=signal.target_user, symbol=signal.symbol, qty=str(signal.qty),
                              reason=CONVERGE_REASON)
-        return new
+        return len(new)
 
     def _drift(
         self, broker: BrokerName, users: Sequence[Follower], held: Sequence[Position], master: dict[str, Decimal],

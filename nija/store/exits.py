@@ -150,13 +150,15 @@ class CopyExits(Database):
         )
         return {(r["user_id"], r["symbol"]) for r in rows}, {r["symbol"] for r in pending}
 
-    def raise_signals(self, signals: Sequence[TradeSignal]) -> int:
+    def raise_signals(self, signals: Sequence[TradeSignal]) -> list[TradeSignal]:
         """Put signals the copy engine raises itself in the outbox (once: ids are deterministic);
-        returns how many are new."""
+        returns the new ones."""
         now = utc_now().isoformat()
         with self._tx() as conn:
-            return sum(
-                conn.execute(
+            return [
+                s
+                for s in signals
+                if conn.execute(
                     "INSERT OR IGNORE INTO signals (signal_id, broker, master_account, symbol, side, qty, price,"
                     " quote_value, master_equity, master_position_before, fill_time, trade_id, status, reason,"
                     " created_at, done_at, kind, target_user) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -167,5 +169,4 @@ class CopyExits(Database):
                         s.target_user,
                     ),
                 ).rowcount
-                for s in signals
-            )
+            ]
