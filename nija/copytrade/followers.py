@@ -370,11 +370,6 @@ class Follower:
             self.breaker = Breaker.restored(record.failures_in_row, record.paused_reason)
         self._risk_dirty = False
 
-    def risk_record(self) -> FollowerRiskRecord:
-        """The follower's risk state as the store keeps it (`store.save_follower_risks`)."""
-        with self._risk_lock:
-            return self._record()
-
     def _record(self) -> FollowerRiskRecord:
         return FollowerRiskRecord(
             broker=self.broker.name, user_id=self.user_id, high_water_mark=self.high_water_mark,
