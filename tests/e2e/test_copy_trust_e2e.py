@@ -50,6 +50,16 @@ def _row(data: Path, signal_id: str, user: str) -> dict | None:
     return next((r for r in rows if r["user_id"] == user), None)
 
 
+def _copied_buy(tmp_path: Path, env: dict[str, str], data: Path, followers: int) -> Decimal:
+    """A manual master buy copied to every follower; returns alice's copied quantity."""
+    _trade(tmp_path, env, "buy", SYMBOL, str(BUY_BTC), "--base")
+    (buy,) = eventually(lambda: _signals(data, Side.BUY), 30, "the buy signal")
+    _copies_filled(data, buy.signal_id, followers)
+    copied = _position(data, "alice")
+    assert copied is not None
+    return copied.qty
+
+
 def test_a_full_exit_leaves_a_followers_own_bitcoin(sim: Simulator, tmp_path: Path) -> None:  # noqa: F811
     _quiet_candles(sim, PRICE)
     env = _env(sim, tmp_path, {"alice": Decimal(1000)})
@@ -57,16 +67,13 @@ def test_a_full_exit_leaves_a_followers_own_bitcoin(sim: Simulator, tmp_path: Pa
     data = tmp_path / "data"
     proc = _start(tmp_path, env)
     try:
-        _trade(tmp_path, env, "buy", SYMBOL, str(BUY_BTC), "--base")
-        (buy,) = eventually(lambda: _signals(data, Side.BUY), 30, "the buy signal")
-        _copies_filled(data, buy.signal_id, 1)
-        copied = _position(data, "alice")
-        assert copied is not None and sim.balances(VENUE, _user_key("alice"))["BTC"] == 1 + copied.qty
+        copied = _copied_buy(tmp_path, env, data, 1)
+        assert sim.balances(VENUE, _user_key("alice"))["BTC"] == 1 + copied
         _trade(tmp_path, env, "sell", SYMBOL, str(BUY_BTC), "--base")
         (sell,) = eventually(lambda: _signals(data, Side.SELL), 30, "the sell signal")
         _copies_filled(data, sell.signal_id, 1)
         assert sim.balances(VENUE, _user_key("alice"))["BTC"] == Decimal(1)
-        assert [o.filled for o in _sells(sim, "alice")] == [copied.qty]
+        assert [o.filled for o in _sells(sim, "alice")] == [copied]
         assert _position(data, "alice") is None
     finally:
         stop_daemon(proc)
@@ -80,11 +87,7 @@ def test_an_exit_outlives_a_venue_outage_and_a_restart_inside_it(sim: Simulator,
     data = tmp_path / "data"
     proc = _start(tmp_path, env)
     try:
-        _trade(tmp_path, env, "buy", SYMBOL, str(BUY_BTC), "--base")
-        (buy,) = eventually(lambda: _signals(data, Side.BUY), 30, "the buy signal")
-        _copies_filled(data, buy.signal_id, 2)
-        copied = _position(data, "alice")
-        assert copied is not None
+        copied = _copied_buy(tmp_path, env, data, 2)
         sim.inject(VENUE, ".", "http_5xx", api_key=_user_key("alice"), times=None)  # alice's venue is down
         _trade(tmp_path, env, "sell", SYMBOL, str(BUY_BTC), "--base")
         (sell,) = eventually(lambda: _signals(data, Side.SELL), 30, "the sell signal")
@@ -101,7 +104,7 @@ def test_an_exit_outlives_a_venue_outage_and_a_restart_inside_it(sim: Simulator,
         eventually(lambda: (_row(data, sell.signal_id, "alice") or {}).get("status") == "filled", 60, "alice's exit")
         assert _position(data, "alice") is None
         assert sim.balances(VENUE, _user_key("alice")).get("BTC", 0) == 0
-        assert [o.filled for o in _sells(sim, "alice")] == [copied.qty]  # one sell at the venue
+        assert [o.filled for o in _sells(sim, "alice")] == [copied]  # one sell at the venue
         cids = [o.client_order_id for o in sim.orders(VENUE, _user_key("alice"))]
         assert len(cids) == len(set(cids))
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import brokers, eventually
+from tests.e2e.support import brokers, eventually, stop_daemon
 from tests.sim.simulator import Simulator
 
 CYCLE = 0.5
@@ -69,15 +68,6 @@ def _start(sim: Simulator, tmp_path: Path) -> tuple[subprocess.Popen[str], dict[
     return proc, env, tmp_path / "data"
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def test_failing_venue_degrades_fails_and_heals_while_the_other_trades_on(sim: Simulator, tmp_path: Path) -> None:
     proc, env, data = _start(sim, tmp_path)
     try:
@@ -112,7 +102,7 @@ def test_failing_venue_degrades_fails_and_heals_while_the_other_trades_on(sim: S
         eventually(lambda: brokers(data)["binance"]["cycles_ok"] >= binance_then + 3, 60, "binance goes on")
         assert proc.poll() is None
     finally:
-        _stop(proc)
+        stop_daemon(proc)
     assert proc.returncode == 0
 
     status = subprocess.run(
