@@ -6,13 +6,7 @@ by ccxt: an ambiguous answer (timeout, dropped connection, 5xx, a 200 that is no
 order has no id) raises `TransientError`, and the order executor looks the order up by client
 order id instead of sending it again. Reads are retried with backoff and jitter (tenacity).
 Kraken private calls go through the key's `NonceSource`: one persistent millisecond nonce and
-one request in flight per key.
-
-Fills: when ccxt parsed the venue's trades into the order (`trades` with ids, amounts and prices:
-Binance's full create answer) and nothing of the order is recorded yet, those trades are the
-fills. Otherwise (Kraken, Coinbase, OKX order answers carry only running totals, as does Binance's
-order lookup) the fill is the increment since what the caller recorded, with a trade id derived
-from the client order id and the cumulative quantity (`brokers.fills`).
+one request in flight per key. Order answers are read into reports and fills by `reports.py`.
 """
 
 from __future__ import annotations
@@ -21,8 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ContextManager, Final, TypeVar
 
@@ -44,15 +37,14 @@ from nija.brokers.ccxt.client import SharedMarkets, build_client
 from nija.brokers.ccxt.errors import ccxt_errors
 from nija.brokers.ccxt.kraken_budget import KeyBudget, kraken_budget
 from nija.brokers.ccxt.nonce import NonceSource, key_fingerprint
+from nija.brokers.ccxt.reports import OrderAnswers
 from nija.brokers.ccxt.venues import VENUES
 from nija.brokers.fees import fee_schedule
-from nija.brokers.fills import increment_fill
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
     Candles,
     ExecutionReport,
-    Fill,
     MarketRules,
     Order,
     OrderRequest,
@@ -77,14 +69,6 @@ NONCE_LEASE_MS: Final = 10_000
 _CCXT_KRAKEN_PRIVATE_COST: Final = 3.0
 
 
-_STATUS: Final[Mapping[str, OrderStatus]] = {
-    "closed": OrderStatus.FILLED,
-    "canceled": OrderStatus.CANCELED,
-    "cancelled": OrderStatus.CANCELED,
-    "expired": OrderStatus.CANCELED,
-    "rejected": OrderStatus.REJECTED,
-    # "open" is decided by the filled quantity below
-}
 
 
 class CcxtBroker:
@@ -127,6 +111,7 @@ class CcxtBroker:
         self._enable_rate_limit = enable_rate_limit
         self._stop = stop or threading.Event()
         self.client = self._build(credentials)
+        self._orders = OrderAnswers(name, account, self.venue, self.client)
         self._budget: KeyBudget | None = None
         self._sub_balances: dict[str, Decimal] = {}  # asset -> part in Earn/staking, as last read
         self._nonce: NonceSource | None = None
@@ -388,7 +373,7 @@ class CcxtBroker:
         if not raw or raw.get("id") is None:
             # A 200 whose body was not JSON: the venue may well hold the order.
             raise TransientError(f"{self.name}: order {request.client_order_id} answer had no order id")
-        return self._report(request.client_order_id, raw, None, request.side)
+        return self._orders.report(request.client_order_id, raw, None, request.side)
 
     def _refuse_inactive(self, symbol: str) -> None:
         """A market the venue marks inactive (Kraken: cancel_only, post_only, ...) takes no market
@@ -455,7 +440,7 @@ class CcxtBroker:
                 if isinstance(exc.__cause__, ccxt.OrderNotFound):
                     return None
                 raise
-            return self._report(client_order_id, raw, recorded, side) if raw else None
+            return self._orders.report(client_order_id, raw, recorded, side) if raw else None
         if self.venue.lookup == "open_closed":
             # A market order is closed within milliseconds: look there first, one call usually.
             fetchers = (self.client.fetch_closed_orders, self.client.fetch_open_orders)
@@ -463,7 +448,7 @@ class CcxtBroker:
                 orders = self._read(lambda fetch=fetch: fetch(None, None, None, dict(params)), private=True)
                 for raw in orders:
                     if raw.get("clientOrderId") == client_order_id:
-                        return self._report(client_order_id, raw, recorded, side)
+                        return self._orders.report(client_order_id, raw, recorded, side)
             return None
         # "history" (Coinbase): by the venue's order id, else the order list paged since the intent
         raw = coinbase.find_order(
@@ -471,104 +456,7 @@ class CcxtBroker:
             order_id=order_id or (recorded.exchange_order_id if recorded is not None else None),
             since=recorded.created_at if recorded is not None else None,
         )
-        return self._report(client_order_id, raw, recorded, side) if raw is not None else None
-
-    def _report(
-        self, client_order_id: str, raw: Mapping[str, Any], recorded: Order | None, side: Side | None
-    ) -> ExecutionReport:
-        filled = venue_decimal(raw.get("filled") or 0, f"{client_order_id} filled")
-        average = raw.get("average")
-        if average is None and filled > 0 and raw.get("cost"):
-            average = venue_decimal(raw["cost"], "cost") / filled
-        base = str(raw.get("symbol") or "/").split("/")[0]
-        fee, fee_in_base = Decimal(0), Decimal(0)
-        for entry in raw.get("fees") or ([raw["fee"]] if raw.get("fee") else []):
-            if not entry or entry.get("cost") is None:
-                continue
-            cost = venue_decimal(entry["cost"], f"{client_order_id} fee")
-            if entry.get("currency") == base and self.venue.base_fee_valued_in_quote:
-                # taken in base (Kraken fcib), reported as its quote value: the quote figure stays the fee
-                fee_in_base += self._quote_fee_in_base(client_order_id, cost, average, base, str(raw.get("symbol")))
-            elif entry.get("currency") == base:  # withheld from the asset bought (Binance), in base units
-                fee_in_base += cost
-                cost *= venue_decimal(average, "average") if average is not None else Decimal(0)
-            fee += cost
-        if (
-            self.venue.buy_fee_in_base_unreported and fee == 0 and filled > 0 and raw.get("side") == "buy"
-            and average is not None
-        ):
-            fee_in_base = filled * fee_schedule(self.name).taker  # the one fee table, overrides included
-            fee = fee_in_base * venue_decimal(average, "average")
-        status = _STATUS.get(str(raw.get("status")), None)
-        if status is None:  # open or unknown: decided by what filled
-            status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED
-        report = ExecutionReport(
-            client_order_id=client_order_id, status=status, exchange_order_id=str(raw.get("id")) if raw.get("id") else None,
-            filled_qty=filled, avg_price=venue_decimal(average, "average") if average is not None else None, fee=fee,
-            fee_in_base=fee_in_base,
-        )
-        if filled <= (recorded.filled_qty if recorded is not None else 0):
-            return report  # nothing new filled (an acknowledgment, a repeated read): no fill to report
-        side = side or Side(str(raw.get("side") or "buy").lower())
-        symbol = str(raw.get("symbol") or (recorded.request.symbol if recorded is not None else ""))
-        fills = self._trades(report, raw, recorded, side, symbol, base)
-        if fills is None:
-            timestamp = raw.get("lastTradeTimestamp") or raw.get("timestamp")
-            venue_time = datetime.fromtimestamp(int(timestamp) / 1000, UTC) if timestamp else None
-            fills = increment_fill(report, recorded, broker=self.name, account=self.account, symbol=symbol, side=side,
-                                   venue_time=venue_time)
-        return report.model_copy(update={"fills": fills}) if fills else report
-
-    def _quote_fee_in_base(
-        self, client_order_id: str, quote_fee: Decimal, average: Any, base: str, symbol: str
-    ) -> Decimal:
-        """A fee the venue took in the base asset but reports in quote, back in base units: quote
-        fee / average price, to the precision the venue books the base asset in (its currency
-        precision, else the market's amount step). Exact only as far as the reported quote fee is:
-        Kraken rounds it, so the base amount really taken (its ledger) can differ in the last places."""
-        if quote_fee == 0:
-            return Decimal(0)
-        price = venue_decimal(average, f"{client_order_id} average") if average is not None else Decimal(0)
-        if price <= 0:
-            raise MarketDataError(f"{self.name}: order {client_order_id} has a fee in {base} but no average price")
-        step = (self.client.currencies or {}).get(base, {}).get("precision")
-        if step is None:
-            step = ((self.client.markets or {}).get(symbol, {}).get("precision") or {}).get("amount")
-        in_base = quote_fee / price
-        if step is None:
-            return in_base
-        return in_base.quantize(venue_decimal(step, f"{base} precision"), rounding=ROUND_HALF_EVEN)
-
-    def _trades(
-        self, report: ExecutionReport, raw: Mapping[str, Any], recorded: Order | None, side: Side, symbol: str, base: str
-    ) -> tuple[Fill, ...] | None:
-        """The venue's own trades as fills, when the answer carries all of them and nothing of the
-        order is recorded yet (so they can never overlap fills derived from totals); else None."""
-        trades = raw.get("trades") or []
-        if not trades or (recorded is not None and recorded.filled_qty > 0):
-            return None
-        if any(t.get("id") is None or t.get("amount") is None or t.get("price") is None for t in trades):
-            return None
-        amounts = [venue_decimal(t["amount"], f"{report.client_order_id} trade amount") for t in trades]
-        if sum(amounts, Decimal(0)) != report.filled_qty:
-            return None
-        seen = utc_now()
-        fills = []
-        for trade, qty in zip(trades, amounts):
-            price = venue_decimal(trade["price"], f"{report.client_order_id} trade price")
-            fee_entry = trade.get("fee") or {}
-            fee = venue_decimal(fee_entry["cost"], "trade fee") if fee_entry.get("cost") is not None else Decimal(0)
-            fee_in_base = Decimal(0)
-            if fee_entry.get("currency") == base:
-                fee_in_base, fee = fee, fee * price
-            timestamp = trade.get("timestamp")
-            fills.append(Fill(
-                broker=self.name, account=self.account, symbol=symbol, side=side, trade_id=str(trade["id"]),
-                client_order_id=report.client_order_id, qty=qty, price=price, fee=fee, fee_in_base=fee_in_base,
-                fee_currency=fee_entry.get("currency"),
-                ts_exchange=datetime.fromtimestamp(int(timestamp) / 1000, UTC) if timestamp else seen, ts_seen=seen,
-            ))
-        return tuple(fills)
+        return self._orders.report(client_order_id, raw, recorded, side) if raw is not None else None
 
     def close(self) -> None:
         """Release the HTTP session."""
