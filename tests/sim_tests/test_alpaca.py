@@ -179,7 +179,7 @@ def test_small_notional_and_fractions_of_non_fractionable_assets_are_refused(
     assert trading.get_asset("TSLA").fractionable is False
     with pytest.raises(APIError) as fraction:
         trading.submit_order(_buy(notional=500, symbol="TSLA"))
-    assert (fraction.value.status_code, fraction.value.message) == (422, 'asset "TSLA" is not fractionable')
+    assert (fraction.value.status_code, fraction.value.message) == (422, "requested asset is not fractionable")
     trading.submit_order(_buy(qty=2, symbol="TSLA", cid="whole"))
     assert trading.get_order_by_client_id("whole").filled_qty == "2"
 

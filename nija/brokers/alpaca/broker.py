@@ -7,12 +7,17 @@ translated in one place (`errors.alpaca_errors`). Orders are never retried: an a
 (timeout, dropped connection, 5xx, a 200 that is not JSON) raises `TransientError`, and the order
 executor looks the order up by client order id. Reads are retried with backoff and jitter (tenacity).
 
-Symbols are plain tickers ("AAPL"); the ticker is also the asset held. Buys sized in USD are
-notional (fractional) orders on fractionable assets, whole shares otherwise.
+Symbols are plain tickers ("AAPL"); the ticker is also the asset held. The asset's flags decide
+how an order is sized (`asset_rules`): buys sized in USD are notional (fractional) orders on
+fractionable assets, and whole shares bought at the ask, rounded down, otherwise; an asset that
+is active but not `tradable` takes closing orders only (Alpaca's assets FAQ), so sells still go.
 
 Fills: an Alpaca order answer carries only running totals (filled_qty, filled_avg_price,
 filled_at), so each report's fill is the increment since what the caller recorded, with a trade
-id derived from the client order id and the cumulative quantity (`brokers.fills`).
+id derived from the client order id and the cumulative quantity (`brokers.fills`). The order's
+`commission` (USD, charged when it executes) is its fee: alpaca-py's `Order` model drops that
+field, so the two order calls read the raw JSON through the client's own `post`/`get`
+(`orders.parse_order`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -36,13 +41,21 @@ from alpaca.data.requests import (
 )
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from alpaca.trading.client import TradingClient
-from alpaca.trading.enums import AssetStatus, OrderSide, TimeInForce
+from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.enums import OrderStatus as AlpacaStatus
-from alpaca.trading.models import Asset
-from alpaca.trading.models import Order as AlpacaOrder
+from alpaca.trading.models import Asset, Clock, TradeAccount
 from alpaca.trading.requests import MarketOrderRequest
 
 from nija.brokers.alpaca.errors import _DuplicateClientOrderId, _NotFound, alpaca_errors
+from nija.brokers.alpaca.orders import (
+    MIN_NOTIONAL_USD,
+    NOTIONAL_STEP,
+    AssetRules,
+    OrderAnswer,
+    asset_rules,
+    parse_order,
+    whole_shares_for,
+)
 from nija.brokers.base import (
     AuthError,
     MarketDataError,
@@ -81,11 +94,6 @@ _BAR_TIMEFRAME: Final = TimeFrame(5, TimeFrameUnit.Minute)
 _SESSION_BARS: Final = 78
 _LOOKBACK_SLACK_DAYS: Final = 5
 ASSETS_MAX_AGE_SECONDS: Final = 3600.0  # fractionable/tradable flags change rarely; refresh hourly
-MIN_NOTIONAL_USD: Final = Decimal("1")  # Alpaca: "cost basis must be >= 1"
-NOTIONAL_STEP: Final = Decimal("0.01")  # notional is accepted with at most 2 decimals
-FRACTIONAL_STEP: Final = Decimal("1e-9")  # fractional qty: at most 9 decimals
-WHOLE_SHARE: Final = Decimal("1")
-DEFAULT_PRICE_STEP: Final = Decimal("0.01")
 
 
 class _TimeoutSession(requests.Session):
@@ -272,34 +280,63 @@ class AlpacaBroker:
         self._assets[symbol] = (asset, time.monotonic())
         return asset
 
+    def asset_rules(self, symbol: str) -> AssetRules:
+        """The asset's order rules from its flags (fractionable, tradable, status, minimums); cached an hour."""
+        return asset_rules(self._asset(symbol))
+
     def market_rules(self, symbol: str) -> MarketRules:
-        """Whole shares, or 1e-9 steps when the asset is fractionable; at least 1 USD per notional order."""
-        asset = self._asset(symbol)
-        if not asset.tradable or asset.status != AssetStatus.ACTIVE:
-            raise OrderRejected(f"{self.name}: {symbol} is not tradable")
-        step = FRACTIONAL_STEP if asset.fractionable else WHOLE_SHARE
-        price_step = venue_decimal(asset.price_increment, f"{symbol} price step") if asset.price_increment else DEFAULT_PRICE_STEP
+        """Whole shares, or 1e-9 steps when the asset is fractionable; at least 1 USD per notional order.
+
+        An inactive asset takes no order (OrderRejected). An active one that is not tradable still
+        has rules, because Alpaca lets it be sold: its buys are refused when sized (`submit`).
+        """
+        rules = self.asset_rules(symbol)
+        if rules.closing_refusal:
+            raise OrderRejected(f"{self.name}: {rules.closing_refusal}")
         return MarketRules(
-            symbol=symbol, base=symbol, quote=self.cash_currency, min_amount=step, min_cost=MIN_NOTIONAL_USD,
-            amount_step=step, price_step=price_step,
+            symbol=symbol, base=symbol, quote=self.cash_currency, min_amount=rules.min_amount,
+            min_cost=MIN_NOTIONAL_USD, amount_step=rules.amount_step, price_step=rules.price_step,
         )
+
+    def server_clock(self) -> Clock:
+        """Alpaca's market clock (GET /v2/clock): its time, and whether the market is open."""
+        return self._read(self.trading.get_clock)
+
+    def account_state(self) -> TradeAccount:
+        """The account as Alpaca reports it (GET /v2/account): blocks, buying power, equity."""
+        return self._read(self.trading.get_account)
+
+    def listed_asset(self, symbol: str) -> AssetRules | None:
+        """The asset's rules, or None when Alpaca lists no such symbol (one fresh read, then cached)."""
+        try:
+            return self.asset_rules(symbol)
+        except OrderRejected:
+            return None
 
     # -- orders ------------------------------------------------------------------------------
 
-    def _order_request(self, request: OrderRequest, rules: MarketRules) -> MarketOrderRequest:
-        """The market order to send, sized and checked against the minimums (nothing sent yet)."""
+    def _order_request(self, request: OrderRequest, rules: AssetRules) -> MarketOrderRequest:
+        """The market order to send, sized from the asset's flags and checked (nothing sent yet)."""
         symbol, side = request.symbol, OrderSide(request.side.value)
+        refusal = rules.opening_refusal if request.side is Side.BUY else rules.closing_refusal
+        if refusal:
+            raise OrderRejected(f"{self.name}: {refusal}")
         common = {"symbol": symbol, "side": side, "time_in_force": TimeInForce.DAY,
                   "client_order_id": request.client_order_id}  # fmt: skip
-        if request.unit is QuantityUnit.QUOTE and rules.amount_step < WHOLE_SHARE:
+        if request.unit is QuantityUnit.QUOTE and rules.fractionable:
             notional = round_down(request.quantity, NOTIONAL_STEP)
-            if notional < rules.min_cost:
-                raise OrderRejected(f"{self.name}: {symbol} buy of {notional} USD below minimum cost {rules.min_cost}")
+            if notional < MIN_NOTIONAL_USD:
+                raise OrderRejected(f"{self.name}: {symbol} buy of {notional} USD below minimum cost {MIN_NOTIONAL_USD}")
             return MarketOrderRequest(notional=float(notional), **common)
         if request.unit is QuantityUnit.QUOTE:
-            # Not fractionable: notional orders are refused, so buy the whole shares the amount pays for.
+            # Not fractionable: Alpaca refuses notional orders, so buy the whole shares the amount pays for.
             ask = self.ticker(symbol).ask
-            qty = (request.quantity / ask).to_integral_value(rounding=ROUND_DOWN)
+            qty = round_down(whole_shares_for(request.quantity, ask), rules.amount_step)
+            if qty <= 0 or qty < rules.min_amount:
+                raise OrderRejected(
+                    f"{self.name}: {symbol} is not fractionable and {request.quantity} USD buys {qty} shares"
+                    f" at ask {ask} (minimum {rules.min_amount})"
+                )
         else:
             qty = round_down(request.quantity, rules.amount_step)
         if qty <= 0 or qty < rules.min_amount:
@@ -308,10 +345,12 @@ class AlpacaBroker:
 
     def submit(self, request: OrderRequest) -> ExecutionReport:
         """Send one market order (DAY) carrying the client order id; the acknowledgment. Never retried here."""
-        order = self._order_request(request, self.market_rules(request.symbol))
+        order = self._order_request(request, self.asset_rules(request.symbol))
         cid = request.client_order_id
         try:
-            raw = self._call(lambda: self.trading.submit_order(order), placing=True)
+            # alpaca-py's submit_order, minus the model that would drop `commission`
+            answer = self._call(lambda: parse_order(self.trading.post("/orders", order.to_request_fields())),
+                                placing=True)
         except _DuplicateClientOrderId:
             # The venue already holds this client id: an earlier send landed. Report that order.
             found = self.fetch_order(cid, request.symbol)
@@ -321,7 +360,7 @@ class AlpacaBroker:
         except (TransientError, MarketDataError) as exc:
             raise TransientError(f"{self.name}: order {cid} outcome unknown: {exc}") from exc
         try:
-            return self._report(cid, raw, None)
+            return self._report(cid, answer, None, request.symbol)
         except MarketDataError as exc:
             raise TransientError(f"{self.name}: order {cid} answer unusable: {exc}") from exc
 
@@ -337,13 +376,18 @@ class AlpacaBroker:
 
     def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None:
         """Find an order by client order id (fills since `recorded`); None when the venue never saw it."""
+        params = {"client_order_id": client_order_id}
         try:
-            raw = self._read(lambda: self.trading.get_order_by_client_id(client_order_id))
+            answer = self._read(lambda: parse_order(self.trading.get("/orders:by_client_order_id", params)))
         except _NotFound:
             return None
-        return self._report(client_order_id, raw, recorded)
+        return self._report(client_order_id, answer, recorded, symbol)
 
-    def _report(self, client_order_id: str, raw: AlpacaOrder, recorded: Order | None) -> ExecutionReport:
+    def _report(
+        self, client_order_id: str, answer: OrderAnswer, recorded: Order | None, symbol: str
+    ) -> ExecutionReport:
+        # `symbol` is the one the caller asked about: the answer is matched to it by client order id
+        raw = answer.order
         if raw.client_order_id != client_order_id:
             raise MarketDataError(f"{self.name}: asked for order {client_order_id}, got {raw.client_order_id}")
         filled = venue_decimal(raw.filled_qty or 0, f"{client_order_id} filled_qty")
@@ -355,10 +399,9 @@ class AlpacaBroker:
             status = OrderStatus.PARTIAL
         report = ExecutionReport(
             client_order_id=client_order_id, status=status, exchange_order_id=str(raw.id), filled_qty=filled,
-            avg_price=average, fee=Decimal(0),  # Alpaca charges no commission; regulatory fees post separately
+            avg_price=average, fee=answer.fee(filled),  # regulatory (SEC/TAF) fees post separately, as activities
         )
         side = Side.BUY if str(getattr(raw.side, "value", raw.side)).lower() == "buy" else Side.SELL
-        symbol = recorded.request.symbol if recorded is not None else str(raw.symbol)
         fills = increment_fill(report, recorded, broker=self.name, account=self.account, symbol=symbol, side=side,
                                venue_time=raw.filled_at)
         return report.model_copy(update={"fills": fills}) if fills else report

@@ -3,7 +3,8 @@
 Alpaca exposes no API-key permissions (a key can always trade; withdrawals are not an API
 feature of trading keys), signs with the key itself rather than a timestamp, and has no dry-run
 order: the paper account (ALPACA_PAPER=true) is its test environment. The clock comes from
-GET /v2/clock; a market's state from GET /v2/assets/{symbol} (tradable, status).
+GET /v2/clock; a market's state from the asset's flags (status, tradable, fractionable), all read
+through the adapter's public methods.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from alpaca.trading.enums import AssetStatus
-
 from nija.brokers.alpaca.broker import AlpacaBroker
-from nija.brokers.alpaca.errors import _NotFound
 from nija.brokers.preflight import (
     DryRun,
     MarketState,
@@ -61,14 +59,14 @@ class AlpacaProbe:
     def server_clock(self) -> ServerClock:
         """Alpaca's clock (GET /v2/clock) against ours."""
         before = time.time() * 1000
-        clock = self.broker._read(self.broker.trading.get_clock)
+        clock = self.broker.server_clock()
         after = time.time() * 1000
         skew = clock.timestamp.timestamp() * 1000 - (before + after) / 2
         return ServerClock(skew, 1000.0, False, "GET /v2/clock")
 
     def permissions(self) -> Permissions:
         """Not exposed: the account's trading block is the only flag."""
-        account = self.broker._read(self.broker.trading.get_account)
+        account = self.broker.account_state()
         blocked = bool(account.trading_blocked or account.account_blocked)
         return Permissions(not blocked, None, "Alpaca exposes no key permissions (GET /v2/account trading_blocked)")
 
@@ -77,14 +75,14 @@ class AlpacaProbe:
         return None
 
     def market_state(self, symbol: str) -> MarketState:
-        """Whether the ticker is an active, tradable asset."""
-        try:
-            asset = self.broker._read(lambda: self.broker.trading.get_asset(symbol))
-        except _NotFound:
+        """Whether the ticker is an asset NIJA can buy, and in what units (fractional or whole shares)."""
+        rules = self.broker.listed_asset(symbol)
+        if rules is None:
             return MarketState(symbol, False, False, "not listed")
-        status = str(getattr(asset.status, "value", asset.status))
-        return MarketState(symbol, True, bool(asset.tradable) and asset.status == AssetStatus.ACTIVE,
-                           status if asset.tradable else f"{status}, not tradable")
+        if rules.opening_refusal:
+            return MarketState(symbol, True, False, rules.opening_refusal)
+        units = "fractional shares" if rules.fractionable else "whole shares only (not fractionable)"
+        return MarketState(symbol, True, True, f"active, {units}")
 
     def dry_run_buy(self, symbol: str, quote_amount: Decimal) -> DryRun:
         """Alpaca has no dry-run order; say which account orders would reach."""

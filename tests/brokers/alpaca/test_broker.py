@@ -141,17 +141,19 @@ def test_market_rules_follow_the_fractionable_flag_and_whole_shares_are_bought(s
 
 
 @pytest.mark.parametrize(
-    ("side", "qty", "unit"),
+    ("side", "qty", "unit", "reason"),
     [
-        (Side.BUY, "200", QuantityUnit.QUOTE),  # not fractionable: 200 USD buys 0 shares at 250
-        (Side.SELL, "0.9", QuantityUnit.BASE),
+        (Side.BUY, "200", QuantityUnit.QUOTE, "not fractionable and 200 USD buys 0 shares"),  # at 250
+        (Side.SELL, "0.9", QuantityUnit.BASE, "below minimum"),
     ],
 )
-def test_whole_share_minimums_are_checked_before_sending(sim: Simulator, side: Side, qty: str, unit: QuantityUnit) -> None:
+def test_whole_share_minimums_are_checked_before_sending(
+    sim: Simulator, side: Side, qty: str, unit: QuantityUnit, reason: str
+) -> None:
     broker, _ = _broker(sim, {"USD": "1000", "TSLA": "1"})
     sim.venue(VENUE).set_fractionable("TSLA", False)  # type: ignore[attr-defined]
     tiny = _request(side, qty, unit, "tiny", symbol="TSLA")
-    with pytest.raises(OrderRejected, match="below minimum"):
+    with pytest.raises(OrderRejected, match=reason):
         broker.place(tiny)
     assert _posts(sim) == 0
 

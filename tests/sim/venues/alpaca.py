@@ -4,13 +4,23 @@ as alpaca-py 0.44's `TradingClient` and `StockHistoricalDataClient` call them.
 Both clients take `url_override=<sim>/alpaca` (without `/v2`); the trading and data paths do not
 overlap, so one prefix serves both. Every route needs `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY`
 matching an account (else 401 `{"code":40110000,"message":"request is not authorized"}`). A cash
-account: buying power is free cash, no commission. Market orders fill at the sim price while the
-market clock is open (`set_market_open`); while it is closed they are accepted and wait.
-Decimals are JSON strings on the trading API (alpaca-py's models require it), numbers on the data API.
+account: buying power is free cash. Market orders fill at the sim price while the market clock is
+open (`set_market_open`); while it is closed they are accepted and wait. Decimals are JSON strings
+on the trading API (alpaca-py's models require it), numbers on the data API.
 
-Modelling choices not measured against Alpaca: the 422 messages for unknown assets, fractional
-qty on a non-fractionable asset and malformed orders; a 429 body `{"code":42910000,...}`; the
-data API uses the trading API's error shape; the POST answer shows the order `pending_new` and
+Real shapes (alpaca-py's fixtures and issues): every order answer carries `"commission"` as a JSON
+number; the 403 40310000 refusals carry `buying_power`/`cost_basis` or `available`/`existing_qty`/
+`held_for_orders`/`symbol` beside the message; 422 40010001 "client_order_id must be unique";
+404 40410000 "order not found". A commission is set per account (`set_commission`) or per order
+(the Broker API's `commission` body field); it is held by the buying-power check and taken from
+cash once the order has filled something (booked when the account is next seen, at its next
+request). `set_fractionable` / `set_tradable` change the asset flags: a fractional or notional
+order on a non-fractionable asset is refused with Alpaca's "requested asset is not fractionable"
+(support article); an active asset that is not tradable takes closing (sell) orders only.
+
+Modelling choices not measured against Alpaca: the HTTP status/code of the not-fractionable and
+not-tradable refusals and of malformed orders (422 40010001); a 429 body `{"code":42910000,...}`;
+the data API uses the trading API's error shape; the POST answer shows the order `pending_new` and
 unfilled even when it filled at once (as Alpaca usually answers), a later GET shows the fill.
 """
 
@@ -119,6 +129,9 @@ class AlpacaVenue(Venue):
     def __init__(self, seed: int = 0) -> None:
         self.market_open = True
         self.not_fractionable: set[str] = set()
+        self.not_tradable: set[str] = set()
+        self.commissions: dict[str, Decimal] = {}  # api key -> USD per order
+        self._uncharged: dict[str, list[Order]] = {}  # api key -> orders whose commission is still due
         super().__init__(seed)
 
     def default_markets(self) -> list[tuple[Market, Decimal]]:
@@ -145,6 +158,16 @@ class AlpacaVenue(Venue):
         self.book.market(symbol)
         self.not_fractionable = (self.not_fractionable - {symbol}) | (set() if fractionable else {symbol})
 
+    def set_tradable(self, symbol: str, tradable: bool) -> None:
+        """Mark an active asset (not) tradable: while not, only sells are taken (Alpaca's assets FAQ)."""
+        self.book.market(symbol)
+        self.not_tradable = (self.not_tradable - {symbol}) | (set() if tradable else {symbol})
+
+    def set_commission(self, api_key: str, amount: Decimal | str | None) -> None:
+        """Charge `amount` USD per order on this key's orders from now on (None or 0: no commission)."""
+        rest = {k: v for k, v in self.commissions.items() if k != api_key}
+        self.commissions = {**rest, api_key: Decimal(amount)} if amount else rest
+
     # -- auth -------------------------------------------------------------------------------
 
     def api_key_of(self, request: Request) -> str | None:
@@ -157,7 +180,19 @@ class AlpacaVenue(Venue):
             raise VenueError(Reject.INVALID_KEY)
         if account.rate is not None and not account.rate.try_spend(Decimal(1), time.monotonic()):
             raise VenueError(Reject.RATE_LIMIT)
+        self._charge_commissions(account)
         return account
+
+    def _charge_commissions(self, account: Account) -> None:
+        # a commission is charged on execution: take it from cash once its order has filled anything
+        due = self._uncharged.get(account.api_key)
+        if not due:
+            return
+        for order in list(due):
+            if order.filled > 0:
+                account.balances[_USD] = account.total(_USD) - Decimal(order.extra["commission"])
+            if order.filled > 0 or order.status is not OrderStatus.OPEN:  # canceled unfilled: never charged
+                due.remove(order)
 
     def error_reply(self, error: VenueError) -> Reply:
         status, code, message = _ERRORS[error.kind]
@@ -175,7 +210,8 @@ class AlpacaVenue(Venue):
         return {
             "id": self.asset_id(market.symbol), "class": "us_equity", "exchange": "NASDAQ",
             "symbol": market.symbol, "name": f"{market.symbol} Inc. Common Stock", "status": "active",
-            "tradable": True, "marginable": True, "shortable": True, "easy_to_borrow": True,
+            "tradable": market.symbol not in self.not_tradable, "marginable": True, "shortable": True,
+            "easy_to_borrow": True,
             "fractionable": market.symbol not in self.not_fractionable,
             "maintenance_margin_requirement": 30, "attributes": [],
         }  # fmt: skip
@@ -215,6 +251,7 @@ class AlpacaVenue(Venue):
             "time_in_force": order.extra.get("time_in_force", "day"), "limit_price": None, "stop_price": None,
             "status": status, "extended_hours": False, "legs": None, "trail_percent": None, "trail_price": None,
             "hwm": None, "subtag": None, "source": None, "expires_at": None,
+            "commission": float(order.extra.get("commission", "0")),  # a JSON number, as Alpaca sends it
         }  # fmt: skip
 
     def _holdings(self, account: Account) -> dict[str, Decimal]:
@@ -250,7 +287,7 @@ class AlpacaVenue(Venue):
     @route("GET", "/v2/account", private=True)
     def account(self, call: Call) -> Reply:
         account = call.require_account()
-        cash, free = account.total(_USD), account.free(_USD)
+        cash, free = account.total(_USD), account.free(_USD) - self._commission_due(account)
         long_value = sum((q * self.book.prices[a] for a, q in self._holdings(account).items() if q > 0), _ZERO)
         equity = cash + long_value
         digest = hashlib.sha256(account.api_key.encode()).hexdigest()
@@ -336,16 +373,21 @@ class AlpacaVenue(Venue):
             raise VenueError(Reject.BAD_REQUEST, "client_order_id must be no more than 128 characters")
         if call.book.orders_of(account, client_order_id=client_order_id):
             raise VenueError(Reject.DUPLICATE_CLIENT_ORDER_ID)  # unique per account, open or not
+        if side is Side.BUY and symbol in self.not_tradable:
+            raise VenueError(Reject.BAD_REQUEST, f'asset "{symbol}" is not tradable')
         qty, notional = self._size(body, symbol, time_in_force)
-        price = call.book.prices[symbol]
-        refused = self._check_funds(account, symbol, side, qty, notional, price)
+        commission = _decimal(body.get("commission", self.commissions.get(account.api_key, _ZERO)), "commission")
+        refused = self._check_funds(account, symbol, side, qty, notional, call.book.prices[symbol], commission)
         if refused is not None:
             return refused
+        extra = {"time_in_force": time_in_force, "commission": str(commission)}
         order = call.book.place_market_order(
             account, symbol, side, volume=qty, quote_cost=notional, client_order_id=client_order_id,
             fill_fraction=call.fill_fraction if self.market_open else _ZERO,
-            extra={"time_in_force": time_in_force, **({} if self.market_open else {"queued": "1"})},
+            extra=extra | ({} if self.market_open else {"queued": "1"}),
         )
+        if commission > 0:
+            self._uncharged.setdefault(account.api_key, []).append(order)
         return Reply.json(self._order_json(order, as_accepted=True))
 
     def _size(self, body: dict[str, Any], symbol: str, time_in_force: str) -> tuple[Decimal | None, Decimal | None]:
@@ -356,7 +398,7 @@ class AlpacaVenue(Venue):
         notional = _decimal(raw_notional, "notional") if raw_notional is not None else None
         fractional = notional is not None or (qty is not None and qty != qty.to_integral_value())
         if fractional and symbol in self.not_fractionable:
-            raise VenueError(Reject.BAD_REQUEST, f'asset "{symbol}" is not fractionable')
+            raise VenueError(Reject.BAD_REQUEST, "requested asset is not fractionable")
         if fractional and time_in_force != "day":
             raise VenueError(Reject.BAD_REQUEST, "fractional orders must be DAY orders")
         if qty is not None and (qty <= 0 or _decimals(qty) > _QTY_DECIMALS):
@@ -368,21 +410,31 @@ class AlpacaVenue(Venue):
                 raise VenueError(Reject.BELOW_MIN_COST)
         return qty, notional
 
-    @staticmethod
     def _check_funds(
-        account: Account, symbol: str, side: Side, qty: Decimal | None, notional: Decimal | None, price: Decimal
+        self, account: Account, symbol: str, side: Side, qty: Decimal | None, notional: Decimal | None,
+        price: Decimal, commission: Decimal,
     ) -> Reply | None:
+        # the 403 bodies carry the figures beside the message (alpaca-py #225; alpaca-py's fixtures)
         if side is Side.BUY:
-            needed = notional if notional is not None else (qty or _ZERO) * price
-            if needed > account.free(_USD):
-                raise VenueError(Reject.INSUFFICIENT_FUNDS)
+            needed = (notional if notional is not None else (qty or _ZERO) * price) + commission
+            buying_power = account.free(_USD) - self._commission_due(account)
+            if needed > buying_power:
+                return Reply.json({"buying_power": _num(buying_power), "code": 40310000, "cost_basis": _num(needed),
+                                   "message": "insufficient buying power"}, status=403)  # fmt: skip
             return None
         wanted = qty if qty is not None else quantize_down((notional or _ZERO) / price, _QTY_DECIMALS)
-        available = account.free(symbol)
+        available, held = account.free(symbol), account.held(symbol)
         if wanted > available:
-            message = f"insufficient qty available for order (requested: {_num(wanted)}, available: {_num(available)})"
-            return _api_error(403, 40310000, message)
+            return Reply.json({
+                "available": _num(available), "code": 40310000, "existing_qty": _num(account.total(symbol)),
+                "held_for_orders": _num(held), "symbol": symbol,
+                "message": f"insufficient qty available for order (requested: {_num(wanted)}, available: {_num(available)})",
+            }, status=403)  # fmt: skip
         return None
+
+    def _commission_due(self, account: Account) -> Decimal:
+        # commissions of orders not yet filled still hold buying power
+        return sum((Decimal(o.extra["commission"]) for o in self._uncharged.get(account.api_key, ())), _ZERO)
 
     @route("GET", "/v2/orders", private=True)
     def orders(self, call: Call) -> Reply:
