@@ -420,6 +420,9 @@ class BalanceSnapshot(_Frozen):
     available: Decimal = Field(ge=0)
     locked_in_positions: Decimal = Field(ge=0)
     taken_at: datetime
+    # What the venue holds for this user outside the tradable account (OKX funding): never equity,
+    # shown by health and the doctor so a funded user is not left reading "unfunded".
+    note: str | None = None
 
     @model_validator(mode="after")
     def _identity(self) -> BalanceSnapshot:
@@ -432,13 +435,16 @@ class BalanceSnapshot(_Frozen):
         return self
 
     @classmethod
-    def from_parts(cls, available: Decimal, locked_in_positions: Decimal, taken_at: datetime) -> BalanceSnapshot:
+    def from_parts(
+        cls, available: Decimal, locked_in_positions: Decimal, taken_at: datetime, note: str | None = None
+    ) -> BalanceSnapshot:
         """Build a snapshot whose equity is the sum of its parts."""
         return cls(
             total_equity=available + locked_in_positions,
             available=available,
             locked_in_positions=locked_in_positions,
             taken_at=taken_at,
+            note=note,
         )
 
 

@@ -200,6 +200,8 @@ def _equity(report: AccountReport, broker: Broker, probe: Probe, snapshot: Balan
         ))
     else:
         report.add("equity", Level.OK, f"{_money(snapshot.total_equity)} ({_money(snapshot.available)} available)")
+    if snapshot.note:  # money the venue holds outside the tradable account (OKX funding): not equity
+        report.add("equity", Level.WARN, snapshot.note)
 
 
 def _check_markets(report: AccountReport, broker: Broker, probe: Probe, plan: AccountPlan) -> list[str]:

@@ -264,8 +264,9 @@ class BrokerLoop:
             "entries": entries,
             "entries_skipped": reason,
             # What an operator should see in status: why entries are off (a closed market or a
-            # full book are normal trading, not a block).
-            "entries_blocked": blocked if blocked != "unfunded" else None,
+            # full book are normal trading, not a block); unfunded: where the money is, if the
+            # venue holds it outside the tradable account (OKX funding).
+            "entries_blocked": blocked if blocked != "unfunded" else snapshot.note,
             "open_positions": len(self.store.positions(self.broker.name, self.broker.account)),
             "rate_profile": self._pacer.profile.name,
         }

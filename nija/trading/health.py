@@ -84,9 +84,10 @@ class HealthTracker:
             auth_failed=auth,
         )
 
-    def unfunded(self) -> BrokerHealth:
-        """Equity is below the funding minimum: the broker is not traded (no thread yet)."""
-        return self._move(S.UNFUNDED, funded=False)
+    def unfunded(self, note: str | None = None) -> BrokerHealth:
+        """Equity is below the funding minimum: the broker is not traded (no thread yet); `note`
+        says where the user's money is when the venue holds it outside the tradable account."""
+        return self._move(S.UNFUNDED, funded=False, note=note)
 
     def stopped(self) -> BrokerHealth:
         """The daemon is shutting down."""

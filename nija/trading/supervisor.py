@@ -113,8 +113,8 @@ class Supervisor:
         loop.store.record_equity(loop.broker.name, loop.broker.account, snapshot)
         if snapshot.total_equity >= minimum:
             return True
-        loop.store.save_health(loop.health.unfunded())
-        loop.log.warning("broker_unfunded", equity=str(snapshot.total_equity), minimum=str(minimum))
+        loop.store.save_health(loop.health.unfunded(snapshot.note))
+        loop.log.warning("broker_unfunded", equity=str(snapshot.total_equity), minimum=str(minimum), note=snapshot.note)
         return False
 
     def _launch(self, loop: BrokerLoop) -> None:

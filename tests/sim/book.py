@@ -69,6 +69,9 @@ class VenueBook:
         # Each account's orders, oldest first: a thousand accounts' lookups must not scan them all.
         self._orders_by_key: dict[str, list[Order]] = {}
         self.fills: list[Fill] = []
+        # A venue can have a fill's fee paid in a third asset (Binance BNB): (account, market, fee
+        # valued in quote) -> (asset, amount), or None for the usual asset.
+        self.third_asset_fee: Callable[[Account, Market, Decimal], tuple[str, Decimal] | None] | None = None
 
     # -- reference data -------------------------------------------------------------------
 
@@ -212,7 +215,14 @@ class VenueBook:
         fee_quote = (cost * self.taker_fee).quantize(Decimal(1).scaleb(-market.cost_decimals), rounding=ROUND_HALF_UP)
         fee, fee_asset = fee_quote, market.quote
         balances = account.balances
-        if order.fee_in_base:
+        third = self.third_asset_fee(account, market, fee_quote) if self.third_asset_fee is not None else None
+        if third is not None:  # paid in another asset: the coins and the proceeds move whole
+            fee_asset, fee = third
+            balances[fee_asset] = account.total(fee_asset) - fee
+            sign = _ONE if order.side is Side.BUY else -_ONE
+            balances[market.quote] = account.total(market.quote) - sign * cost
+            balances[market.base] = account.total(market.base) + sign * volume
+        elif order.fee_in_base:
             fee, fee_asset = self._base_fee(market, volume), market.base
             if order.side is Side.BUY:  # the fee never arrives: fewer coins credited
                 balances[market.quote] = account.total(market.quote) - cost

@@ -223,6 +223,30 @@ class Simulator:
             target.book.market(symbol)
             target.market_status[symbol] = status  # type: ignore[attr-defined]
 
+    def set_funding_balance(self, venue: str, api_key: str, asset: str, amount: Decimal | int | str) -> None:
+        """OKX: what the key's funding account holds of `asset` (deposits wait there, not tradable)."""
+        with self._lock:
+            self._account(venue, api_key)
+            self.venue(venue).set_funding_balance(api_key, asset, Decimal(amount))  # type: ignore[attr-defined]
+
+    def mmp_cancel(self, venue: str, api_key: str) -> list[str]:
+        """OKX: Market Maker Protection cancels the key's open orders (`mmp_canceled`); their ids."""
+        with self._lock:
+            canceled = self.venue(venue).mmp_cancel(self._account(venue, api_key))  # type: ignore[attr-defined]
+            return [o.order_id for o in canceled]
+
+    def set_bnb_fees(self, venue: str, api_key: str, enabled: bool = True) -> None:
+        """Binance: the key's trades pay their commission in BNB ("pay fees with BNB"), while it holds enough."""
+        with self._lock:
+            self._account(venue, api_key)
+            self.venue(venue).set_bnb_fees(api_key, enabled)  # type: ignore[attr-defined]
+
+    def expire_order(self, venue: str, order_id: str, status: str = "EXPIRED") -> None:
+        """Binance: the venue ends an open order's remainder (`EXPIRED`, or `EXPIRED_IN_MATCH` by
+        self-trade prevention); what filled stays filled."""
+        with self._lock:
+            self.venue(venue).expire_order(order_id, status)  # type: ignore[attr-defined]
+
     def set_key_permissions(self, venue: str, api_key: str, *, trade: bool = True, withdraw: bool = False) -> None:
         """What the key may do, as the venue's permission endpoints (and Kraken's WithdrawStatus) report it."""
         with self._lock:

@@ -32,7 +32,7 @@ from nija.brokers.base import (
     secret_text,
     venue_decimal,
 )
-from nija.brokers.ccxt import coinbase, kraken
+from nija.brokers.ccxt import binance, coinbase, kraken
 from nija.brokers.ccxt.client import SharedMarkets, build_client
 from nija.brokers.ccxt.errors import ccxt_errors
 from nija.brokers.ccxt.kraken_budget import KeyBudget, kraken_budget
@@ -114,6 +114,11 @@ class CcxtBroker:
         self._orders = OrderAnswers(name, account, self.venue, self.client)
         self._budget: KeyBudget | None = None
         self._sub_balances: dict[str, Decimal] = {}  # asset -> part in Earn/staking, as last read
+        self._paused_until = 0.0  # monotonic: no call before then (Binance rate limit or IP ban)
+        self._paused_by = ""  # the venue answer that paused the calls
+        # OKX: what waits in the funding account, read while the trading account looks unfunded (okx.py)
+        watch = self.venue.funding_watch
+        self._funding = watch(self.client, lambda fn: self._read(fn, private=True), self.venue.cash) if watch else None
         self._nonce: NonceSource | None = None
         if self.venue.persistent_nonce and credentials:
             api_key = secret_text(credentials["api_key"])
@@ -165,6 +170,9 @@ class CcxtBroker:
 
     def _call(self, fn: Callable[[], T], *, private: bool = False) -> T:
         """One venue call with translated errors; a Kraken InvalidNonce jumps the nonce and retries once."""
+        if (paused := self._paused_until - time.monotonic()) > 0:
+            # calls during a rate-limit pause or an IP ban only prolong it: fail the cycle, send nothing
+            raise TransientError(f"{self.name}: calls paused {paused:.0f}s more after: {self._paused_by}")
         for attempt in (1, 2):
             try:
                 with self._private() if private else nullcontext(), ccxt_errors(self.name):
@@ -184,7 +192,11 @@ class CcxtBroker:
         return retrying(self._call, fn, private=private)
 
     def _back_off(self, exc: TransientError) -> None:
-        """Pace the key as a transient Kraken answer asks (rate limit: counter full; lockout: 15 min)."""
+        """Pace the key as a transient Kraken answer asks (rate limit: counter full; lockout: 15 min);
+        pause the account's calls as a Binance one asks (rate limit: next minute; 418: the ban)."""
+        pause = self.venue.pause_after(str(exc), time.time()) if self.venue.pause_after is not None else None
+        if pause is not None:
+            self._paused_until, self._paused_by = max(self._paused_until, time.monotonic() + pause), str(exc)
         row = kraken.error_for(str(exc)) if self._budget is not None else None
         if row is None or self._budget is None:
             return
@@ -232,7 +244,8 @@ class CcxtBroker:
         free = {a: venue_decimal(v, f"{self.name} free {a}") for a, v in (raw.get("free") or {}).items() if v is not None}
         total = {a: venue_decimal(v, f"{self.name} total {a}") for a, v in (raw.get("total") or {}).items() if v is not None}
         if self.venue.fold_balances is not None:
-            folded = self.venue.fold_balances(free, total, self.venue.cash, self.client.safe_currency_code)
+            # ccxt's code mapping, with the venue's listed codes (Binance: LDO is listed, LDUSDT is Earn)
+            folded = self.venue.fold_balances(free, total, self.venue.cash, binance.CurrencyCodes(self.client))
             self._sub_balances = folded.sub_balances
             return folded.free, folded.total
         return free, total
@@ -266,7 +279,8 @@ class CcxtBroker:
                 raise MarketDataError(f"{self.name}: no price for {symbol} in the ticker answer")
             value += held[asset] * venue_decimal(last, f"{self.name} {symbol} last")
         locked = max(cash_total - available, Decimal(0)) + value
-        return BalanceSnapshot.from_parts(available=available, locked_in_positions=locked, taken_at=utc_now())
+        note = self._funding.note(available + locked) if self._funding is not None else None
+        return BalanceSnapshot.from_parts(available=available, locked_in_positions=locked, taken_at=utc_now(), note=note)
 
     def ticker(self, symbol: str) -> Ticker:
         """Best bid/ask and last trade of `symbol`."""
@@ -373,7 +387,33 @@ class CcxtBroker:
         if not raw or raw.get("id") is None:
             # A 200 whose body was not JSON: the venue may well hold the order.
             raise TransientError(f"{self.name}: order {request.client_order_id} answer had no order id")
+        try:
+            raw = self._with_fees(raw, symbol)
+        except (TransientError, MarketDataError) as exc:  # placed, but its fee has no value yet: look it up
+            raise TransientError(f"{self.name}: order {request.client_order_id} placed, fee unvalued: {exc}") from exc
         return self._orders.report(request.client_order_id, raw, None, request.side)
+
+    def _with_fees(self, raw: Mapping[str, Any], symbol: str, *, lookup: bool = False) -> Mapping[str, Any]:
+        """The order answer with the venue's fees completed: on a lookup, the order's own trades
+        where the answer has none (Binance myTrades); fees paid in a third asset (BNB) valued in quote."""
+        if lookup and self.venue.lookup_trades is not None and raw.get("filled") and not raw.get("trades"):
+            trades = self._order_trades(symbol, str(raw.get("id")))
+            raw = self.venue.lookup_trades(raw, trades, fee_schedule(self.name).taker)
+        if self.venue.restate_fees is not None:
+            # at the asset's ask, read once a second for all the venue's clients (a fan-out of
+            # BNB-paying followers reads BNB's price once, not once per follower)
+            ask = lambda s: self._markets.recent_ask(self._markets_key, s, lambda: self.ticker(s).ask)  # noqa: E731
+            raw = self.venue.restate_fees(raw, self.client.markets, ask)
+        return raw
+
+    def _order_trades(self, symbol: str, order_id: str) -> list[Mapping[str, Any]] | None:
+        """The account's trades of one order (Binance GET /api/v3/myTrades `orderId`); None when
+        that read fails (the caller falls back to the taker rate, binance.with_trades says why)."""
+        try:
+            params = {"orderId": order_id}
+            return self._read(lambda: self.client.fetch_my_trades(symbol, None, None, params), private=True)
+        except (TransientError, MarketDataError):
+            return None
 
     def _refuse_inactive(self, symbol: str) -> None:
         """A market the venue marks inactive (Kraken: cancel_only, post_only, ...) takes no market
@@ -412,8 +452,8 @@ class CcxtBroker:
         if request.side is not Side.SELL or earning <= 0:
             return exc
         return InsufficientFunds(
-            f"{exc}; {earning} {base} of this account is in {self.name} Earn/staking ({base}.F/.S), which the"
-            f" venue does not sell: turn off Auto Earn for {base} (or unstake) so the position can be sold"
+            f"{exc}; {earning} {base} of this account is in {self.name} Earn/staking"
+            f" {self.venue.earn_help.format(base=base)} so the position can be sold"
         )
 
     def _to_precision(self, helper: Callable[[str, float], str], symbol: str, value: Decimal, what: str) -> Decimal:
@@ -440,7 +480,9 @@ class CcxtBroker:
                 if isinstance(exc.__cause__, ccxt.OrderNotFound):
                     return None
                 raise
-            return self._orders.report(client_order_id, raw, recorded, side) if raw else None
+            if not raw:
+                return None
+            return self._orders.report(client_order_id, self._with_fees(raw, symbol, lookup=True), recorded, side)
         if self.venue.lookup == "open_closed":
             # A market order is closed within milliseconds: look there first, one call usually.
             fetchers = (self.client.fetch_closed_orders, self.client.fetch_open_orders)

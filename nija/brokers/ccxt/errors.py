@@ -20,7 +20,7 @@ from nija.brokers.base import (
     OrderRejected,
     TransientError,
 )
-from nija.brokers.ccxt import kraken
+from nija.brokers.ccxt import binance, kraken, okx
 from nija.models import BrokerName
 
 __all__ = ["ccxt_errors"]
@@ -45,6 +45,8 @@ _CCXT_ERRORS: Final[tuple[tuple[type[Exception], type[BrokerError]], ...]] = (
 # venue's own text before the class table: one table per venue, in its module (kraken.ERRORS).
 _VENUE_TEXTS: Final[dict[BrokerName, Callable[[str], type[BrokerError] | None]]] = {
     BrokerName.KRAKEN: lambda text: row.error if (row := kraken.error_for(text)) is not None else None,
+    BrokerName.BINANCE: binance.error_class,
+    BrokerName.OKX: okx.error_for,
 }
 
 

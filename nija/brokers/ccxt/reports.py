@@ -18,7 +18,6 @@ import ccxt
 
 from nija.brokers.base import MarketDataError, venue_decimal
 from nija.brokers.ccxt.venues import Venue
-from nija.brokers.fees import fee_schedule
 from nija.brokers.fills import increment_fill
 from nija.models import (
     BrokerName,
@@ -71,12 +70,6 @@ class OrderAnswers:
                 fee_in_base += cost
                 cost *= venue_decimal(average, "average") if average is not None else Decimal(0)
             fee += cost
-        if (
-            self.venue.buy_fee_in_base_unreported and fee == 0 and filled > 0 and raw.get("side") == "buy"
-            and average is not None
-        ):
-            fee_in_base = filled * fee_schedule(self.broker).taker  # the one fee table, overrides included
-            fee = fee_in_base * venue_decimal(average, "average")
         status = _STATUS.get(str(raw.get("status")), None)
         if status is None:  # open or unknown: decided by what filled
             status = OrderStatus.PARTIAL if filled > 0 else OrderStatus.SUBMITTED
@@ -120,19 +113,25 @@ class OrderAnswers:
     def _trades(
         self, report: ExecutionReport, raw: Mapping[str, Any], recorded: Order | None, side: Side, symbol: str, base: str
     ) -> tuple[Fill, ...] | None:
-        """The venue's own trades as fills, when the answer carries all of them and nothing of the
-        order is recorded yet (so they can never overlap fills derived from totals); else None."""
+        """The venue's own trades as fills, when the answer carries all of them (oldest first);
+        else None. Trades already recorded are the oldest ones whose amounts add up to what is
+        recorded, and are left out; when no such prefix exists, the recorded fills were derived
+        from totals and the trades could overlap them: None (the fill comes from totals)."""
         trades = raw.get("trades") or []
-        if not trades or (recorded is not None and recorded.filled_qty > 0):
-            return None
-        if any(t.get("id") is None or t.get("amount") is None or t.get("price") is None for t in trades):
+        if not trades or any(t.get("id") is None or t.get("amount") is None or t.get("price") is None for t in trades):
             return None
         amounts = [venue_decimal(t["amount"], f"{report.client_order_id} trade amount") for t in trades]
         if sum(amounts, Decimal(0)) != report.filled_qty:
             return None
+        known, running = 0, Decimal(0)
+        recorded_qty = recorded.filled_qty if recorded is not None else Decimal(0)
+        while running < recorded_qty and known < len(amounts):
+            running, known = running + amounts[known], known + 1
+        if running != recorded_qty:
+            return None
         seen = utc_now()
         fills = []
-        for trade, qty in zip(trades, amounts):
+        for trade, qty in zip(trades[known:], amounts[known:]):
             price = venue_decimal(trade["price"], f"{report.client_order_id} trade price")
             fee_entry = trade.get("fee") or {}
             fee = venue_decimal(fee_entry["cost"], "trade fee") if fee_entry.get("cost") is not None else Decimal(0)

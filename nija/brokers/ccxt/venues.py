@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
-from nija.brokers.ccxt import kraken
+from nija.brokers.ccxt import binance, kraken, okx
 from nija.models import BrokerName
 
 __all__ = ["VENUES", "Venue"]
@@ -28,9 +28,6 @@ class Venue:
     credentials: Mapping[str, str] = field(default_factory=lambda: {"api_key": "apiKey", "api_secret": "secret"})
     persistent_nonce: bool = False  # Kraken: monotonic per-key nonce across threads and processes
     key_budget: bool = False  # Kraken: private calls paced by the per-key counter (kraken_budget.py)
-    # Binance takes a buy's fee from the coins bought, and its order endpoint omits the fee: the
-    # adapter then counts the market's taker rate so NIJA's books match what is really held.
-    buy_fee_in_base_unreported: bool = False
     # Kraken values an order's fee in quote even when it took it in the base asset: `fee` is "Total
     # fee (quote currency)" (REST Query Orders Info), and under oflags fcib ccxt 4.5's
     # kraken.parse_order labels that quote amount with the base currency, cost unchanged. Read as
@@ -49,6 +46,25 @@ class Venue:
     fold_balances: Callable[
         [Mapping[str, Decimal], Mapping[str, Decimal], tuple[str, ...], Callable[[str], str]], kraken.FoldedBalances
     ] | None = None
+    # OKX: deposits wait in a funding account orders cannot use; a watch reads it while the trading
+    # account looks unfunded, to say so in the balance snapshot's note (okx.py): (client, read, cash).
+    funding_watch: Callable[..., okx.FundingWatch] | None = None
+    # Binance: the order lookup carries no fills or fees; the account's trades for the order do
+    # (GET /api/v3/myTrades): (lookup answer, its trades or None if that call failed, taker rate)
+    # -> the answer with trades and fees (binance.with_trades).
+    lookup_trades: Callable[
+        [Mapping[str, Any], list[Mapping[str, Any]] | None, Decimal], Mapping[str, Any]
+    ] | None = None
+    # Binance: fees paid in a third asset (BNB) restated as their quote value: (order answer,
+    # markets, last price of a symbol) -> answer (binance.restate_fees).
+    restate_fees: Callable[
+        [Mapping[str, Any], Mapping[str, Any], Callable[[str], Decimal]], Mapping[str, Any]
+    ] | None = None
+    # Binance: how long the account's calls pause after an error text (rate limit, IP ban):
+    # (text, now in Unix seconds) -> seconds, or None (binance.pause_seconds).
+    pause_after: Callable[[str, float], float | None] | None = None
+    # How a refused sell of coins held in Earn/staking tells the user to free them ({base}: the asset).
+    earn_help: str = "({base}.F/.S), which the venue does not sell: turn off Auto Earn for {base} (or unstake)"
     # Symbols scanned per cycle: OHLCV calls must fit the public limit within one 150 s cycle
     # (Kraken ~1 public call/s; the others allow far more).
     scan_batch: int = 30
@@ -69,9 +85,11 @@ VENUES: Final[Mapping[BrokerName, Venue]] = {
     BrokerName.OKX: Venue(
         "okx", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}},
         {"api_key": "apiKey", "api_secret": "secret", "passphrase": "password"}, scan_batch=60,
+        funding_watch=okx.funding_watch,
     ),
     BrokerName.BINANCE: Venue(
         "binance", ("USDT",), "clientOrderId", "fetch_order", {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"},
-        buy_fee_in_base_unreported=True, scan_batch=100,
+        scan_batch=100, fold_balances=binance.fold_balances, lookup_trades=binance.with_trades,
+        restate_fees=binance.restate_fees, pause_after=binance.pause_seconds, earn_help=binance.EARN_HELP,
     ),
 }

@@ -8,8 +8,13 @@ a sell in the quote asset received: Binance FAQ "What is Binance Spot Trading Fe
 Calculate" (binance.com/en/support/faq/e85d6e703b874674840122196b89780a): "Trading fees are always
 charged in the asset you receive ... If you sell ETH/USDT, the fee is paid in USDT." No setting
 makes a spot sell pay in the base asset, so there is no fee-in-base mode here (`set_fee_in_base`
-refuses); the one other real case, commission paid in BNB, is not modelled.
-Only market orders are supported.
+refuses). The other real case, "pay fees with BNB", is a per-key switch (`set_bnb_fees`): while
+the key holds enough BNB, each trade's commission is paid in BNB at a 25 % discount, valued at
+the BNB/quote (else BNB/USDT) price, and the coins and proceeds move whole; the FULL create
+answer's `fills` and /api/v3/myTrades (filtered by `orderId`) then say `"commissionAsset":"BNB"`.
+Simple Earn flexible balances are plain rows named `LD<asset>` in /api/v3/account (set them with
+`Simulator.set_balance(..., "LDUSDT", ...)`), as the real account answer lists them. An order the
+venue ends (`expire_order`) answers `EXPIRED` or `EXPIRED_IN_MATCH`. Only market orders are supported.
 
 Modelling choices not measured against Binance: the rate limit is the per-key decaying counter
 of the core (weight 1 per signed call) answered with 429 `-1003`; a timestamp check failure
@@ -25,13 +30,13 @@ import json
 import re
 import secrets
 import time
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
 from tests.sim.model import Account, Candle, Fill, Market, Order, OrderStatus, Reject, Side, VenueError
 from tests.sim.venue import Call, Reply, Request, Venue, request_decimal, route
 
-__all__ = ["VENUE", "BinanceVenue"]
+__all__ = ["ERROR_BODIES", "VENUE", "BinanceVenue"]
 
 _DEFAULT_MARKETS: Final = (
     (Market("BTC/USDT", "BTC", "USDT", 2, 5, Decimal("0.00001"), Decimal("5"), 8), Decimal("60000")),
@@ -44,7 +49,8 @@ _ERRORS: Final[dict[Reject, tuple[int, int, str]]] = {
     Reject.INVALID_KEY: (401, -2015, "Invalid API-key, IP, or permissions for action."),
     Reject.INVALID_SIGNATURE: (400, -1022, "Signature for this request is not valid."),
     Reject.INVALID_NONCE: (400, -1021, "Timestamp for this request is outside of the recvWindow."),
-    Reject.RATE_LIMIT: (429, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."),
+    Reject.RATE_LIMIT: (429, -1003, "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."
+                        " Please use WebSocket Streams for live updates to avoid polling the API."),
     Reject.INSUFFICIENT_FUNDS: (400, -2010, "Account has insufficient balance for requested action."),
     Reject.BELOW_MIN_AMOUNT: (400, -1013, "Filter failure: LOT_SIZE"),
     Reject.BELOW_MIN_COST: (400, -1013, "Filter failure: NOTIONAL"),
@@ -55,6 +61,21 @@ _ERRORS: Final[dict[Reject, tuple[int, int, str]]] = {
     Reject.UNKNOWN_ROUTE: (404, -1000, "Unknown endpoint."),
 }
 _CANCEL_UNKNOWN: Final = (400, -2011, "Unknown order sent.")
+
+# Real answers a test can serve through a fault (`Simulator.inject(..., "http_5xx", status=..., body=...)`):
+# (HTTP status, body). Messages from Binance's spot "Error codes" page (errors.md); -1007 comes
+# with a 5XX, "the execution status is UNKNOWN" (rest-api.md, "HTTP Return Codes").
+ERROR_BODIES: Final[dict[str, tuple[int, str]]] = {
+    "timeout": (503, '{"code":-1007,"msg":"Timeout waiting for response from backend server. Send status unknown;'
+                     ' execution status unknown."}'),
+    "ip_banned": (418, '{"code":-1003,"msg":"Way too much request weight used; IP banned until 1659146400000.'
+                       ' Please use WebSocket Streams for live updates to avoid bans."}'),
+    "duplicate": (400, '{"code":-2010,"msg":"Duplicate order sent."}'),
+    "notional": (400, '{"code":-1013,"msg":"Filter failure: NOTIONAL"}'),
+}
+_BNB: Final = "BNB"
+_BNB_DISCOUNT: Final = Decimal("0.75")  # "25% discount when paying with BNB" (Binance fee schedule)
+_EXPIRED: Final = frozenset({"EXPIRED", "EXPIRED_IN_MATCH"})
 
 _INTERVALS_S: Final[dict[str, int]] = {
     "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "2h": 7200,
@@ -83,7 +104,34 @@ class BinanceVenue(Venue):
     def __init__(self, seed: int = 0) -> None:
         self._order_ids = itertools.count(1001)
         self._trade_ids = itertools.count(5001)
+        self._bnb_keys: set[str] = set()  # keys with "pay fees with BNB" on
         super().__init__(seed)
+        self.book.third_asset_fee = self._bnb_fee
+
+    def set_bnb_fees(self, api_key: str, enabled: bool) -> None:
+        """Turn "pay fees with BNB" on or off for one key."""
+        (self._bnb_keys.add if enabled else self._bnb_keys.discard)(api_key)
+
+    def _bnb_fee(self, account: Account, market: Market, fee_quote: Decimal) -> tuple[str, Decimal] | None:
+        # Binance charges BNB only while the key holds enough; otherwise the usual asset pays.
+        if account.api_key not in self._bnb_keys or _BNB in (market.base, market.quote):
+            return None
+        price = self.book.prices.get(f"{_BNB}/{market.quote}")
+        if price is None and market.quote != "USDT":
+            return None  # no BNB price in this quote: the usual asset pays
+        price = price if price is not None else self.book.prices.get(f"{_BNB}/USDT")
+        if price is None:
+            return None
+        amount = (fee_quote * _BNB_DISCOUNT / price).quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP)
+        return (_BNB, amount) if account.free(_BNB) >= amount else None
+
+    def expire_order(self, order_id: str, status: str) -> None:
+        """End an open order's remainder as Binance does: EXPIRED, or EXPIRED_IN_MATCH (self-trade prevention)."""
+        if status not in _EXPIRED:
+            raise ValueError(f"binance: expired statuses are {sorted(_EXPIRED)}, was {status!r}")
+        order = self.book.orders[order_id]
+        self.book.cancel_order(order)
+        order.extra["binance_status"] = status
 
     def default_markets(self) -> list[tuple[Market, Decimal]]:
         return list(_DEFAULT_MARKETS)
@@ -303,17 +351,27 @@ class BinanceVenue(Venue):
             {"asset": code, "free": _fmt(account.free(code)), "locked": _fmt(account.held(code))}
             for code in sorted(set(account.balances) | set(account.holds))
         ]
+        # Field set of the docs' "Account information" example (commissionRates, uid, ...).
         return Reply.json(
             {
                 "makerCommission": 10,
                 "takerCommission": 10,
+                "buyerCommission": 0,
+                "sellerCommission": 0,
+                "commissionRates": {
+                    "maker": "0.00100000", "taker": "0.00100000", "buyer": "0.00000000", "seller": "0.00000000",
+                },
                 "canTrade": True,
                 "canWithdraw": True,
                 "canDeposit": True,
+                "brokered": False,
+                "requireSelfTradePrevention": False,
+                "preventSor": False,
                 "updateTime": self._now_ms(),
                 "accountType": "SPOT",
                 "balances": balances,
                 "permissions": ["SPOT"],
+                "uid": 354937868,
             }
         )
 
@@ -381,7 +439,9 @@ class BinanceVenue(Venue):
 
     def _order_json(self, order: Order) -> dict[str, Any]:
         market = self.book.markets[order.symbol]
-        if order.status is OrderStatus.OPEN:
+        if order.extra.get("binance_status"):
+            status = order.extra["binance_status"]
+        elif order.status is OrderStatus.OPEN:
             status = "PARTIALLY_FILLED" if order.filled > 0 else "NEW"
         else:
             status = "FILLED" if order.status is OrderStatus.CLOSED else "CANCELED"
@@ -472,6 +532,10 @@ class BinanceVenue(Venue):
         account = call.require_account()
         market = self._market_of(call.params.get("symbol"))
         fills = [f for f in call.book.fills_of(account) if f.symbol == market.symbol]
+        if call.params.get("orderId") not in (None, ""):  # "can only be used in combination with symbol"
+            fills = [f for f in fills if f.order_id == str(call.params["orderId"])]
+        if call.params.get("fromId") not in (None, ""):
+            fills = [f for f in fills if int(f.fill_id) >= int(_decimal(call.params["fromId"]))]
         start = call.params.get("startTime")
         if start not in (None, ""):
             fills = [f for f in fills if f.ts_s * 1000 >= int(_decimal(start))]

@@ -13,6 +13,12 @@ and timestamp errors with 401, the rate limit (the core's per-key counter, 1 per
 with 429 `50011`; a timestamp more than 30 s off the venue clock is `50102` and counts in
 `invalid_nonces`; an account added without a passphrase accepts any passphrase; a second *open*
 order with the same clOrdId is `51016`; unknown routes answer 404 `{"code": "404"}`.
+
+Two accounts per key, as on OKX: orders use the trading account (`account/balance`); deposits wait
+in the funding account (`asset/balances`, only non-zero rows, `bal`/`availBal`/`frozenBal`), set by
+`Simulator.set_funding_balance` and never tradable here. `Simulator.mmp_cancel` cancels a key's
+open orders as Market Maker Protection does: they end `mmp_canceled`, partial fills kept. Fees are
+negative strings (`"fee": "-0.0001"`) in the currency received: base on buys, quote on sells.
 """
 
 from __future__ import annotations
@@ -101,7 +107,20 @@ class OkxVenue(Venue):
     def __init__(self, seed: int = 0) -> None:
         self._order_ids = itertools.count(600_000_000_000_000_001)
         self._trade_ids = itertools.count(700_001)
+        self._funding: dict[str, dict[str, Decimal]] = {}  # api key -> funding account balances
         super().__init__(seed)
+
+    def set_funding_balance(self, api_key: str, asset: str, amount: Decimal) -> None:
+        """What the key's funding account holds of `asset` (deposits land there; orders never use it)."""
+        self._funding.setdefault(api_key, {})[asset] = Decimal(amount)
+
+    def mmp_cancel(self, account: Account) -> list[Order]:
+        """Market Maker Protection trips: the account's open orders end `mmp_canceled`, fills kept."""
+        canceled = self.book.orders_of(account, OrderStatus.OPEN)
+        for order in canceled:
+            self.book.cancel_order(order)
+            order.extra["state"] = "mmp_canceled"
+        return canceled
 
     def default_markets(self) -> list[tuple[Market, Decimal]]:
         return list(_DEFAULT_MARKETS)
@@ -358,6 +377,17 @@ class OkxVenue(Venue):
             )
         return self._ok([{"adjEq": "", "details": details, "imr": "", "totalEq": "", "uTime": now}])
 
+    @route("GET", "/api/v5/asset/balances", private=True)
+    def funding_balances(self, call: Call) -> Reply:
+        account = call.require_account()
+        wanted = {c for c in str(call.params.get("ccy", "")).split(",") if c}
+        rows = [
+            {"availBal": _fmt(amount), "bal": _fmt(amount), "ccy": code, "frozenBal": "0"}
+            for code, amount in sorted(self._funding.get(account.api_key, {}).items())
+            if amount > 0 and (not wanted or code in wanted)  # OKX lists only non-zero balances
+        ]
+        return Reply.json({"code": "0", "msg": "", "data": rows})
+
     # -- private: orders --------------------------------------------------------------------
 
     @route("POST", "/api/v5/trade/batch-orders", private=True, creates_order=True)
@@ -446,7 +476,7 @@ class OkxVenue(Venue):
         if order.status is OrderStatus.OPEN:
             state = "partially_filled" if order.filled > 0 else "live"
         else:
-            state = _STATE[order.status]
+            state = order.extra.get("state") or _STATE[order.status]  # mmp_canceled: set by mmp_cancel
         fee_asset = fills[0].fee_asset if fills else (market.base if order.side is Side.BUY else market.quote)
         average = order.average
         return {
@@ -460,7 +490,7 @@ class OkxVenue(Venue):
             "category": "normal",
             "ccy": "",
             "clOrdId": order.client_order_id or "",
-            "fee": "-" + _fmt(order.fee) if order.fee else "0",
+            "fee": "-" + _fmt(order.fee) if order.fee else "0",  # negative: a fee paid (OKX sign)
             "feeCcy": fee_asset,
             "fillPx": _fmt(last.price, market.price_decimals) if last else "",
             "fillSz": _fmt(last.volume) if last else "0",
