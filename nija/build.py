@@ -35,6 +35,7 @@ from nija.copytrade.followers import Follower
 from nija.logs import add_secrets, redact_text
 from nija.models import MASTER_ACCOUNT, BrokerHealth, BrokerName, HealthStatus
 from nija.store import Store
+from nija.strategy import registry as strategy_registry
 from nija.strategy.risk import RiskLimits
 from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.routing import EligibleBrokers
@@ -84,6 +85,7 @@ def loop_config(settings: Settings) -> LoopConfig:
         minimum_funded_balance=settings.minimum_funded_balance,
         max_concurrent_positions=settings.max_concurrent_positions,
         data_dir=settings.data_dir,
+        strategy=strategy_registry.get(settings.strategy),
         risk_limits=RiskLimits(settings.max_drawdown_pct, settings.max_daily_loss_pct),
         min_net_profit_pct=settings.min_net_profit_pct,
         coinbase_min_balance=settings.coinbase_min_balance,

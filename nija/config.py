@@ -31,8 +31,10 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from nija.models import BrokerName, FeeSchedule
+from nija.notify_urls import notify_url_secrets, parse_notify_urls
 
 __all__ = [
+    "STRATEGY_NAMES",
     "ConfigError",
     "Credentials",
     "Settings",
@@ -43,10 +45,12 @@ __all__ = [
 ]
 
 DEFAULT_PAPER_BROKERS: Final = (BrokerName.KRAKEN, BrokerName.COINBASE)
+WEB_TOKEN_MIN_CHARS: Final = 16
 DOTENV: Final = Path(".env")  # read from the working directory, as start.sh runs in the repo
 # A symbol part: letters and digits (1INCH, USDT); an equity ticker may hold a dot (BRK.B).
 _SYMBOL_PART: Final = re.compile(r"[A-Z0-9]{1,20}")
 _TICKER: Final = re.compile(r"[A-Z][A-Z0-9.]{0,9}")
+_HH_MM: Final = re.compile(r"([01]?[0-9]|2[0-3]):[0-5][0-9]")  # NIJA_NOTIFY_DAILY_AT
 _DOTENV_NAME: Final = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
 
 
@@ -125,13 +129,26 @@ _CREDENTIAL_VARS: Final[dict[BrokerName, dict[str, str]]] = {
     BrokerName.ALPACA: {"api_key": "ALPACA_API_KEY", "api_secret": "ALPACA_API_SECRET"},
 }
 
+# Strategies `NIJA_STRATEGY` accepts, the default first: nija/strategy/registry.py's names (config
+# may not import strategy/, one layer; tests/strategy/test_registry.py keeps the two equal).
+STRATEGY_NAMES: Final = ("apex",)
+
 # What each constraint means to an operator, for the one-line error.
 _ACCEPTED: Final[dict[str, str]] = {
     "NIJA_MODE": "paper or live",
+    "NIJA_STRATEGY": ", ".join(STRATEGY_NAMES),
     "NIJA_LOG_FORMAT": "auto, json or console",
     "NIJA_LOG_LEVEL": "debug, info, warning or error",
     "MULTI_BROKER_INDEPENDENT": "true or false",
+    "NIJA_WEB": "true or false",
+    "NIJA_WEB_HOST": "an IP address or host name to bind, e.g. 127.0.0.1 or 0.0.0.0",
+    "NIJA_WEB_PORT": "a port from 1 to 65535",
+    "NIJA_WEB_TOKEN": "a secret of at least 16 characters",
+    "NIJA_WEB_REFRESH_SECONDS": "seconds from 2 to 3600",
     "ALPACA_PAPER": "true or false",
+    "NIJA_NOTIFY": "apprise URLs separated by commas or spaces",
+    "NIJA_NOTIFY_DAILY_AT": "HH:MM in UTC (e.g. 07:30), or off",
+    "NIJA_NOTIFY_BATCH_SECONDS": "seconds from 0 to 86400",
     **{f"NIJA_{b.name}_SANDBOX": "true or false" for b in BrokerName},
     "NIJA_PAPER_BROKERS": "a comma list of coinbase, kraken, okx, binance, alpaca",
     "KRAKEN_TIER": "starter, intermediate or pro",
@@ -162,6 +179,7 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["paper", "live"] = Field("paper", alias="NIJA_MODE")  # paper unless opted in
+    strategy: str = Field(STRATEGY_NAMES[0], alias="NIJA_STRATEGY")  # what the master loops trade
     multi_broker_independent: bool = Field(True, alias="MULTI_BROKER_INDEPENDENT")
     minimum_funded_balance: Decimal = Field(Decimal("10.0"), alias="MINIMUM_FUNDED_BALANCE", ge=0)
     max_concurrent_positions: int = Field(8, alias="MAX_CONCURRENT_POSITIONS", ge=1, le=100)
@@ -171,6 +189,23 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), alias="NIJA_DATA_DIR")
     log_format: Literal["auto", "json", "console"] = Field("auto", alias="NIJA_LOG_FORMAT")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="NIJA_LOG_LEVEL")
+
+    # The read-only web dashboard (`python -m nija.web`; NIJA_WEB=true also runs it in the daemon).
+    web: bool = Field(False, alias="NIJA_WEB")
+    web_host: str = Field(
+        "127.0.0.1", alias="NIJA_WEB_HOST", min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\-]+$"
+    )
+    web_port: int = Field(8787, alias="NIJA_WEB_PORT", ge=1, le=65_535)
+    # Required to bind anything but loopback; checked on every request once set. 16+ characters:
+    # it is the only thing between the network and every account's figures.
+    web_token: SecretStr | None = Field(None, alias="NIJA_WEB_TOKEN")
+    web_refresh_seconds: float = Field(30.0, alias="NIJA_WEB_REFRESH_SECONDS", ge=2, le=3600)
+
+    # Notifications (apprise URLs; tokens in them are secrets): the operator's, batched to at most
+    # one message per recipient per NIJA_NOTIFY_BATCH_SECONDS, and a daily summary at HH:MM UTC.
+    notify_urls: Annotated[tuple[SecretStr, ...], NoDecode] = Field((), alias="NIJA_NOTIFY")
+    notify_daily_at: Annotated[str | None, NoDecode] = Field("00:00", alias="NIJA_NOTIFY_DAILY_AT")  # None: off
+    notify_batch_seconds: float = Field(60.0, alias="NIJA_NOTIFY_BATCH_SECONDS", ge=0, le=86_400)
 
     # Copy trading.
     copy_trading_mode: Literal["MASTER_FOLLOW", "INDEPENDENT"] = Field("MASTER_FOLLOW", alias="COPY_TRADING_MODE")
@@ -310,10 +345,36 @@ class Settings(BaseSettings):
         taker, maker, spread = (v / 100 for v in values)
         return FeeSchedule(taker=taker, maker=maker, spread=spread)
 
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _notify_urls(cls, raw: Any) -> Any:
+        return tuple(SecretStr(url) for url in parse_notify_urls(raw)) if isinstance(raw, str | list) else raw
+
+    @field_validator("notify_daily_at", mode="before")
+    @classmethod
+    def _daily_at(cls, raw: Any) -> Any:
+        if not isinstance(raw, str):
+            return raw
+        text = raw.strip().lower()
+        if text in ("off", "none", "false"):
+            return None
+        if not _HH_MM.fullmatch(text):
+            raise ValueError("not a time of day")
+        hours, minutes = text.split(":")
+        return f"{int(hours):02d}:{minutes}"
+
     @field_validator("log_level", "log_format", "mode", "paper_market", mode="before")
     @classmethod
     def _lower(cls, raw: Any) -> Any:
         return raw.strip().lower() if isinstance(raw, str) else raw
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _known_strategy(cls, raw: Any) -> Any:
+        name = raw.strip().lower() if isinstance(raw, str) else raw
+        if name not in STRATEGY_NAMES:
+            raise ValueError("unknown strategy")
+        return name
 
     @field_validator("copy_trading_mode", mode="before")
     @classmethod
@@ -337,6 +398,13 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, raw: Any) -> Any:
         # `.env.example` copies leave `KEY=` lines: an empty value means "not configured".
         return None if isinstance(raw, str) and not raw.strip() else raw
+
+    @field_validator("web_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < WEB_TOKEN_MIN_CHARS:
+            raise ValueError("too short")
+        return value
 
     @field_validator("kraken_sandbox")
     @classmethod
@@ -394,12 +462,12 @@ class Settings(BaseSettings):
         return {b: row for b in BrokerName if (row := getattr(self, f"{b.value}_fees")) is not None}
 
     def secret_values(self) -> list[str]:
-        """Every configured secret value, for the log redactor."""
+        """Every configured secret value, for the log redactor (notification URLs' tokens too)."""
         return [
             value.get_secret_value()
             for name in type(self).model_fields
             if isinstance(value := getattr(self, name), SecretStr) and value.get_secret_value()
-        ]
+        ] + [part for url in self.notify_urls for part in notify_url_secrets(url.get_secret_value())]
 
 
 def _field_of(variable: str) -> str:
@@ -423,7 +491,8 @@ def _one_line(exc: ValidationError) -> str:
     if not variable:  # a model-level check already names its variable first
         return f"config error: {message}"
     value = error.get("input")
-    shown = "<secret>" if "KEY" in variable or "SECRET" in variable or "PASSPHRASE" in variable else repr(value)
+    secret = any(word in variable for word in ("KEY", "SECRET", "PASSPHRASE", "TOKEN")) or variable == "NIJA_NOTIFY"
+    shown = "<secret>" if secret else repr(value)
     accepted = _ACCEPTED.get(variable)
     hint = f"; accepted: {accepted}" if accepted else ""
     return f"config error: {variable}={shown}: {message}{hint}"

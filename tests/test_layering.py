@@ -78,13 +78,17 @@ def test_copy_sizing_is_pure() -> None:
 # layer, never one of its own layer or above. trading/ and copytrade/ are siblings; a follower's
 # health reuses the broker loops' tracker, the one sideways arrow allowed.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"models", "logs", "datadir", "faults"}),
+    frozenset({"models", "logs", "datadir", "faults", "notify_urls"}),  # notify_urls: apprise URL parsing
     frozenset({"store", "strategy", "config"}),
     frozenset({"brokers", "users", "status"}),
     frozenset({"execution"}),
     frozenset({"trading", "copytrade"}),
-    frozenset({"build", "follower_commands"}),  # follower_commands: `nija.trade follower ...`
-    frozenset({"app", "trade", "doctor"}),  # commands that build accounts
+    # notify: reads the store, follower files and the guard's file names; app starts it
+    frozenset({"build", "follower_commands", "notify"}),  # follower_commands: `nija.trade follower ...`
+    # commands that build accounts (backtest: its loop config), and report (reads the store and user files)
+    frozenset({"trade", "doctor", "backtest", "report"}),
+    frozenset({"web"}),  # the dashboard: report's figures and status's health, read-only
+    frozenset({"app"}),  # the daemon starts the dashboard when NIJA_WEB=true
     frozenset({"__main__"}),
 )
 SIDEWAYS: frozenset[tuple[str, str]] = frozenset({("copytrade", "nija.trading.health")})

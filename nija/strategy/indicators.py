@@ -6,8 +6,8 @@ TA-Lib differs from the original pandas code (research note §1.2): EMAs are see
 RSI, ATR and ADX use Wilder smoothing instead of simple means. Thresholds are read against these
 TA-Lib values. TA-Lib needs C-contiguous float64 input; `Candles.from_rows` builds exactly that.
 
-`compute` returns every series; `scan_window` is APEX's per-cycle path: it checks a whole window
-for bad values and yields its last VWAP in one pass, without building series nobody reads.
+`compute` returns every series over whatever candles it is given. Which candles APEX hands these
+functions (its seed and lookback) is decided in `nija.strategy.window`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 import talib
@@ -23,11 +23,16 @@ import talib
 from nija.models import Candles
 
 __all__ = [
+    "ADX_PERIOD",
+    "ATR_PERIOD",
     "EMA_FAST",
     "EMA_MID",
     "EMA_SLOW",
+    "MACD_FAST",
+    "MACD_SIGNAL",
+    "MACD_SLOW",
+    "RSI_PERIOD",
     "Indicators",
-    "WindowScan",
     "adx",
     "atr",
     "compute",
@@ -35,7 +40,6 @@ __all__ = [
     "macd_hist",
     "ratio_to_mean",
     "rsi",
-    "scan_window",
     "volume_ratio",
     "vwap",
 ]
@@ -51,11 +55,6 @@ ADX_PERIOD: Final = 14
 MACD_FAST: Final = 12
 MACD_SLOW: Final = 26
 MACD_SIGNAL: Final = 9
-
-# Shared read-only row of ones for scan_window (sums the volume in the same product).
-_ONES: Final = np.ones(4096)
-_ONES.flags.writeable = False
-
 
 def ema(close: np.ndarray, period: int) -> np.ndarray:
     """Return the EMA of `close` (TA-Lib: seeded with the SMA of the first `period` values)."""
@@ -142,42 +141,3 @@ def compute(candles: Candles) -> Indicators:
         adx=adx(high, low, close),
         vwap=vwap(high, low, close, candles.volume),
     )
-
-
-class WindowScan(NamedTuple):
-    """One pass over a window of candles: the data checks APEX needs plus the last VWAP.
-
-    `rows` holds open, high, low and close as a (4, n) C-contiguous float64 array: its rows are
-    safe TA-Lib inputs whatever dtype the candles came in.
-    """
-
-    rows: np.ndarray
-    positive: bool  # every open, high, low and close > 0 (False on NaN)
-    finite: bool  # no price or volume is NaN or ±inf
-    last_vwap: float  # vwap(...)[-1], without building the series
-
-
-def scan_window(candles: Candles) -> WindowScan:
-    """Check a window for NaN/inf/non-positive prices and compute its last VWAP in one pass.
-
-    Raises ValueError when the arrays have different lengths or are not numeric.
-    """
-    n = candles.close.shape[0]
-    # Numpy call overhead, not arithmetic, dominates on a few hundred candles, so the window is
-    # checked with one matrix, one argmin and one matrix-vector product; the row of ones turns
-    # that product's last entry into Σ volume.
-    ones = _ONES[:n] if n <= _ONES.shape[0] else np.ones(n)
-    matrix = np.concatenate((candles.open, candles.high, candles.low, candles.close, ones), dtype=np.float64)
-    matrix = matrix.reshape(5, n)
-    # argmin is a direct C loop, several times cheaper than the min() reduction here, and it
-    # stops at the first NaN, so any NaN makes the "minimum" NaN, which compares False.
-    positive = matrix.item(matrix.argmin()) > 0  # the ones row is > 0 and changes nothing
-    # Σo·v, Σh·v, Σl·v, Σc·v, Σv. With prices > 0 any NaN or ±inf price or volume makes some
-    # entry NaN or ±inf (inf × 0 volume is NaN), so one isfinite covers the whole window.
-    sum_ov, sum_hv, sum_lv, sum_cv, total_volume = np.dot(matrix, candles.volume).tolist()
-    if total_volume > 0:
-        last = (sum_hv + sum_lv + sum_cv) / (3.0 * total_volume)
-    else:
-        last = matrix.item(3, n - 1)  # nothing traded: the close stands in, as in vwap()
-    finite = math.isfinite(sum_ov + sum_hv + sum_lv + sum_cv + total_volume)
-    return WindowScan(matrix[:4], positive, finite, last)

@@ -29,7 +29,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
 from nija.models import EquityMarks
-from nija.strategy.apex import EntryDecision
+from nija.strategy.base import EntryDecision
 
 __all__ = [
     "MAX_PCT",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -45,18 +45,8 @@ from nija.models import (
     utc_now,
 )
 from nija.store import Store, StrategyState
-from nija.strategy.apex import (
-    DEFAULT_PARAMS,
-    ApexParams,
-    EntryDecision,
-    ExitAction,
-    ExitDecision,
-    ExitState,
-    evaluate_entry,
-    evaluate_exit,
-    initial_exit_state,
-    take_profit_ladder,
-)
+from nija.strategy.base import EntryDecision, ExitAction, ExitDecision, ExitState, Strategy
+from nija.strategy.registry import default_strategy
 from nija.strategy.risk import (
     RiskLimits,
     advance_marks,
@@ -74,7 +64,7 @@ from nija.trading.scan import rotating_batch
 
 __all__ = ["BrokerLoop", "LoopConfig"]
 
-# APEX needs 100 candles; 200 lets EMA50 and ADX settle past TA-Lib's seed values.
+# Candles fetched per symbol at least; the strategy's `candles_needed` raises it (APEX: 261).
 CANDLES_PER_SYMBOL: Final = 200
 MANUAL_POLL_SECONDS: Final = 0.5  # how soon an idle loop takes a manual trade from the inbox
 LIVENESS_SECONDS: Final = 5.0  # a loop writes its liveness at most this often (status allows 15 s)
@@ -88,7 +78,7 @@ class LoopConfig:
     minimum_funded_balance: Decimal
     max_concurrent_positions: int
     data_dir: Path
-    params: ApexParams = DEFAULT_PARAMS
+    strategy: Strategy = field(default_factory=default_strategy)  # NIJA_STRATEGY (APEX v7.1 by default)
     risk_limits: RiskLimits = field(default_factory=RiskLimits)
     min_net_profit_pct: Decimal = Decimal("0.2")  # percent, on top of the round trip, for TP levels
     coinbase_min_balance: Decimal = Decimal(50)
@@ -125,7 +115,7 @@ class BrokerLoop:
         self._fee = fee_schedule(broker.name)
         # TP levels must clear this broker's fees plus the net profit asked for.
         floor = self._fee.round_trip + config.min_net_profit_pct / 100
-        self._params = replace(config.params, min_take_profit_pct=float(floor))
+        self._strategy = config.strategy.with_fee_floor(float(floor))
         self._eligible = eligible if eligible is not None else EligibleBrokers()
         self._pacer = AccountPacer(clock=clock)
         self._account: tuple[BalanceSnapshot, dict[str, Decimal]] | None = None  # last balance read
@@ -137,6 +127,11 @@ class BrokerLoop:
     @property
     def name(self) -> str:
         return f"broker-{self.broker.name}"
+
+    @property
+    def strategy(self) -> Strategy:
+        """The strategy this loop decides with: the configured one with this broker's fee floor."""
+        return self._strategy
 
     def run(self) -> None:
         """Thread target: cycle until stopped or the credentials are refused; between cycles,
@@ -327,7 +322,7 @@ class BrokerLoop:
 
     def _candles(self, cache: dict[str, Candles], symbol: str) -> Candles:
         if symbol not in cache:
-            cache[symbol] = self.broker.ohlcv(symbol, CANDLES_PER_SYMBOL)
+            cache[symbol] = self.broker.ohlcv(symbol, max(CANDLES_PER_SYMBOL, self._strategy.candles_needed))
         return cache[symbol]
 
     def _manage_exits(self, cache: dict[str, Candles], holdings: Mapping[str, Decimal], halted: str | None) -> int:
@@ -398,7 +393,7 @@ class BrokerLoop:
             except MarketDataError as exc:
                 # Missing candles only disable the indicator exits; price exits still run.
                 self.log.warning("exit_candles_missing", symbol=position.symbol, error=str(exc))
-            decision = evaluate_exit(position, state, price, candles, self._params)
+            decision = self._strategy.evaluate_exit(position, state, price, candles)
         if decision.action is ExitAction.NONE:
             if decision.state != state:
                 self._save_state(position.symbol, decision.state)
@@ -440,22 +435,22 @@ class BrokerLoop:
         """
         stored = self.store.strategy_states(position.broker, position.account).get(position.symbol)
         if stored is None:
-            state = initial_exit_state(
-                position, self.store.planned_stop(position.broker, position.account, position.symbol), self._params
+            state = self._strategy.initial_exit_state(
+                position, self.store.planned_stop(position.broker, position.account, position.symbol)
             )
             # An exit that sold it all deleted the state with the position: storing one now would
             # leave an orphan that the next position in this symbol inherits (its stale stop).
             if self._is_open(position):
                 self._save_state(position.symbol, state)
             return state
-        state = ExitState.from_record(stored.state)
+        state = self._strategy.state_from_record(stored.state)
         if stored.pending_client_order_id is None:
             return state
         order = self.store.get_order(stored.pending_client_order_id)
         if order is not None and order.status in OPEN_ORDER_STATUSES:
             return None
         if order is not None and order.filled_qty > 0 and stored.pending_state is not None:
-            state = ExitState.from_record(stored.pending_state)
+            state = self._strategy.state_from_record(stored.pending_state)
         if self._is_open(position):
             self._save_state(position.symbol, state)  # a closed position's state went with it
         return state
@@ -487,7 +482,7 @@ class BrokerLoop:
         for symbol in batch:
             if symbol in held:
                 continue
-            decision = evaluate_entry(self._candles(cache, symbol), self.config.params)
+            decision = self._strategy.evaluate_entry(self._candles(cache, symbol))
             if decision.enter:
                 candidates.append((symbol, decision))
         chosen = select_entries(candidates, held, len(positions), self.config.max_concurrent_positions)
@@ -504,12 +499,12 @@ class BrokerLoop:
             if (delay := self._pacer.wait_seconds(Pace.ENTRY)) > 0 and self.stop.wait(delay):
                 break  # shutting down: the entry interval wait ends with the stop flag
             stop_price = Decimal(repr(decision.stop_price))
-            ladder = take_profit_ladder(Decimal(repr(decision.price)), Decimal(repr(decision.risk_per_unit)), self._params)
+            note = self._strategy.entry_note(decision)
             request = OrderRequest(
                 broker=self.broker.name, account=self.broker.account, symbol=symbol, side=Side.BUY,
                 quantity=sizing.quote_amount, unit=QuantityUnit.QUOTE,
-                reason=f"apex entry score={decision.score} conditions={decision.conditions_met}"
-                + (f"; {ladder.note}" if ladder.note else ""),
+                reason=f"{self._strategy.name} entry score={decision.score} conditions={decision.conditions_met}"
+                + (f"; {note}" if note else ""),
                 stop_price=stop_price,
                 client_order_id=client_order_id_for(
                     self.broker.name, self.broker.account, symbol, "entry", int(self._candles(cache, symbol).ts[-1])

@@ -52,6 +52,7 @@ from nija.models import (
 )
 from nija.store import ManualIntent
 from nija.strategy.apex import ExitAction, ExitState, evaluate_entry, evaluate_exit
+from nija.strategy.registry import default_strategy
 from tests.e2e.support import brokers, daemon_pid, eventually, reading, stop_daemon
 from tests.sim.simulator import Simulator
 
@@ -214,12 +215,14 @@ def _quiet_candles(sim: Simulator, price: Decimal, entry: Decimal = PRICE) -> No
     """The candles the simulator serves at `price` can move no APEX exit or entry (see the module
     docstring): EMA9 == EMA21 (no EMA cross), no entry signal, and, for a position bought at
     `entry` with its 1 % stop, no exit action while the price is above that stop."""
-    bars = sim.venue(VENUE).book.candles(SYMBOL, 300)
+    # every candle a decision reads (the strategy's look-back), the forming one left out as the loop does
+    needed = default_strategy().candles_needed
+    bars = sim.venue(VENUE).book.candles(SYMBOL, 300)  # 5-minute candles
     candles = Candles.from_rows(np.array(
-        [[c.ts_s * 1000, float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume)] for c in bars[-201:-1]],
+        [[c.ts_s * 1000, float(c.open), float(c.high), float(c.low), float(c.close), float(c.volume)] for c in bars[-needed - 1:-1]],
         dtype=np.float64,
     ))
-    assert set(candles.close.tolist()) == {float(price)}
+    assert len(candles.close) == needed and set(candles.close.tolist()) == {float(price)}
     opening = evaluate_entry(candles)
     assert not opening.enter, opening
     position = Position(broker=BROKER, account=MASTER, symbol=SYMBOL, qty=BUY_BTC, entry_price=entry, opened_at=utc_now())

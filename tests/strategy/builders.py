@@ -16,8 +16,18 @@ from __future__ import annotations
 import numpy as np
 
 from nija.models import Candles
+from nija.strategy.apex_params import DEFAULT_PARAMS, ApexParams
+from nija.strategy.window import CheckedWindow, check_window
 
-__all__ = ["Arrays", "downtrend_arrays", "entry_arrays", "pause_hammer_arrays", "to_candles", "v_shape_arrays"]
+__all__ = [
+    "Arrays",
+    "downtrend_arrays",
+    "entry_arrays",
+    "pause_hammer_arrays",
+    "seeded",
+    "to_candles",
+    "v_shape_arrays",
+]
 
 Arrays = dict[str, np.ndarray]
 FIVE_MINUTES_MS = 300_000
@@ -37,7 +47,14 @@ def to_candles(arrays: Arrays) -> Candles:
     )
 
 
-def entry_arrays(n: int = 150, drift: float = 0.0002, half_range: float = 0.002, volume: float = 100.0) -> Arrays:
+def seeded(candles: Candles, params: ApexParams = DEFAULT_PARAMS) -> Candles:
+    """The candles APEX's TA-Lib indicators run on: from the seed candle to the last."""
+    window = check_window(candles, params.window)
+    assert isinstance(window, CheckedWindow), window
+    return candles.tail(params.window.lookback - window.seed)
+
+
+def entry_arrays(n: int = 300, drift: float = 0.0002, half_range: float = 0.002, volume: float = 100.0) -> Arrays:
     """Return the baseline arrays (see the module docstring): an uptrend ending in an entry."""
     t = np.arange(n, dtype=np.float64)
     base = 100.0 * np.exp(drift * t)
@@ -59,7 +76,7 @@ def entry_arrays(n: int = 150, drift: float = 0.0002, half_range: float = 0.002,
     }
 
 
-def downtrend_arrays(n: int = 150) -> Arrays:
+def downtrend_arrays(n: int = 300) -> Arrays:
     """Return the baseline built on a falling drift: lower highs and lower lows every candle.
 
     It keeps the baseline's bullish engulfing at the end, so only the trend says no.
@@ -67,7 +84,7 @@ def downtrend_arrays(n: int = 150) -> Arrays:
     return entry_arrays(n, drift=-0.002)
 
 
-def pause_hammer_arrays(n: int = 150) -> Arrays:
+def pause_hammer_arrays(n: int = 300) -> Arrays:
     """Return the baseline ending in a 4-candle rally, a 5-candle pause and a small green hammer.
 
     After the rally the MACD histogram is large and shrinks through the pause, so it is NOT
@@ -90,7 +107,7 @@ def pause_hammer_arrays(n: int = 150) -> Arrays:
     return arrays
 
 
-def v_shape_arrays(n: int = 150) -> Arrays:
+def v_shape_arrays(n: int = 300) -> Arrays:
     """Return the baseline bent into a V over its last 37 candles: 25 down 0.3 %, 12 up 0.625 %.
 
     The rally lifts the close above VWAP and EMA9 above EMA21 with a rising MACD histogram,

@@ -15,6 +15,7 @@ from .builders import (
     downtrend_arrays,
     entry_arrays,
     pause_hammer_arrays,
+    seeded,
     to_candles,
     v_shape_arrays,
 )
@@ -29,7 +30,7 @@ def decide(arrays: Arrays, params: ApexParams = DEFAULT_PARAMS) -> EntryDecision
 def test_baseline_enters_on_all_five_conditions() -> None:
     arrays = entry_arrays()
     decision = decide(arrays)
-    indicators = compute(to_candles(arrays))
+    indicators = compute(seeded(to_candles(arrays)))
     assert decision.enter is True
     assert decision.reason == ALL_FIVE
     assert decision.conditions_met == 5
@@ -51,28 +52,48 @@ def test_baseline_score_by_hand() -> None:
 
 
 def test_insufficient_candles() -> None:
-    decision = decide(entry_arrays(99))
+    decision = decide(entry_arrays(260))
     assert decision.enter is False
-    assert decision.reason == "insufficient candles (99 < 100)"
+    assert decision.reason == "insufficient candles (260 < 261)"  # the 261-candle lookback
     assert decision.score == 0 and decision.conditions_met == 0
     assert math.isnan(decision.adx) and math.isnan(decision.stop_price)
 
 
-def test_exactly_min_candles_is_enough() -> None:
-    assert decide(entry_arrays(100)).enter is True
+def test_exactly_the_lookback_is_enough() -> None:
+    assert decide(entry_arrays(261)).enter is True
+
+
+def test_candles_before_the_lookback_change_nothing() -> None:
+    arrays = entry_arrays(400)
+    for key in ("open", "high", "low", "close"):
+        arrays[key][:139] *= 1.5  # everything before the last 261 candles
+    assert decide(arrays) == decide({key: values[139:] for key, values in arrays.items()}
+                                    | {"ts": np.arange(139, 400, dtype=np.float64) * 300_000})  # fmt: skip
+
+
+def test_no_seed_candle_means_no_entry() -> None:
+    # Candles 0–100 one second apart inside one hour, then a gap: the seed could only be among
+    # candles 39–100 (200–260 back from the last), and their hour started at candle 0.
+    arrays = entry_arrays()
+    ts = np.arange(300, dtype=np.float64) * 300_000
+    ts[:101] = 26_599_000 + np.arange(101, dtype=np.float64) * 1_000  # 07:23:19 to 07:24:59
+    decision = decide(arrays | {"ts": ts})
+    assert decision.enter is False
+    assert decision.reason.startswith("insufficient candles: no 60-minute period starts 200 to 260 candles back")
 
 
 @pytest.mark.parametrize(
     ("column", "index", "value"),
     [
-        ("close", 50, float("nan")),
+        ("close", 100, float("nan")),
         ("close", -1, float("nan")),
-        ("high", 10, float("inf")),
-        ("low", 70, float("-inf")),
-        ("open", 30, float("nan")),
-        ("open", 30, float("inf")),  # an open feeds no indicator, but it is a price in the window
-        ("volume", 40, float("nan")),
-        ("volume", 40, float("inf")),
+        ("high", 39, float("inf")),  # the first of the last 261 candles
+        ("low", 170, float("-inf")),
+        ("open", 80, float("nan")),
+        ("open", 80, float("inf")),  # an open feeds no indicator, but it is a price in the window
+        ("volume", 140, float("nan")),
+        ("volume", 140, float("inf")),
+        ("volume", 140, float("-inf")),
     ],
 )
 def test_non_finite_data_means_no_entry(column: str, index: int, value: float) -> None:
@@ -101,17 +122,18 @@ def test_ragged_arrays_are_bad_data_not_an_exception() -> None:
     assert decision.reason.startswith("bad candle data:")
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the point of the test
 def test_indicator_not_computable_at_the_last_candle() -> None:
-    # EMA50 needs 50 candles; with min_candles lowered to 30 it is still NaN at the end.
-    params = ApexParams(min_candles=30)
-    decision = decide(entry_arrays(40), params)
+    # Finite prices whose sums overflow: TA-Lib's averages become infinite, never an entry.
+    arrays = {key: values * 1e306 if key != "volume" else values for key, values in entry_arrays().items()}
+    decision = decide(arrays)
     assert decision.enter is False
-    assert decision.reason == "indicators not computable at the last candle: EMA50"
+    assert decision.reason.startswith("indicators not computable at the last candle: EMA9, EMA21, EMA50")
 
 
 def test_adx_gate() -> None:
-    flat = np.full(150, 100.0)
-    arrays = {"open": flat, "high": flat + 1.0, "low": flat - 1.0, "close": flat, "volume": np.full(150, 10.0)}
+    flat = np.full(300, 100.0)
+    arrays = {"open": flat, "high": flat + 1.0, "low": flat - 1.0, "close": flat, "volume": np.full(300, 10.0)}
     decision = decide(arrays)
     assert decision.enter is False
     assert decision.reason == "ADX 0.0 < 20"
@@ -138,8 +160,8 @@ def test_adx_must_be_strictly_above_the_minimum() -> None:
 def test_price_below_vwap_blocks() -> None:
     arrays = entry_arrays(300)
     for key in ("open", "high", "low", "close"):
-        arrays[key][:10] *= 2.0  # a heavy-volume spike long ago drags the VWAP above today's price
-    arrays["volume"][:10] = 1e6
+        arrays[key][-100:-95] *= 1.05  # a heavy-volume spike 100 candles ago drags the VWAP above the price
+    arrays["volume"][-100:-95] = 1e7
     decision = decide(arrays)
     assert decision.enter is False
     assert decision.reason == "no uptrend (spot is long-only): price <= VWAP"
@@ -158,7 +180,7 @@ def test_negative_macd_histogram_blocks() -> None:
     arrays["open"][-2] = base[-2] * 1.0006  # a smaller red candle and a smaller rebound:
     arrays["close"][-1] = base[-1] * 1.0008  # the histogram rises but stays below zero
     decision = decide(arrays)
-    assert compute(to_candles(arrays)).macd_hist[-1] < 0
+    assert compute(seeded(to_candles(arrays))).macd_hist[-1] < 0
     assert decision.enter is False
     assert decision.reason == "no uptrend (spot is long-only): MACD histogram <= 0"
     assert decision.conditions_met == 5

@@ -22,12 +22,12 @@ from nija.strategy.apex import (
 )
 from nija.strategy.indicators import compute
 
-from .builders import downtrend_arrays, entry_arrays, to_candles
+from .builders import downtrend_arrays, entry_arrays, seeded, to_candles
 
 D = Decimal
 UPTREND = to_candles(entry_arrays())  # EMA9 > EMA21 at the end: no cross
 DOWNTREND = to_candles(downtrend_arrays())  # EMA9 < EMA21 at the end: the cross
-UPTREND_ATR = compute(UPTREND).atr[-1]
+UPTREND_ATR = compute(seeded(UPTREND)).atr[-1]
 
 
 def position(qty: str = "3", entry: str = "100") -> Position:
@@ -196,7 +196,7 @@ def test_no_candles_means_only_price_exits() -> None:
     "candles",
     [
         to_candles(downtrend_arrays(99)),  # too short
-        to_candles({**downtrend_arrays(), "low": np.where(np.arange(150) == 140, np.nan, downtrend_arrays()["low"])}),
+        to_candles({**downtrend_arrays(), "low": np.where(np.arange(300) == 290, np.nan, downtrend_arrays()["low"])}),
         Candles(*(np.empty(0) for _ in range(6))),
     ],
     ids=["short", "nan", "empty"],

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from nija.models import Candles
 from nija.strategy.indicators import (
     adx,
     atr,
@@ -16,7 +15,6 @@ from nija.strategy.indicators import (
     macd_hist,
     ratio_to_mean,
     rsi,
-    scan_window,
     volume_ratio,
     vwap,
 )
@@ -132,33 +130,3 @@ def test_compute_matches_the_single_indicators() -> None:
     np.testing.assert_array_equal(result.atr, atr(high, low, close))
     np.testing.assert_array_equal(result.adx, adx(high, low, close))
     np.testing.assert_array_equal(result.vwap, vwap(high, low, close, candles.volume))
-
-
-def test_scan_window_last_vwap_and_flags() -> None:
-    candles = to_candles(entry_arrays())
-    scan = scan_window(candles)
-    assert scan.positive and scan.finite
-    assert scan.last_vwap == pytest.approx(compute(candles).vwap[-1], rel=1e-12)
-    np.testing.assert_array_equal(scan.rows[3], candles.close)
-    assert scan.rows.flags.c_contiguous and scan.rows.dtype == np.float64
-
-
-def test_scan_window_accepts_integer_arrays() -> None:
-    ints = np.arange(1, 11)
-    scan = scan_window(Candles(ints, ints, ints + 1, ints, ints, np.ones(10, dtype=np.int64)))
-    assert scan.rows.dtype == np.float64
-    assert scan.last_vwap == pytest.approx((sum(3 * x + 1 for x in range(1, 11)) / 3) / 10)
-
-
-@pytest.mark.parametrize(("column", "value", "positive", "finite"), [
-    ("open", 0.0, False, True),
-    ("low", -2.0, False, True),
-    ("close", float("nan"), False, False),
-    ("high", float("inf"), True, False),
-    ("volume", float("nan"), True, False),
-])  # fmt: skip
-def test_scan_window_flags_bad_values(column: str, value: float, positive: bool, finite: bool) -> None:
-    arrays = entry_arrays()
-    arrays[column][5] = value
-    scan = scan_window(to_candles(arrays))
-    assert (scan.positive, scan.finite) == (positive, finite)

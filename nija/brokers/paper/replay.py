@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
@@ -48,9 +48,27 @@ class ReplayMarket:
         if warmup_candles < 0:
             raise ValueError(f"warmup_candles must be >= 0, was {warmup_candles}")
         files = _candle_files(Path(directory))
-        self.name = f"replay:{directory}"
-        self.timeframe_ms = _common_timeframe(files)
-        self._series = {symbol: _load_csv(path) for path, symbol, _ in files}
+        series = {symbol: _load_csv(path) for path, symbol, _ in files}
+        self._start(f"replay:{directory}", _common_timeframe(files), series, warmup_candles)
+
+    @classmethod
+    def from_series(
+        cls, name: str, timeframe_ms: int, series: Mapping[str, Candles], warmup_candles: int = 300
+    ) -> ReplayMarket:
+        """Replay candles already loaded (and checked) by the caller, e.g. the backtest's loader,
+        with the same clock as a replay directory."""
+        if warmup_candles < 0:
+            raise ValueError(f"warmup_candles must be >= 0, was {warmup_candles}")
+        if not series:
+            raise MarketDataError(f"{name}: no candle series to replay")
+        market = cls.__new__(cls)
+        market._start(name, timeframe_ms, dict(series), warmup_candles)
+        return market
+
+    def _start(self, name: str, timeframe_ms: int, series: dict[str, Candles], warmup_candles: int) -> None:
+        self.name = name
+        self.timeframe_ms = timeframe_ms
+        self._series = series
         self._times = np.unique(np.concatenate([candles.ts for candles in self._series.values()]))
         first_clock = self._times[0] + warmup_candles * self.timeframe_ms
         self._position = min(int(np.searchsorted(self._times, first_clock)), len(self._times) - 1)
