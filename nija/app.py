@@ -31,6 +31,7 @@ from nija.config import ConfigError, load_settings
 from nija.datadir import DataDirLock
 from nija.logs import configure_logging, get_logger, redact_text
 from nija.models import MASTER_ACCOUNT
+from nija.notify import build_notifier
 from nija.store import Store, StoreMismatch, StoreUnavailable, check_data_dir, db_path
 from nija.trading.guard import EMERGENCY_STOP_FILE
 from nija.trading.supervisor import Supervisor
@@ -100,6 +101,12 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
         return _fail(str(exc), EXIT_CONFIG, err)
     if (key_problem := master_key_problem(settings)) is not None:  # a key the venue is known to refuse
         return _fail(key_problem, EXIT_CONFIG, err)
+    web_module = None
+    if settings.web:  # imported only when asked for: the web stack would cost every start-up time
+        import nija.web as web_module
+
+        if (web_problem := web_module.bind_problem(settings)) is not None:
+            return _fail(web_problem, EXIT_CONFIG, err)
     configure_fees(settings.fee_overrides())  # before any thread reads a fee
     configure_logging(settings.log_format, settings.log_level, settings.secret_values())
     log = get_logger("nija.daemon")
@@ -161,6 +168,12 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     supervisor.start()
     if engine_thread is not None:
         engine_thread.start()
+    # Notifications read the store on threads of their own: trading never waits for a receiver.
+    notifier = build_notifier(settings, store, stop, mode=mode, brokers=[str(loop.broker.name) for loop in loops])
+    if notifier is not None:
+        notifier.start()
+    # After trading has started: the dashboard's first figures take a moment on a big store.
+    web = web_module.start_web(settings, log) if web_module is not None else None
     heartbeat_every = min(5.0, settings.cycle_seconds)
     while not stop.wait(heartbeat_every):
         try:
@@ -172,11 +185,17 @@ def main(argv: Sequence[str] | None = None, err: TextIO = sys.stderr) -> int:
     log.info("daemon_stopping")
     if engine is not None:
         engine.wake.set()
+    if web is not None:
+        web.request_stop()  # winds down while the loops stop
     stuck = supervisor.stop(SHUTDOWN_DEADLINE_SECONDS)
+    if web is not None:
+        stuck += web.stop(SHUTDOWN_DEADLINE_SECONDS / 5)
     if engine_thread is not None:
         engine_thread.join(SHUTDOWN_DEADLINE_SECONDS / 2)
         if engine_thread.is_alive():
             stuck.append(engine_thread.name)
+    if notifier is not None and not notifier.join(1.0):  # it flushed in parallel since the signal
+        stuck.append("notifier")
     supervisor.log_summary()
     store.daemon_stopped()
     for loop in loops:

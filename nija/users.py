@@ -7,12 +7,17 @@ settings, never secrets:
      "enabled": true, "copy_from_master": true, "disabled_symbols": ["XRP-USD"],
      "risk_multiplier": 0.5, "paper_equity": 1000,
      "copy_existing": "skip", "on_disable": "keep", "max_drawdown_pct": 20,
-     "flatten_on_breach": false, "max_position_pct": 50, "max_entry_slippage_pct": 0.5}
+     "flatten_on_breach": false, "max_position_pct": 50, "max_entry_slippage_pct": 0.5,
+     "performance_fee_pct": 20, "notify": ["tgram://bottoken/chat_id"]}
 
 Only user_id ([a-z0-9_]{1,64}), name and broker are required. The risk envelope's numbers left
 out of a file (None here) take the `.env` defaults (FOLLOWER_MAX_DRAWDOWN_PCT, ...) where the
 follower is built; `copy_existing` and `on_disable` say what joining or leaving does to the
-master's open positions (`CopyExisting`, `OnDisable`). A key that looks like a secret
+master's open positions (`CopyExisting`, `OnDisable`). `performance_fee_pct` (0 to 50, absent:
+no fee) is the share of the follower's profit above its high-water mark that its monthly
+statement (`python -m nija.report statement`) shows as due; the daemon never charges it. `notify`
+(one apprise URL or a list) receives this follower's own events (`nija.notify`); its tokens are
+secrets, redacted like keys, and a bad URL is a problem line naming the entry, never its text. A key that looks like a secret
 (api_key, secret, passphrase, password, token, ... in any case, at any depth) rejects the file.
 
 Credentials are environment variables named by the FULL user id, upper-cased (the original used the
@@ -67,6 +72,7 @@ from pydantic import (
 
 from nija.config import Credentials, normalise_symbol, read_dotenv
 from nija.models import BrokerName
+from nija.notify_urls import notify_url_secrets, parse_notify_urls
 
 __all__ = [
     "CopyExisting",
@@ -92,7 +98,8 @@ _PLAIN_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
 # Values worth echoing in a problem line ("…, was X"): settings, never free text.
 _SHOWN_FIELDS: Final = frozenset(
     {"user_id", "broker", "enabled", "copy_from_master", "risk_multiplier", "paper_equity", "copy_existing",
-     "on_disable", "max_drawdown_pct", "flatten_on_breach", "max_position_pct", "max_entry_slippage_pct"}
+     "on_disable", "max_drawdown_pct", "flatten_on_breach", "max_position_pct", "max_entry_slippage_pct",
+     "performance_fee_pct"}
 )
 # The accepted form per field; broker is absent because pydantic's message already lists them.
 _ACCEPTED: Final[dict[str, str]] = {
@@ -107,6 +114,8 @@ _ACCEPTED: Final[dict[str, str]] = {
     "flatten_on_breach": "true or false",
     "max_position_pct": "a percent within (0, 100]",
     "max_entry_slippage_pct": "a percent within [0, 100]",
+    "performance_fee_pct": "a percent within [0, 50]",
+    "notify": 'an apprise URL or a list of them, e.g. "tgram://bottoken/chat_id"',
     "disabled_symbols": 'a list of symbols, e.g. ["XRP/USD"] or ["XRP-USD"] (tickers like "AAPL" on alpaca)',
 }
 # Parts each broker needs, as for the master in config.py; OKX also signs with a passphrase.
@@ -155,6 +164,11 @@ class UserAccount(BaseModel):
     flatten_on_breach: StrictBool = False  # a drawdown breach also closes the copied positions
     max_position_pct: Decimal | None = Field(None, gt=0, le=100)  # of its equity, per symbol
     max_entry_slippage_pct: Decimal | None = Field(None, ge=0, le=100)  # worse than the master's fill
+    # Share of profit above the follower's high-water mark (copied positions' P&L after fees) its
+    # statement shows as due; None: no performance fee (`nija.report.statement`).
+    performance_fee_pct: Decimal | None = Field(None, ge=0, le=50)
+    # Apprise URLs for this follower's own events (`nija.notify`); tokens in them are secrets.
+    notify: tuple[SecretStr, ...] = ()
     source: Path | None = None
 
     @field_validator("user_id")
@@ -175,6 +189,17 @@ class UserAccount(BaseModel):
     @classmethod
     def _lower_choice(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _notify_urls(cls, value: Any) -> Any:
+        # One URL or a list of them, each checked with apprise's own parser; never echoed. A
+        # tuple of SecretStr is a dumped account read back.
+        if isinstance(value, list | tuple):
+            value = [item.get_secret_value() if isinstance(item, SecretStr) else item for item in value]
+        if isinstance(value, str | list):
+            return tuple(SecretStr(url) for url in parse_notify_urls(value))
+        raise ValueError("must be a URL string or a list of them")
 
     @field_validator("disabled_symbols")
     @classmethod
@@ -204,14 +229,15 @@ class DiscoveredUsers:
     alpaca_paper: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))  # Alpaca users only
 
     def secret_values(self) -> list[str]:
-        """Every user secret value, for the log redactor (as `Settings.secret_values`)."""
+        """Every user secret value, for the log redactor (as `Settings.secret_values`), the
+        tokens of each user's notification URLs included."""
         return [
             value.get_secret_value()
             for credentials in self.credentials.values()
             if credentials is not None
             for value in credentials.values()
             if value.get_secret_value()
-        ]
+        ] + [part for user in self.users for url in user.notify for part in notify_url_secrets(url.get_secret_value())]
 
 
 def credential_variables(broker: BrokerName, user_id: str) -> dict[str, str]:

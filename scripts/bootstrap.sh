@@ -23,3 +23,26 @@ nija_bootstrap() {
     fi
     NIJA_VENV_PYTHON="$venv/bin/python"
 }
+
+# Debian packages the suite drives: headless chromium and its driver (tests/web) and
+# systemd-analyze (tests/test_systemd_unit.py). Installed with apt-get, non-interactively, when
+# missing; without apt-get or root the tests that need them skip and say why.
+nija_test_packages() {
+    local missing=() sudo=""
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "nija: no apt-get to install ${missing[*]}: the tests that need them skip" >&2
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "nija: not root, no sudo: ${missing[*]} not installed" >&2; return 0; }
+        sudo="sudo -n"
+    fi
+    echo "nija: installing ${missing[*]} with apt-get" >&2
+    { $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+        && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null \
+        || echo "nija: apt-get could not install ${missing[*]}: the tests that need them skip" >&2
+}

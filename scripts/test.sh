@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh
 nija_bootstrap test
+nija_test_packages
 exec "$NIJA_VENV_PYTHON" -m pytest "$@"

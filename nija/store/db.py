@@ -250,6 +250,25 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
         PRIMARY KEY (broker, user_id)
     )
     """,
+    # 15: each follower's performance-fee high-water mark, one row per committed statement
+    # period (`python -m nija.report statement --commit`): the copied positions' cumulative P&L
+    # after fees at the period's end, the mark after it (never lowered) and the fee charged.
+    """
+    CREATE TABLE performance_fee_marks (
+        broker TEXT NOT NULL, user_id TEXT NOT NULL, period TEXT NOT NULL, cumulative_pnl TEXT NOT NULL,
+        high_water_mark TEXT NOT NULL, fee_pct TEXT NOT NULL, fee_due TEXT NOT NULL, committed_at TEXT NOT NULL,
+        PRIMARY KEY (broker, user_id, period)
+    )
+    """,
+    # 16: the notifier's own progress (`store.notifications`): cursors over fills and the copy
+    # ledger (read by update time, hence the index), the last state it announced per account, and
+    # when it sent the daily summary, so a restart neither repeats nor loses what happened.
+    """
+    CREATE TABLE notify_state (
+        name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL
+    );
+    CREATE INDEX copy_orders_by_update ON copy_orders (updated_at)
+    """,
 )
 
 
