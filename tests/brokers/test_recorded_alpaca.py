@@ -29,12 +29,6 @@ VENUE = "alpaca"
 _keys = iter(range(10**6))
 
 
-def test_at_least_eight_recorded_answers_each_naming_its_source() -> None:
-    assert len(FILES) >= 8
-    for path in FILES:
-        recorded = json.loads(path.read_text())
-        assert recorded["source"] and "modified" in recorded, path.name
-
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
