@@ -26,7 +26,7 @@ from tests.e2e.support import brokers, eventually, reading
 CYCLE = 0.25
 WARMUP = 300  # ReplayMarket's default warm-up
 GOOD_BEFORE_FAULT = 12  # cycles of clean data before the fault
-FAULT_CANDLES = 6  # 6 bad candles: 5 failed cycles (failed) and one more before recovery
+FAULT_CANDLES = 9  # failed after 5 cycles, then 4 more on the doubling backoff: ~8 s failed, time for a status process on a loaded machine
 
 
 def _write_replay(directory: Path) -> None:
