@@ -4,8 +4,9 @@ What runs is what the daemon runs in paper mode with NIJA_REPLAY_DIR: `ReplayMar
 candles, `PaperBroker` filling orders, `execution/` recording them in a store, and
 `BrokerLoop.run_cycle` deciding with the strategy and the risk rules, configured from the
 daemon's defaults (`build.loop_config`). The differences are the harness only: the store is a
-temporary file, the loop's pacing clock is market time (as `build.build_loop` sets it for
-offline markets), nothing sleeps, and the log is silent.
+temporary file in the store's throwaway mode (no fsync, reads cached until the next write) that
+keeps no health rows or equity history (`_ScratchStore`), the loop's pacing clock is market time
+(as `build.build_loop` sets it for offline markets), nothing sleeps, and the log is silent.
 
 Speed without a second rule set: while the account is flat, a cycle can only act through an entry
 signal, so the engine asks the strategy's whole-series evaluation (`Strategy.precompute`, equal
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +36,15 @@ from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker, ReplayMarket
 from nija.build import loop_config
 from nija.config import Settings
-from nija.models import MASTER_ACCOUNT, Candles, HealthStatus, OrderStatus, Side
+from nija.models import (
+    MASTER_ACCOUNT,
+    Candles,
+    HealthStatus,
+    Order,
+    OrderStatus,
+    Position,
+    Side,
+)
 from nija.store import Store
 from nija.strategy.base import SeriesEvaluation, Strategy
 from nija.trading.broker_loop import BrokerLoop
@@ -117,6 +127,62 @@ def _drop(*_: Any, **__: Any) -> None:
     return None
 
 
+class _ScratchStore(Store):
+    """The run's throwaway store (`Store(throwaway=True)`), minus the writes only an operator
+    reads: the loop's health row and equity history (status, dashboard and reports read them; the
+    loop never reads them back within a run: its equity comes from the broker's snapshot), and a
+    kill-switch marks row rewritten with the marks and halt it already holds (the row differs only
+    in its `updated_at`; `risk_state` reads the same). Everything the cycle reads is written."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, throwaway=True)
+        self._marks: dict[tuple[str, str], tuple[Any, ...]] = {}  # the row last written, per account
+        self._kept: dict[tuple[Any, ...], Any] = {}  # `_remember`
+        self._epoch = self.reads_epoch
+
+    def _remember(self, key: tuple[Any, ...], read: Callable[..., Any], *args: Any) -> Any:
+        """`read(*args)`, or what it returned since the store's last write transaction
+        (`reads_epoch`): the store's own row cache, kept one step further as the frozen models
+        built from those rows."""
+        if self._epoch != self.reads_epoch:
+            self._kept.clear()
+            self._epoch = self.reads_epoch
+        if key not in self._kept:
+            self._kept[key] = read(*args)
+        return self._kept[key]
+
+    # The loop and the paper broker read these several times a cycle. Each call still gets a new
+    # list or dict of its own (of frozen models and Decimals), as from the store.
+    def positions(self, broker: Any, account: str) -> list[Position]:
+        return list(self._remember(("positions", broker, account), super().positions, broker, account))
+
+    def paper_balances(self, broker: Any, account: str) -> dict[str, Decimal]:
+        return dict(self._remember(("paper_balances", broker, account), super().paper_balances, broker, account))
+
+    def orders_in_status(self, broker: Any, account: str, statuses: Any) -> list[Order]:
+        wanted = tuple(statuses)
+        key = ("orders_in_status", broker, account, wanted)
+        return list(self._remember(key, super().orders_in_status, broker, account, wanted))
+
+    def save_health(self, health: Any) -> bool:
+        return True
+
+    def record_equity(self, broker: Any, account: str, snapshot: Any) -> None:
+        return None
+
+    def save_risk_marks(self, broker: Any, account: str, marks: Any, halted_reason: str | None) -> None:
+        # Compared as stored (text): Decimal("1.0") == Decimal("1.00"), but they read back differently.
+        row = (str(marks.high_water_mark), marks.day, str(marks.day_start_equity), halted_reason)
+        if self._marks.get((broker, account)) == row:
+            return
+        super().save_risk_marks(broker, account, marks, halted_reason)
+        self._marks[(broker, account)] = row
+
+    def forget_risk_marks(self, broker: Any, account: str) -> None:
+        self._marks.pop((broker, account), None)
+        super().forget_risk_marks(broker, account)
+
+
 def _scratch_root() -> str | None:
     """Where the run's temporary store goes: shared memory when the system has it (the store
     commits every cycle; on tmpfs that costs no disk I/O: about a third of a cycle), else the
@@ -166,7 +232,7 @@ def run_symbol(job: SymbolJob) -> SymbolRun:
         spec.fill.broker, schedule
     ):
         data_dir = Path(tmp)
-        store = Store(data_dir / "nija.db")
+        store = _ScratchStore(data_dir / "nija.db")
         try:
             broker = PaperBroker(
                 spec.fill.broker, MASTER_ACCOUNT, store, market, fee_schedule(spec.fill.broker),

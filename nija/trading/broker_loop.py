@@ -19,6 +19,7 @@ reuses the last one, unless an own fill made that stale.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -88,6 +89,11 @@ class LoopConfig:
     def entry_rules(self) -> EntryRules:
         """What the entry rule (`guard.entry_block_reason`) reads of these settings."""
         return EntryRules(self.data_dir, self.entry_blocking, self.coinbase_min_balance)
+
+
+# The halt file's path, built once per (data dir, broker) rather than every cycle: a pure
+# function of its arguments (pathlib joins cost a backtest's 20,000 cycles a few hundred ms).
+_halt_file: Final = functools.lru_cache(maxsize=64)(halt_path)
 
 
 class CycleFailed(BrokerError):
@@ -291,7 +297,7 @@ class BrokerLoop:
         removed only by an operator. A stored halt whose file is gone was resumed: measure afresh.
         """
         broker, account, equity = self.broker.name, self.broker.account, snapshot.total_equity
-        path = halt_path(self.config.data_dir, broker)
+        path = _halt_file(self.config.data_dir, broker)
         reason = read_halt(path)
         marks, stored = self.store.risk_state(broker, account)
         if stored is not None and reason is None:

@@ -74,6 +74,11 @@ class ReplayMarket:
         self._position = min(int(np.searchsorted(self._times, first_clock)), len(self._times) - 1)
         self._exhausted = False
         self._visible_end: dict[str, int] = {}
+        # What ohlcv() and last_price() served, with the clock position they were served at: a
+        # cycle asks for the same window and price several times (a backtest: ~100,000 times a
+        # symbol-year), and both are functions of the clock alone. Used only at that position.
+        self._windows: dict[tuple[str, int], tuple[int, Candles]] = {}
+        self._prices: dict[str, tuple[int, Decimal]] = {}
         self._refresh_visible()
 
     @property
@@ -111,11 +116,21 @@ class ReplayMarket:
 
     def ohlcv(self, symbol: str, limit: int) -> Candles:
         """Return the last `limit` candles at or before the clock (fewer at the start)."""
-        return candle_window(self._candles(symbol), self._visible_end[symbol], limit)
+        position, served = self._position, self._windows.get((symbol, limit))
+        if served is not None and served[0] == position:
+            return served[1]
+        window = candle_window(self._candles(symbol), self._visible_end[symbol], limit)
+        self._windows[(symbol, limit)] = (position, window)
+        return window
 
     def last_price(self, symbol: str) -> Decimal:
         """Return the latest visible close; MarketDataError if it is NaN, inf or not positive."""
-        return last_close(symbol, self._candles(symbol), self._visible_end[symbol])
+        position, served = self._position, self._prices.get(symbol)
+        if served is not None and served[0] == position:
+            return served[1]
+        price = last_close(symbol, self._candles(symbol), self._visible_end[symbol])  # a refusal raises, never kept
+        self._prices[symbol] = (position, price)
+        return price
 
     def _candles(self, symbol: str) -> Candles:
         candles = self._series.get(symbol)
