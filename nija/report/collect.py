@@ -16,13 +16,13 @@ from nija.report.figures import (
     NO_COPIES,
     LastPrices,
     Mark,
-    fold_copies,
     fold_fills,
     max_drawdown,
     opening_equity,
     ratio_pct,
     settle,
 )
+from nija.report.split import fold_store
 from nija.store import EquityPoint, FillTape, Store
 
 __all__ = ["AccountReport", "Report", "Tracking", "Window", "collect", "marks_at"]
@@ -110,9 +110,9 @@ def _end_marks(store: Store, window: Window, last: LastPrices) -> dict[tuple[str
 def collect(store: Store, window: Window, only: tuple[str, str] | None = None) -> Report:
     """Every master's and follower's report over `window` (or only the account `only`)."""
     since, until = window.since_key, window.until_key
-    # The two big reads, each one pass: every fill, and every copy row of the window.
-    totals, last_before, last = fold_fills(store.fill_tape(since, until))
-    copies = fold_copies(store.copy_tape(since, until))
+    # The two big reads, each one pass: every fill, and every copy row of the window (on a big
+    # store in two processes at once, `split`).
+    totals, last_before, last, copies = fold_store(store, since, until)
     followers = sorted(set(store.copy_users_known()) | set(copies))
     masters = sorted((store.master_accounts() | set(totals)) - set(followers))
     start_marks = marks_at(last_before)

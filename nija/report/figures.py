@@ -8,11 +8,14 @@ the positions the daemon stored. Everything is `Decimal`; rounding is for displa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, TypeAlias
+from itertools import accumulate
+from operator import sub
+from typing import Any, Final, TypeAlias
 
 from nija.execution.positions import DUST_SHARE
 from nija.store import TAPE_SEP, CopyTape, EquityPoint, FillTape
@@ -22,12 +25,16 @@ __all__ = [
     "Book",
     "CopyFigures",
     "Drawdown",
+    "LastFills",
     "LastPrices",
     "Mark",
     "NO_COPIES",
     "fold_copies",
+    "fold_fill_totals",
     "fold_fills",
+    "last_fills",
     "max_drawdown",
+    "merge_last_fills",
     "opening_equity",
     "percentile",
     "ratio_pct",
@@ -56,7 +63,7 @@ class Book:
     start_qty: Decimal | None = None  # None until a fill inside the window: the start is the end
     start_entry: Decimal = _ZERO
     # This account's last fill (time, price) overall and before the window: the marks of its
-    # market are the newest of its accounts' (`_last_prices`).
+    # market are the newest of its accounts' (`last_fills`).
     last_ts: str = ""
     last_price: Decimal = _ZERO
     before_ts: str = ""
@@ -106,35 +113,6 @@ class AccountTotals:
         return self.realised_before + self.realised + self.unrealised_end
 
 
-def _quote_fee(fee: Decimal, fee_in_base: Decimal, price: Decimal) -> Decimal:
-    # The part of a fee not taken in the base asset (that part is in the cost basis already).
-    return max(fee - fee_in_base * price, _ZERO) if fee_in_base else fee
-
-
-def _apply(book: Book, is_buy: int, qty: Decimal, price: Decimal, fee: Decimal, fee_in_base: Decimal) -> Decimal | None:
-    """Apply one fill; return the realised P&L it made, None when it touched nothing of ours."""
-    if is_buy:
-        received = qty - fee_in_base
-        if received <= 0:
-            return None
-        cost = qty * price
-        held = book.qty + received
-        book.entry = cost / received if book.qty == 0 else (book.entry * book.qty + cost) / held
-        book.qty = held
-        return -_quote_fee(fee, fee_in_base, price)
-    if book.qty == 0:
-        return None  # a sell of coins NIJA never opened: nothing of ours moves
-    removed = min(qty + fee_in_base, book.qty)
-    sold = min(qty, removed)
-    pnl = sold * price - removed * book.entry - _quote_fee(fee, fee_in_base, price)
-    remaining = book.qty - removed
-    if remaining <= book.qty * DUST_SHARE:
-        book.qty, book.entry = _ZERO, _ZERO
-    else:
-        book.qty = remaining
-    return pnl
-
-
 def _open_book(totals: dict[tuple[str, str], AccountTotals], key: str) -> tuple[AccountTotals, Book]:
     # The first fill of an account in a symbol: its totals (made on its first symbol) and book.
     broker, account, symbol = key.split(TAPE_SEP)
@@ -146,6 +124,8 @@ def _open_book(totals: dict[tuple[str, str], AccountTotals], key: str) -> tuple[
 
 
 LastPrices: TypeAlias = dict[tuple[str, str], tuple[str, Decimal]]
+# The same, with the account whose fill it was: what `merge_last_fills` needs to break a tie.
+LastFills: TypeAlias = dict[tuple[str, str], tuple[str, Decimal, str]]
 
 
 def fold_fills(
@@ -157,38 +137,77 @@ def fold_fills(
 
     Also returns the last recorded fill (time, price) of each (broker, symbol), any account,
     before the window and overall: the marks when the paper market has none."""
+    totals = fold_fill_totals(tape)
+    before, last = last_fills(totals)
+    return totals, _prices(before), _prices(last)
+
+
+def fold_fill_totals(tape: Iterable[Sequence[FillTape]]) -> dict[tuple[str, str], AccountTotals]:
+    """`fold_fills`' totals alone, in the order each account's first fill was recorded."""
     totals: dict[tuple[str, str], AccountTotals] = {}
     books: dict[str, tuple[AccountTotals, Book]] = {}
-    dec = Decimal
-    # The hot loop of a report (a million fills at 1,000 followers): one lookup per fill, and
-    # the window's counting inline rather than in a call per fill.
+    dec, zero, dust = Decimal, _ZERO, DUST_SHARE
+    # The hot loop of a report (a million fills at 1,000 followers): one lookup per fill, the
+    # position accounting of `execution.positions` and the window's counting inline (a call
+    # per fill costs more than its arithmetic), each product computed once.
     for batch in tape:
+        prices: dict[str, Decimal] = {}
         for key, is_buy, qty, price, fee, fee_in_base, in_window, ts in batch:
             found = books.get(key)
             if found is None:
                 found = books[key] = _open_book(totals, key)
             acct, book = found
-            q, p, f = dec(qty), dec(price), dec(fee)
-            fb = _ZERO if fee_in_base is None else dec(fee_in_base)
+            q, f = dec(qty), dec(fee)
+            # Fills of one moment share a few prices (every follower copies the master's): each
+            # made once per batch. A Decimal never changes, so sharing one is the same value.
+            p = prices.get(price)
+            if p is None:
+                p = prices[price] = dec(price)
             book.last_ts, book.last_price = ts, p
-            if not in_window:
+            if fee_in_base is None:
+                fb, quote_fee = zero, f
+            else:
+                fb = dec(fee_in_base)
+                # The part of the fee not taken in the base asset (that part is in the cost basis).
+                quote_fee = max(f - fb * p, zero) if fb else f
+            if in_window:
+                if book.start_qty is None:  # the book's state before its first fill in the window
+                    book.start_qty, book.start_entry = book.qty, book.entry
+            else:
                 book.before_ts, book.before_price = ts, p
-                pnl = _apply(book, is_buy, q, p, f, fb)
+            # Apply the fill; pnl stays None when it touched nothing of ours.
+            pnl: Decimal | None = None
+            qp = None
+            if is_buy:
+                received = q - fb
+                if received > 0:
+                    qp = q * p
+                    held = book.qty + received
+                    book.entry = qp / received if book.qty == 0 else (book.entry * book.qty + qp) / held
+                    book.qty = held
+                    pnl = -quote_fee
+            elif book.qty != 0:  # a sell of coins NIJA never opened moves nothing of ours
+                # min(q + fb, book.qty) and min(q, removed), the same operands kept on ties, minus two calls.
+                removed = q + fb
+                if book.qty < removed:
+                    removed = book.qty
+                sold = removed if removed < q else q
+                pnl = sold * p - removed * book.entry - quote_fee
+                remaining = book.qty - removed
+                if remaining <= book.qty * dust:
+                    book.qty, book.entry = zero, zero
+                else:
+                    book.qty = remaining
+            if not in_window:
                 if pnl is not None:
                     acct.realised_before += pnl
                 continue
-            if book.start_qty is None:  # the book's state before its first fill in the window
-                book.start_qty, book.start_entry = book.qty, book.entry
-            pnl = _apply(book, is_buy, q, p, f, fb)
             acct.fills += 1
             acct.fees += f
             if fb:
-                quote_fee = _quote_fee(f, fb, p)
                 acct.fees_in_base += f - quote_fee
-            else:
-                quote_fee = f
             if is_buy:
-                acct.bought += q * p
+                acct.bought += q * p if qp is None else qp
                 acct.quote_fees_on_buys += quote_fee
             else:
                 acct.sold += q * p
@@ -197,21 +216,40 @@ def fold_fills(
                 if not is_buy:
                     acct.closed += 1
                     acct.wins += pnl > 0
-    return totals, *_last_prices(totals)
+    return totals
 
 
-def _last_prices(totals: Mapping[tuple[str, str], AccountTotals]) -> tuple[LastPrices, LastPrices]:
-    # Each market's newest fill before the window and overall, across its accounts' books.
-    before: LastPrices = {}
-    last: LastPrices = {}
-    for (broker, _), acct in totals.items():
+def last_fills(totals: Mapping[tuple[str, str], AccountTotals]) -> tuple[LastFills, LastFills]:
+    """Each market's newest fill before the window and overall, across its accounts' books, with
+    its account; on equal times the account first in `totals` (first to fill) wins."""
+    before: LastFills = {}
+    last: LastFills = {}
+    for (broker, account), acct in totals.items():
         for symbol, book in acct.books.items():
             key = (broker, symbol)
             if book.before_ts and (key not in before or book.before_ts > before[key][0]):
-                before[key] = (book.before_ts, book.before_price)
+                before[key] = (book.before_ts, book.before_price, account)
             if book.last_ts and (key not in last or book.last_ts > last[key][0]):
-                last[key] = (book.last_ts, book.last_price)
+                last[key] = (book.last_ts, book.last_price, account)
     return before, last
+
+
+def merge_last_fills(parts: Sequence[LastFills], first_fill: Callable[[str, str], int]) -> LastPrices:
+    """The newest fill of each market over parts folded apart (accounts split between them):
+    on equal times the account whose first fill was recorded first wins, as in one fold.
+    `first_fill(broker, account)` is that first fill's position in the store (only asked on a tie)."""
+    merged: LastFills = {}
+    for part in parts:
+        for key, (ts, price, account) in part.items():
+            have = merged.get(key)
+            if have is None or ts > have[0] or (ts == have[0] and first_fill(key[0], account)
+                                                 < first_fill(key[0], have[2])):
+                merged[key] = (ts, price, account)
+    return _prices(merged)
+
+
+def _prices(found: LastFills) -> LastPrices:
+    return {key: (ts, price) for key, (ts, price, _) in found.items()}
 
 
 def settle(acct: AccountTotals, broker: str, start_marks: Mapping[tuple[str, str], Mark],
@@ -322,43 +360,80 @@ class _CopyFold:
     peak: Decimal = _ZERO
     worst: Drawdown | None = None
 
+    def take(self, rows: Sequence[CopyTape]) -> None:
+        """Add this follower's next rows (in the order written). Column by column, so the loops
+        run in C (`Counter`, `sum`, `map`, `accumulate`); each sum still adds row by row in the
+        tape's order, so every Decimal comes out as a row-at-a-time fold makes it."""
+        _, statuses, reasons, acks, fills, slips, equities = zip(*rows, strict=True)
+        filled = 0
+        for status, n in Counter(statuses).items():  # Counter keeps first-seen order, as the dict did
+            self.by_status[status] = self.by_status.get(status, 0) + n
+            if status in _FILLED:
+                filled += n
+        self.filled += filled
+        if filled != len(rows):  # some rows not filled: count them by reason
+            for (status, reason), n in Counter(zip(statuses, reasons)).items():
+                if status not in _FILLED:
+                    why = (status, _reason_kind(reason))
+                    self.by_reason[why] = self.by_reason.get(why, 0) + n
+        self.acks += _present(acks)
+        self.fills += _present(fills)
+        slipped = _present(slips)
+        if slipped:
+            self.slip_sum = sum(map(Decimal, slipped), self.slip_sum)
+            self.slipped += len(slipped)
+        values = list(map(Decimal, _present(equities)))
+        if values:
+            self._fall(values)
+
+    def _fall(self, values: list[Decimal]) -> None:
+        # The running peak and the deepest fall from it, as `max_drawdown`: `max` keeps the
+        # earlier of equal values (the peak a strict `>` keeps), `index` finds the first deepest
+        # fall (the one a strict `>` keeps), and the percent is taken of the peak at that row.
+        if self.first_equity is None:
+            self.first_equity, self.peak, self.worst = values[0], values[0], Drawdown(_ZERO, _ZERO)
+        peaks = list(accumulate(values, max, initial=self.peak))[1:]
+        falls = list(map(sub, peaks, values))
+        deepest = max(falls)
+        if deepest > self.worst.amount:  # type: ignore[union-attr]
+            i = falls.index(deepest)
+            self.worst = Drawdown(deepest, deepest / peaks[i] * _HUNDRED if peaks[i] > 0 else _ZERO)
+        self.peak = peaks[-1]
+
+
+def _present(column: tuple[Any, ...]) -> Sequence[Any]:
+    # The column without its NULLs; most columns have none, and a C scan finds that out.
+    return column if None not in column else [v for v in column if v is not None]
+
 
 _FILLED: Final = frozenset({"filled", "partial"})
+_CHUNK: Final = 50_000  # copy rows gathered by follower before they are summed: bounded memory
 
 
 def fold_copies(tape: Iterable[Sequence[CopyTape]]) -> dict[tuple[str, str], CopyFigures]:
     """Sum a copy tape (batches of ledger rows in the order written) into each follower's copy
     figures, by (broker, user id)."""
     folds: dict[str, _CopyFold] = {}
-    dec = Decimal
+    pending: defaultdict[str, list[CopyTape]] = defaultdict(list)
+    held = 0
+    # Rows are sorted out by follower (the only per-row Python work) and summed a chunk at a time.
     for batch in tape:
-        for key, status, reason, ack, fill_ms, slippage, equity in batch:
-            acc = folds.get(key)
-            if acc is None:
-                acc = folds[key] = _CopyFold()
-            acc.by_status[status] = acc.by_status.get(status, 0) + 1
-            if status in _FILLED:
-                acc.filled += 1
-            else:
-                why = (status, _reason_kind(reason))
-                acc.by_reason[why] = acc.by_reason.get(why, 0) + 1
-            if ack is not None:
-                acc.acks.append(ack)
-            if fill_ms is not None:
-                acc.fills.append(fill_ms)
-            if slippage is not None:
-                acc.slip_sum += dec(slippage)
-                acc.slipped += 1
-            if equity is not None:  # the running peak and the deepest fall from it, as `max_drawdown`
-                value = dec(equity)
-                if acc.first_equity is None:
-                    acc.first_equity, acc.peak, acc.worst = value, value, Drawdown(_ZERO, _ZERO)
-                elif value > acc.peak:
-                    acc.peak = value
-                elif acc.peak - value > acc.worst.amount:  # type: ignore[union-attr]
-                    fall = acc.peak - value
-                    acc.worst = Drawdown(fall, fall / acc.peak * _HUNDRED if acc.peak > 0 else _ZERO)
+        for row in batch:
+            pending[row[0]].append(row)
+        held += len(batch)
+        if held >= _CHUNK:
+            _take(folds, pending)
+            pending, held = defaultdict(list), 0
+    _take(folds, pending)
     return {_pair(key): _copy_figures(acc) for key, acc in folds.items()}
+
+
+def _take(folds: dict[str, _CopyFold], pending: Mapping[str, list[CopyTape]]) -> None:
+    for key, rows in pending.items():
+        acc = folds.get(key)
+        if acc is None:
+            acc = folds[key] = _CopyFold()
+        acc.take(rows)
 
 
 def _pair(key: str) -> tuple[str, str]:

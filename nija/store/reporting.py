@@ -29,13 +29,14 @@ __all__ = [
     "EquityPoint",
     "FeeMark",
     "FillTape",
+    "NameRange",
     "PaperMark",
     "ReportRecords",
     "TradeRow",
 ]
 
 _FILLED: Final = (CopyStatus.FILLED, CopyStatus.PARTIAL)
-_BATCH: Final = 20_000  # rows fetched at a time: a million fills never sit in memory as rows twice
+_BATCH: Final = 2_000  # rows fetched at a time: few enough to stay in the CPU caches while folded
 _FAR_FUTURE: Final = "9999-12-31T23:59:59+00:00"
 _MMAP_BYTES: Final = 1 << 30  # address space only: the OS pages the file in as it is read
 
@@ -50,6 +51,22 @@ FillTape: TypeAlias = tuple[Any, ...]
 # One copy ledger row on a tape: (broker␟user_id, status, reason (None when filled),
 # ack_latency_ms, fill_latency_ms, slippage_bps text, user_equity text).
 CopyTape: TypeAlias = tuple[Any, ...]
+# Account (or user id) names lo <= name < hi, None: open on that side. A report folds its
+# accounts in two such ranges side by side (`nija.report.split`).
+NameRange: TypeAlias = tuple[str | None, str | None]
+
+
+def _in_range(column: str, names: NameRange, params: list[Any]) -> str:
+    # The SQL condition for `names` on `column` (empty when open), its values added to `params`.
+    lo, hi = names
+    sql = ""
+    if lo is not None:
+        sql += f" AND {column} >= ?"
+        params.append(lo)
+    if hi is not None:
+        sql += f" AND {column} < ?"
+        params.append(hi)
+    return sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +151,16 @@ class ReportRecords(Database):
         return cursor
 
     def fill_tape(self, since: str | None, until: str | None, only: tuple[str, str] | None = None, *,
-                  trade_ids: bool = False) -> Iterator[list[FillTape]]:
+                  trade_ids: bool = False, names: NameRange = (None, None)) -> Iterator[list[FillTape]]:
         """Every fill with ts_exchange before `until` (all if None) as `FillTape` rows, in batches,
         in the order execution recorded them; in_window says ts_exchange >= `since`. Only the
-        account `only` (broker, account) when given, with trade ids when asked."""
+        account `only` (broker, account) when given, only accounts named in the range `names`,
+        with trade ids when asked."""
         where, params = "ts_exchange < ?", [since or "", until or _FAR_FUTURE]
         if only is not None:
             where += " AND broker = ? AND account = ?"
             params += list(only)
+        where += _in_range("account", names, params)
         cursor = self._scan_cursor()
         cursor.execute(
             "SELECT broker || char(31) || account || char(31) || symbol, side = 'buy', qty, price, fee,"
@@ -151,6 +170,19 @@ class ReportRecords(Database):
         )
         while rows := cursor.fetchmany(_BATCH):
             yield rows
+
+    def first_fill(self, broker: str, account: str, until: str | None) -> int:
+        """Where the account's first fill before `until` sits in the order fills were recorded
+        (its rowid; 0 when it has none): which of two accounts a report's fold met first."""
+        rows = self._query(
+            "SELECT MIN(rowid) FROM fills WHERE broker = ? AND account = ? AND ts_exchange < ?",
+            (broker, account, until or _FAR_FUTURE),
+        )
+        return rows[0][0] or 0
+
+    def fill_rows_estimate(self) -> int:
+        """About how many fills the store holds (the largest rowid: no scan)."""
+        return self._query("SELECT MAX(rowid) FROM fills")[0][0] or 0
 
     def last_prices(self, before: str | None, broker: str | None = None) -> dict[tuple[str, str], tuple[str, Decimal]]:
         """The last fill price of each (broker, symbol) before `before` (any account), with its
@@ -239,21 +271,24 @@ class ReportRecords(Database):
             found.setdefault((r[0], r[1]), []).append(EquityPoint(datetime.fromisoformat(r[3]), Decimal(r[2])))
         return found
 
-    def copy_tape(self, since: str | None, until: str | None) -> Iterator[list[CopyTape]]:
+    def copy_tape(self, since: str | None, until: str | None, *,
+                  names: NameRange = (None, None)) -> Iterator[list[CopyTape]]:
         """Every ledger row of a signal whose fill is in [since, until) as `CopyTape` rows, in
-        batches, in the order the rows were written."""
+        batches, in the order the rows were written; only users named in the range `names`."""
         columns = (
             "SELECT c.broker || char(31) || c.user_id, c.status, CASE WHEN c.status IN (?, ?) THEN NULL ELSE c.reason END,"
             " c.ack_latency_ms, c.fill_latency_ms, c.slippage_bps, c.user_equity FROM copy_orders c"
         )
+        params: list[Any] = list(_FILLED)
         cursor = self._scan_cursor()
         if since is None and until is None:  # every row: no join (a million signal lookups)
-            cursor.execute(f"{columns} ORDER BY c.rowid", _FILLED)
+            where = "1" + _in_range("c.user_id", names, params)
+            cursor.execute(f"{columns} WHERE {where} ORDER BY c.rowid", params)
         else:
+            params += [since or "", until or _FAR_FUTURE]
+            where = "s.fill_time >= ? AND s.fill_time < ?" + _in_range("c.user_id", names, params)
             cursor.execute(
-                f"{columns} JOIN signals s ON s.signal_id = c.signal_id WHERE s.fill_time >= ? AND s.fill_time < ?"
-                " ORDER BY c.rowid",
-                (*_FILLED, since or "", until or _FAR_FUTURE),
+                f"{columns} JOIN signals s ON s.signal_id = c.signal_id WHERE {where} ORDER BY c.rowid", params,
             )
         while rows := cursor.fetchmany(_BATCH):
             yield rows
