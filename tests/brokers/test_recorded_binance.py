@@ -21,14 +21,14 @@ import pytest
 from nija.brokers import base
 from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.execution.positions import held_change
-from nija.models import BrokerName, OrderRequest, QuantityUnit, Side
+from nija.models import BrokerName
+from tests.brokers.recorded_ccxt import assert_balance, assert_report_totals, call_adapter
 from tests.sim.model import Market
 from tests.sim.simulator import Simulator
 
 RECORDED = Path(__file__).parent / "recorded" / "binance"
 FILES = sorted(RECORDED.glob("*.json"))
 KEY = "binance-recorded"
-
 
 
 @pytest.fixture(scope="module")
@@ -65,22 +65,10 @@ def _serve(sim: Simulator, recorded: dict[str, Any]) -> None:
                    status=served["status"], body=body)
 
 
-def _call(broker: CcxtBroker, call: dict[str, str]) -> Any:
-    if call["method"] == "balance":
-        return broker.balance_snapshot(), broker.holdings()
-    if call["method"] == "fetch_order":
-        return broker.fetch_order(call["client_order_id"], call["symbol"])
-    request = OrderRequest(
-        broker=BrokerName.BINANCE, account="master", symbol=call["symbol"], side=Side(call["side"]),
-        quantity=Decimal(call["quantity"]), unit=QuantityUnit(call["unit"]), client_order_id="njrecorded00000b",
-    )
-    return broker.submit(request)
-
-
 def _check_error(sim: Simulator, broker: CcxtBroker, recorded: dict[str, Any]) -> None:
     expect = recorded["expect"]
     with pytest.raises(base.BrokerError) as info:
-        _call(broker, recorded["call"])
+        call_adapter(broker, recorded["call"])
     assert type(info.value) is getattr(base, expect["error"])
     assert recorded["answers"][0]["body"]["msg"] in str(info.value)
     if expect.get("paused"):
@@ -100,22 +88,14 @@ def test_a_recorded_answer_reads_exactly_as_expected(sim: Simulator, broker: Ccx
     if "error" in expect:
         _check_error(sim, broker, recorded)
         return
-    result = _call(broker, recorded["call"])
+    result = call_adapter(broker, recorded["call"])
     if expect.get("none"):
         assert result is None
         return
     if recorded["call"]["method"] == "balance":
-        snapshot, holdings = result
-        assert holdings == {a: Decimal(q) for a, q in expect["holdings"].items()}
-        assert snapshot.available == Decimal(expect["available"])
-        assert snapshot.total_equity == Decimal(expect["total_equity"])
+        assert_balance(result, expect)
         return
-    assert result is not None
-    assert (result.status.value, result.exchange_order_id) == (expect["status"], expect["exchange_order_id"])
-    assert result.filled_qty == Decimal(expect["filled_qty"])
-    assert (result.fee, result.fee_in_base) == (Decimal(expect["fee"]), Decimal(expect["fee_in_base"]))
-    if "avg_price" in expect:
-        assert result.avg_price == Decimal(expect["avg_price"])
+    assert_report_totals(result, expect)
     got = [(f.trade_id, f.qty, f.price, f.fee, f.fee_in_base, f.fee_currency, held_change(f)) for f in result.fills]
     assert got == [
         (f["trade_id"], Decimal(f["qty"]), Decimal(f["price"]), Decimal(f["fee"]), Decimal(f["fee_in_base"]),

@@ -20,14 +20,14 @@ import pytest
 from nija.brokers import base
 from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.execution.positions import held_change
-from nija.models import BrokerName, OrderRequest, QuantityUnit, Side
+from nija.models import BrokerName
+from tests.brokers.recorded_ccxt import assert_balance, assert_report_totals, call_adapter
 from tests.sim.model import Market
 from tests.sim.simulator import Simulator
 
 RECORDED = Path(__file__).parent / "recorded" / "kraken"
 FILES = sorted(RECORDED.glob("*.json"))
 KEY = "kraken-recorded"
-
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +60,6 @@ def _serve(sim: Simulator, recorded: dict[str, Any]) -> None:
                body=json.dumps(recorded["answer"]))
 
 
-def _call(broker: CcxtBroker, call: dict[str, str]) -> Any:
-    if call["method"] == "balance":
-        return broker.balance_snapshot(), broker.holdings()
-    if call["method"] == "fetch_order":
-        return broker.fetch_order(call["client_order_id"], call["symbol"])
-    request = OrderRequest(
-        broker=BrokerName.KRAKEN, account="master", symbol=call["symbol"], side=Side(call["side"]),
-        quantity=Decimal(call["quantity"]), unit=QuantityUnit(call["unit"]), client_order_id="njrecorded00000b",
-    )
-    return broker.submit(request)
-
-
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_a_recorded_answer_reads_exactly_as_expected(sim: Simulator, broker: CcxtBroker, path: Path) -> None:
     recorded = json.loads(path.read_text())
@@ -79,23 +67,15 @@ def test_a_recorded_answer_reads_exactly_as_expected(sim: Simulator, broker: Ccx
     _serve(sim, recorded)
     if "error" in expect:
         with pytest.raises(base.BrokerError) as info:
-            _call(broker, recorded["call"])
+            call_adapter(broker, recorded["call"])
         assert type(info.value) is getattr(base, expect["error"])
         assert recorded["answer"]["error"][0] in str(info.value)
         return
-    result = _call(broker, recorded["call"])
+    result = call_adapter(broker, recorded["call"])
     if recorded["call"]["method"] == "balance":
-        snapshot, holdings = result
-        assert holdings == {a: Decimal(q) for a, q in expect["holdings"].items()}
-        assert snapshot.available == Decimal(expect["available"])
-        assert snapshot.total_equity == Decimal(expect["total_equity"])
+        assert_balance(result, expect)
         return
-    assert result is not None
-    assert (result.status.value, result.exchange_order_id) == (expect["status"], expect["exchange_order_id"])
-    assert result.filled_qty == Decimal(expect["filled_qty"])
-    assert (result.fee, result.fee_in_base) == (Decimal(expect["fee"]), Decimal(expect["fee_in_base"]))
-    if "avg_price" in expect:
-        assert result.avg_price == Decimal(expect["avg_price"])
+    assert_report_totals(result, expect)
     got = [(f.qty, f.price, f.fee, f.fee_in_base, held_change(f)) for f in result.fills]
     assert got == [
         (Decimal(f["qty"]), Decimal(f["price"]), Decimal(f["fee"]), Decimal(f["fee_in_base"]), Decimal(f["held_change"]))

@@ -22,7 +22,8 @@ import pytest
 from nija.brokers import base
 from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.execution.positions import held_change
-from nija.models import BrokerName, OrderRequest, QuantityUnit, Side
+from nija.models import BrokerName
+from tests.brokers.recorded_ccxt import assert_balance, assert_report_totals, call_adapter
 from tests.sim.model import Market
 from tests.sim.simulator import Simulator
 
@@ -30,7 +31,6 @@ RECORDED = Path(__file__).parent / "recorded" / "okx"
 FILES = sorted(RECORDED.glob("*.json"))
 PASS = "recorded-pass"
 DEFAULT_TRADING = {"USDT": "1000", "BTC": "1"}
-
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +59,6 @@ def _serve(sim: Simulator, recorded: dict[str, Any]) -> None:
                body=json.dumps(recorded["answer"]))
 
 
-def _call(broker: CcxtBroker, call: dict[str, str]) -> Any:
-    if call["method"] == "balance":
-        return broker.balance_snapshot(), broker.holdings()
-    if call["method"] == "fetch_order":
-        return broker.fetch_order(call["client_order_id"], call["symbol"])
-    request = OrderRequest(
-        broker=BrokerName.OKX, account="master", symbol=call["symbol"], side=Side(call["side"]),
-        quantity=Decimal(call["quantity"]), unit=QuantityUnit(call["unit"]), client_order_id="njrecorded00000b",
-    )
-    return broker.submit(request)
-
-
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_a_recorded_answer_reads_exactly_as_expected(sim: Simulator, tmp_path: Path, path: Path) -> None:
     recorded = json.loads(path.read_text())
@@ -87,27 +75,19 @@ def test_a_recorded_answer_reads_exactly_as_expected(sim: Simulator, tmp_path: P
 def _check(broker: CcxtBroker, call: dict[str, Any], expect: dict[str, Any]) -> None:
     if "error" in expect:
         with pytest.raises(base.BrokerError) as info:
-            _call(broker, call)
+            call_adapter(broker, call)
         assert type(info.value) is getattr(base, expect["error"])
         assert expect["text"] in str(info.value)
         return
-    result = _call(broker, call)
+    result = call_adapter(broker, call)
     if expect.get("not_found"):
         assert result is None
         return
     if call["method"] == "balance":
-        snapshot, holdings = result
-        assert holdings == {a: Decimal(q) for a, q in expect["holdings"].items()}
-        assert snapshot.available == Decimal(expect["available"])
-        assert snapshot.total_equity == Decimal(expect["total_equity"])
-        assert snapshot.note == expect["note"]
+        assert_balance(result, expect)
+        assert result[0].note == expect["note"]  # the snapshot: what waits in the funding account
         return
-    assert result is not None
-    assert (result.status.value, result.exchange_order_id) == (expect["status"], expect["exchange_order_id"])
-    assert result.filled_qty == Decimal(expect["filled_qty"])
-    assert (result.fee, result.fee_in_base) == (Decimal(expect["fee"]), Decimal(expect["fee_in_base"]))
-    if "avg_price" in expect:
-        assert result.avg_price == Decimal(expect["avg_price"])
+    assert_report_totals(result, expect)
     got = [(f.qty, f.price, f.fee, f.fee_in_base, held_change(f)) for f in result.fills]
     assert got == [
         (Decimal(f["qty"]), Decimal(f["price"]), Decimal(f["fee"]), Decimal(f["fee_in_base"]), Decimal(f["held_change"]))

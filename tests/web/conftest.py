@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.support import eventually
+from tests.e2e.support import eventually, stop_daemon
 from tests.web.builders import CANARY, FOLLOWER_CANARY, build_paper_store
 
 TOKEN = "web-test-token-0123456789"
@@ -70,12 +69,7 @@ def _serve(tmp: Path, **extra: str) -> Iterator[Served]:
             assert proc.poll() is None, (tmp / "web.log").read_text()
             yield Served(f"http://127.0.0.1:{port}", data_dir, proc)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            stop_daemon(proc)
 
 
 @pytest.fixture(scope="module")
