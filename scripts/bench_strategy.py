@@ -1,8 +1,8 @@
 """Benchmark: APEX entry evaluation against the raw TA-Lib calls it is built on.
 
 Generates 500 symbols × 300 five-minute candles (seeded random walk), then times the default
-strategy's `evaluate_entry` (through the Strategy protocol, as the broker loop calls it) for all
-of them and the bare TA-Lib calls of the same indicators (EMA 9/21/50, RSI 14, MACD 12/26/9,
+strategy's `evaluate_entries` (through the Strategy protocol, as the broker loop's scan calls it:
+one call for every symbol of the cycle) for all of them and the bare TA-Lib calls of the same indicators (EMA 9/21/50, RSI 14, MACD 12/26/9,
 ATR 14, ADX 14) on the same data, interleaved, best of several rounds. APEX runs TA-Lib on the
 candles from its seed (200–260 of the 300, `nija.strategy.window`) and adds the data checks, the
 seed search, VWAP(100) and the rules; the TA-Lib figure runs on all 300 candles.
@@ -48,10 +48,8 @@ def make_candles(rng: np.random.Generator, n: int) -> Candles:
 
 
 def run_apex(universe: list[Candles]) -> None:
-    """Evaluate an entry for every symbol."""
-    evaluate_entry = default_strategy().evaluate_entry
-    for candles in universe:
-        evaluate_entry(candles)
+    """Evaluate an entry for every symbol, as one scan."""
+    default_strategy().evaluate_entries(universe)
 
 
 def run_talib(universe: list[Candles]) -> None:

@@ -10,7 +10,7 @@ both ways. A window whose last candle is not in the series is decided the ordina
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -72,6 +72,10 @@ class SeriesStrategy:
         """The entry decision on the window's last candle."""
         i = self._index(candles)
         return self.inner.evaluate_entry(candles) if i is None else self._evaluation().evaluate_entry(i)
+
+    def evaluate_entries(self, universe: Sequence[Candles]) -> list[EntryDecision]:
+        """The entry decision of each window, in order (looked up in the series one by one)."""
+        return [self.evaluate_entry(candles) for candles in universe]
 
     def entry_note(self, decision: EntryDecision) -> str | None:
         """The wrapped strategy's note for the entry order's reason."""

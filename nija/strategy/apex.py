@@ -6,7 +6,7 @@ research note shared/research/nija-original.md (beside the project). Defaults li
 rules once: `evaluate_entry` feeds it one window's indicators, `nija.strategy.apex_series` the
 same values read from whole-series arrays.
 
-Entry (`evaluate_entry`), first failing step wins:
+Entry (`evaluate_entry`, `evaluate_entries` for many symbols at once), first failing step wins:
   1. Data (§1.1): the last `lookback` = 261 candles (`nija.strategy.window`: indicators seeded
      at the first candle of an hour 200–260 candles back, VWAP over the last 100), else no
      entry; how many more were fetched changes nothing. Every open, high, low and close must be
@@ -82,7 +82,7 @@ from nija.strategy.apex_exit import (
 from nija.strategy.apex_params import DEFAULT_PARAMS, LOW_BARS, ApexParams
 from nija.strategy.base import EntryDecision, ExitAction, ExitDecision, ExitState
 from nija.strategy.indicators import ratio_to_mean
-from nija.strategy.window import Readings, Rejected, check_window, readings
+from nija.strategy.window import Readings, Rejected, check_windows, readings
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -95,6 +95,7 @@ __all__ = [
     "TakeProfitLadder",
     "decide_entry",
     "decide_exit",
+    "evaluate_entries",
     "evaluate_entry",
     "evaluate_exit",
     "initial_exit_state",
@@ -113,12 +114,19 @@ _READING_NAMES: Final = ("EMA9", "EMA21", "EMA50", "ATR", "ADX", "RSI", "RSI", "
 
 def evaluate_entry(candles: Candles, params: ApexParams = DEFAULT_PARAMS) -> EntryDecision:
     """Decide whether to open a long on the last candle (APEX v7.1 S0; never raises on bad data)."""
-    window = check_window(candles, params.window)
-    if isinstance(window, Rejected):
-        return EntryDecision(False, window.reason, price=window.price)
-    rows, volume, seed = window
-    values = readings(rows[1, seed:], rows[2, seed:], rows[3, seed:], volume[seed:], params.window)
-    return decide_entry(values, rows, volume, params)
+    return evaluate_entries((candles,), params)[0]
+
+
+def evaluate_entries(universe: Sequence[Candles], params: ApexParams = DEFAULT_PARAMS) -> list[EntryDecision]:
+    """`evaluate_entry` for every candle set of `universe`, in order: the windows are checked
+    together (`check_windows`), then each is decided alone."""
+    decisions = []
+    for window in check_windows(universe, params.window):
+        if isinstance(window, Rejected):
+            decisions.append(EntryDecision(False, window.reason, price=window.price))
+        else:
+            decisions.append(decide_entry(readings(window), window.rows, window.volume, params))
+    return decisions
 
 
 def decide_entry(

@@ -12,7 +12,7 @@ and synthetic series). Only where the indicator values come from differs.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import ClassVar
@@ -20,7 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from nija.models import Candles, Position
-from nija.strategy.apex import decide_entry, evaluate_entry
+from nija.strategy.apex import decide_entry, evaluate_entries, evaluate_entry
 from nija.strategy.apex_exit import ExitReadings, decide_exit, evaluate_exit, initial_exit_state, take_profit_ladder
 from nija.strategy.apex_params import DEFAULT_PARAMS, ApexParams
 from nija.strategy.base import EntryDecision, ExitDecision, ExitState
@@ -109,6 +109,10 @@ class ApexStrategy:
     def evaluate_entry(self, candles: Candles) -> EntryDecision:
         """Whether to open a long on the last candle."""
         return evaluate_entry(candles, self.params)
+
+    def evaluate_entries(self, universe: Sequence[Candles]) -> list[EntryDecision]:
+        """`evaluate_entry` for every candle set, in order, checked together."""
+        return evaluate_entries(universe, self.params)
 
     def entry_note(self, decision: EntryDecision) -> str | None:
         """The take-profit ladder's note when the fee floor raised it."""

@@ -12,6 +12,7 @@ price. Its exit state (stop, take-profit stage, trailing stop) changes only by i
     with_overrides(mapping)         a copy with parameters changed (--set), validated
     with_fee_floor(fraction)        a copy whose take-profits clear a broker's round trip
     evaluate_entry(candles)         EntryDecision on the last candle
+    evaluate_entries(universe)      evaluate_entry of many symbols (the loop's scan, one call)
     entry_note(decision)            text for the entry order's reason (None: nothing to add)
     initial_exit_state(pos, stop)   the exit state of a position just opened
     state_from_record(record)       the exit state the store kept (ExitState.to_record)
@@ -26,11 +27,11 @@ price. Its exit state (stop, take-profit stage, trailing stop) changes only by i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 
 from nija.models import Candles, Position
 
@@ -56,9 +57,11 @@ class UnknownStrategy(ValueError):
     """No strategy is registered under that name."""
 
 
-@dataclass(frozen=True, slots=True)
-class EntryDecision:
-    """Whether to open a long now, and why; indicator readings are NaN when not computable."""
+class EntryDecision(NamedTuple):
+    """Whether to open a long now, and why; indicator readings are NaN when not computable.
+
+    A named tuple, not a frozen dataclass: one is built for every symbol of every cycle and every
+    candle a backtest scans, and a tuple is built three times faster."""
 
     enter: bool
     reason: str
@@ -173,6 +176,11 @@ class Strategy(Protocol):
 
     def evaluate_entry(self, candles: Candles) -> EntryDecision:
         """Whether to open a long on the last candle; never raises on bad data."""
+        ...
+
+    def evaluate_entries(self, universe: Sequence[Candles]) -> list[EntryDecision]:
+        """`evaluate_entry` of every candle set, in order (the loop's scan: one call per cycle,
+        so a strategy can share work across symbols)."""
         ...
 
     def entry_note(self, decision: EntryDecision) -> str | None:

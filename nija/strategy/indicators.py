@@ -13,9 +13,9 @@ functions (its seed and lookback) is decided in `nija.strategy.window`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import talib
@@ -56,29 +56,45 @@ MACD_FAST: Final = 12
 MACD_SLOW: Final = 26
 MACD_SIGNAL: Final = 9
 
+
+def _compiled(function: Callable[..., Any]) -> Callable[..., Any]:
+    # TA-Lib wraps each of its functions for pandas/polars Series input whenever pandas can be
+    # imported (alpaca-py installs it). APEX passes float64 arrays only, and the wrapper's type
+    # checks cost about as much as a 200-candle EMA. `__wrapped__` is the compiled function
+    # itself (same code, same numbers); without the wrapper, the attribute is the function.
+    return getattr(function, "__wrapped__", function)
+
+
+TA_EMA: Final = _compiled(talib.EMA)
+TA_RSI: Final = _compiled(talib.RSI)
+TA_MACD: Final = _compiled(talib.MACD)
+TA_ATR: Final = _compiled(talib.ATR)
+TA_ADX: Final = _compiled(talib.ADX)
+
+
 def ema(close: np.ndarray, period: int) -> np.ndarray:
     """Return the EMA of `close` (TA-Lib: seeded with the SMA of the first `period` values)."""
-    return talib.EMA(close, period)
+    return TA_EMA(close, period)
 
 
 def rsi(close: np.ndarray, period: int = RSI_PERIOD) -> np.ndarray:
     """Return Wilder's RSI of `close` (0–100; NaN for the first `period` bars)."""
-    return talib.RSI(close, period)
+    return TA_RSI(close, period)
 
 
 def macd_hist(close: np.ndarray) -> np.ndarray:
     """Return the MACD histogram (line − signal) for MACD 12/26/9."""
-    return talib.MACD(close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2]
+    return TA_MACD(close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2]
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = ATR_PERIOD) -> np.ndarray:
     """Return Wilder's average true range."""
-    return talib.ATR(high, low, close, period)
+    return TA_ATR(high, low, close, period)
 
 
 def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int = ADX_PERIOD) -> np.ndarray:
     """Return Wilder's ADX (valid from bar 2 × period − 1 on)."""
-    return talib.ADX(high, low, close, period)
+    return TA_ADX(high, low, close, period)
 
 
 def vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:

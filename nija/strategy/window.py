@@ -31,12 +31,11 @@ depends only on the candles before it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 import numpy as np
-import talib
 
 from nija.models import Candles
 from nija.strategy.indicators import (
@@ -49,6 +48,11 @@ from nija.strategy.indicators import (
     MACD_SIGNAL,
     MACD_SLOW,
     RSI_PERIOD,
+    TA_ADX,
+    TA_ATR,
+    TA_EMA,
+    TA_MACD,
+    TA_RSI,
     adx,
     atr,
     ema,
@@ -65,6 +69,7 @@ __all__ = [
     "WindowSpec",
     "bad_window_reason",
     "check_window",
+    "check_windows",
     "exit_readings",
     "insufficient_reason",
     "no_seed_reason",
@@ -109,11 +114,13 @@ class Readings(NamedTuple):
 
 class CheckedWindow(NamedTuple):
     """The last `lookback` candles, checked: prices as a (4, n) C-contiguous float64 matrix
-    (open, high, low, close), volumes, and the index of the seed candle among them."""
+    (open, high, low, close), volumes, the index of the seed candle among them, and the VWAP
+    at the last candle."""
 
     rows: np.ndarray
     volume: np.ndarray
     seed: int
+    vwap: float
 
 
 class Rejected(NamedTuple):
@@ -125,31 +132,74 @@ class Rejected(NamedTuple):
 
 def check_window(candles: Candles, spec: WindowSpec) -> CheckedWindow | Rejected:
     """The checked lookback window of `candles`, or why no decision can be made on them."""
-    # Runs for every symbol of every cycle: a handful of numpy calls on one (5, lookback) matrix.
-    close, lookback = candles.close, spec.lookback
-    n = close.shape[0]
-    if n < lookback:
-        return Rejected(insufficient_reason(n, spec))
-    shapes = (candles.open.shape, candles.high.shape, candles.low.shape, candles.volume.shape, candles.ts.shape)
-    if any(shape != close.shape for shape in shapes):
-        return Rejected("bad candle data: arrays of different lengths")
-    start = n - lookback
+    return check_windows((candles,), spec)[0]
+
+
+def check_windows(universe: Sequence[Candles], spec: WindowSpec) -> list[CheckedWindow | Rejected]:
+    """`check_window` of every candle set in `universe`, in order.
+
+    The daemon checks every symbol of every cycle: the windows are copied into one
+    (symbols, 6, lookback) matrix (open, high, low, close, volume, open time) and each check is one
+    numpy call over all of them, so a symbol costs a few slices, not a dozen numpy calls.
+    """
+    checked: list[CheckedWindow | Rejected | None] = [None] * len(universe)
+    lookback = spec.lookback
+    stacked: list[int] = []  # indexes of the windows in the matrix, in its order
+    parts: list[np.ndarray] = []
+    for k, candles in enumerate(universe):
+        close = candles.close
+        n = close.shape[0]
+        if n < lookback:
+            checked[k] = Rejected(insufficient_reason(n, spec))
+        elif not (candles.open.shape == candles.high.shape == candles.low.shape == candles.volume.shape
+                  == candles.ts.shape == close.shape):  # fmt: skip
+            checked[k] = Rejected("bad candle data: arrays of different lengths")
+        else:
+            stacked.append(k)
+            start = n - lookback
+            parts += (candles.open[start:], candles.high[start:], candles.low[start:], close[start:],
+                      candles.volume[start:], candles.ts[start:])  # fmt: skip
+    if stacked:
+        matrix = _stack(parts, universe, stacked, checked, lookback)
+        _check_stacked(matrix, [k for k in stacked if checked[k] is None], checked, spec)
+    return checked  # type: ignore[return-value]  # every entry is set above
+
+
+def _stack(
+    parts: list[np.ndarray], universe: Sequence[Candles], stacked: list[int],
+    checked: list[CheckedWindow | Rejected | None], lookback: int,
+) -> np.ndarray:  # fmt: skip
+    # One copy of every window; when one holds non-numeric values, each alone, to name which.
     try:
-        matrix = np.concatenate(
-            (candles.open[start:], candles.high[start:], candles.low[start:], close[start:], candles.volume[start:]),
-            dtype=np.float64,
-        ).reshape(5, lookback)
-        ts = np.asarray(candles.ts[start : n - spec.indicator_window + 1], dtype=np.float64)
-    except (ValueError, TypeError) as exc:  # non-numeric values are bad data
-        return Rejected(f"bad candle data: {exc}")
-    rows, volume = matrix[:4], matrix[4]
-    # A NaN price makes min() NaN, and a comparison with NaN is False.
-    if not (rows.min() > 0.0 and np.isfinite(matrix).all()):
-        return Rejected(bad_window_reason(rows, volume), rows.item(3, -1))
-    seed = seed_offset(ts, spec)
-    if seed is None:
-        return Rejected(no_seed_reason(spec), rows.item(3, -1))
-    return CheckedWindow(rows, volume, seed)
+        return np.concatenate(parts, dtype=np.float64).reshape(len(stacked), 6, lookback)
+    except (ValueError, TypeError):
+        pass
+    good: list[np.ndarray] = []
+    for position, k in enumerate(stacked):
+        try:
+            good.append(np.concatenate(parts[6 * position : 6 * position + 6], dtype=np.float64))
+        except (ValueError, TypeError) as exc:  # non-numeric values are bad data
+            checked[k] = Rejected(f"bad candle data: {exc}")
+    return np.concatenate(good).reshape(len(good), 6, lookback) if good else np.empty((0, 6, lookback))
+
+
+def _check_stacked(
+    matrix: np.ndarray, order: list[int], checked: list[CheckedWindow | Rejected | None], spec: WindowSpec
+) -> None:
+    # Data checks, seeds and VWAP of every window at once; `order[j]` is the window in row j.
+    rows, volume = matrix[:, :4], matrix[:, 4]
+    with np.errstate(invalid="ignore"):
+        # A NaN price makes min() NaN, and a comparison with NaN is False.
+        good = (rows.min(axis=(1, 2)) > 0.0) & np.isfinite(matrix[:, :5]).all(axis=(1, 2))
+    seeds = _seeds(matrix[:, 5, : spec.lookback - spec.indicator_window + 1], spec.period_ms).tolist()
+    vwaps = _vwaps(matrix, spec.vwap_window).tolist()
+    for j, (k, ok, seed) in enumerate(zip(order, good.tolist(), seeds, strict=True)):
+        if not ok:
+            checked[k] = Rejected(bad_window_reason(rows[j], volume[j]), rows.item(j, 3, -1))
+        elif seed < 1:
+            checked[k] = Rejected(no_seed_reason(spec), rows.item(j, 3, -1))
+        else:
+            checked[k] = CheckedWindow(rows[j], volume[j], seed, vwaps[j])
 
 
 def insufficient_reason(count: int, spec: WindowSpec) -> str:
@@ -179,46 +229,49 @@ def exit_readings(window: CheckedWindow) -> tuple[float, float, float] | None:
     return values if math.isfinite(sum(values)) else None
 
 
-def seed_offset(ts: np.ndarray, spec: WindowSpec) -> int | None:
-    """The seed candle's index among the last `lookback` candles, given the open times of the first
-    `lookback − indicator_window + 1` of them (the only ones a seed can be), or None.
+def _seeds(ts: np.ndarray, period_ms: int) -> np.ndarray:
+    """Per window (row): the seed candle's index among its last `lookback` candles, given the open
+    times of the first `lookback − indicator_window + 1` of them (the only ones a seed can be);
+    below 1 when there is none.
 
     Open times increase (venues and the backtest's loader guarantee it), so the latest period
-    start is the first candle at or after the start of the last candidate's period.
+    start is the first candle at or after the start of the last candidate's period: the count of
+    candidates before that boundary.
     """
-    period = spec.period_ms
-    boundary = (ts.item(-1) // period) * period
-    first = int(np.searchsorted(ts, boundary))
-    return first if first >= 1 else None
+    boundary = (ts[:, -1] // period_ms) * period_ms
+    return (ts < boundary[:, None]).sum(axis=1)
 
 
-def readings(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, spec: WindowSpec) -> Readings:
-    """Indicator values at the last candle; the arrays run from the seed candle to it."""
-    # The daemon's hot path: TA-Lib called directly (the same functions `indicators` wraps).
-    rsi_prev, rsi_now = talib.RSI(close, RSI_PERIOD)[-2:].tolist()
-    hist_prev, hist = talib.MACD(close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2][-2:].tolist()
+def readings(window: CheckedWindow) -> Readings:
+    """Indicator values at the last candle of a checked window (TA-Lib from its seed on)."""
+    # The daemon's hot path: the compiled TA-Lib functions called directly (the ones
+    # `indicators` wraps), values read as Python floats at once.
+    rows, seed = window.rows, window.seed
+    high, low, close = rows[1, seed:], rows[2, seed:], rows[3, seed:]
+    rsi_prev, rsi_now = TA_RSI(close, RSI_PERIOD)[-2:].tolist()
+    hist_prev, hist = TA_MACD(close, MACD_FAST, MACD_SLOW, MACD_SIGNAL)[2][-2:].tolist()
     return Readings(
-        talib.EMA(close, EMA_FAST).item(-1), talib.EMA(close, EMA_MID).item(-1), talib.EMA(close, EMA_SLOW).item(-1),
-        rsi_prev, rsi_now, hist_prev, hist, talib.ATR(high, low, close, ATR_PERIOD).item(-1),
-        talib.ADX(high, low, close, ADX_PERIOD).item(-1), last_vwap(high, low, close, volume, spec.vwap_window),
+        TA_EMA(close, EMA_FAST).item(-1), TA_EMA(close, EMA_MID).item(-1), TA_EMA(close, EMA_SLOW).item(-1),
+        rsi_prev, rsi_now, hist_prev, hist, TA_ATR(high, low, close, ATR_PERIOD).item(-1),
+        TA_ADX(high, low, close, ADX_PERIOD).item(-1), window.vwap,
     )  # fmt: skip
 
 
-def last_vwap(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray, window: int) -> float:
-    """VWAP over the last `window` candles: running sums oldest first, the close when nothing traded.
+def _vwaps(matrix: np.ndarray, window: int) -> np.ndarray:
+    """VWAP over the last `window` candles of every stacked window: running sums oldest first
+    (a cumulative sum along a row adds left to right), the close when nothing traded.
 
     `_fill_vwap` repeats these operations in the same order for every window of a series, so the
-    two agree bit for bit (Python floats and numpy float64 round alike).
+    two agree bit for bit.
     """
-    start = close.shape[0] - window
-    volume = volume[start:]
-    traded = np.cumsum(volume).item(-1)
-    if not traded > 0.0:
-        return close.item(-1)
-    weighted = high[start:] + low[start:]  # then in place, the order of `_typical_volume`
-    weighted += close[start:]
+    high, low, close, volume = (matrix[:, k, -window:] for k in (1, 2, 3, 4))
+    traded = volume.cumsum(axis=1)[:, -1]
+    weighted = high + low  # then in place, the order of `_typical_volume`
+    weighted += close
     weighted *= volume
-    return np.cumsum(weighted, out=weighted).item(-1) / (3.0 * traded)
+    weighted_sum = weighted.cumsum(axis=1, out=weighted)[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return np.where(traded > 0.0, weighted_sum / (3.0 * traded), close[:, -1])
 
 
 def _typical_volume(high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray) -> np.ndarray:
@@ -252,7 +305,7 @@ def bad_candles(
 
 def series_seeds(ts: np.ndarray, spec: WindowSpec) -> np.ndarray:
     """The seed candle of every candle i (−1 when there are fewer than `lookback` candles up to i
-    or no period starts where `seed_offset` looks): `seed_offset` for every window at once."""
+    or no period starts where `_seeds` looks): `_seeds` for every window of a series at once."""
     count = ts.shape[0]
     periods = np.floor_divide(ts, spec.period_ms)
     index = np.arange(count)
@@ -322,7 +375,7 @@ def _fill_vwap(
     out: np.ndarray, ends: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, volume: np.ndarray,
     window: int,
 ) -> None:  # fmt: skip
-    # `last_vwap` for every candle in `ends`: a running sum per window, advanced one candle
+    # `_vwaps` for every candle in `ends`: a running sum per window, advanced one candle
     # position at a time across all windows at once (the same additions, in the same order).
     if not ends.shape[0]:
         return

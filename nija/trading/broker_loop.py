@@ -485,10 +485,9 @@ class BrokerLoop:
         held = {p.symbol for p in positions} | self._orders.unresolved_symbols()
         candidates: list[tuple[str, EntryDecision]] = []
         batch, self._scan_offset = rotating_batch(self.broker.symbols(), self._scan_offset, self.broker.scan_batch)
-        for symbol in batch:
-            if symbol in held:
-                continue
-            decision = self._strategy.evaluate_entry(self._candles(cache, symbol))
+        scanned = [symbol for symbol in batch if symbol not in held]
+        universe = [self._candles(cache, symbol) for symbol in scanned]
+        for symbol, decision in zip(scanned, self._strategy.evaluate_entries(universe), strict=True):
             if decision.enter:
                 candidates.append((symbol, decision))
         chosen = select_entries(candidates, held, len(positions), self.config.max_concurrent_positions)
