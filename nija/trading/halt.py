@@ -27,6 +27,15 @@ def halt_path(data_dir: Path, broker: BrokerName) -> Path:
 
 def read_halt(path: Path) -> str | None:
     """Why the broker is halted, or None when the file is absent (an unreadable file still halts)."""
+    # Every broker loop asks this every cycle, and the file is almost always absent: one stat
+    # says so without opening it. Whatever else the stat finds (present, or any other error)
+    # is answered by reading the file, as always; a file removed in between reads as absent.
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        pass
     try:
         text = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:

@@ -79,6 +79,7 @@ class PaperBroker:
         self._store = store
         self._fees = fees
         self._slippage = slippage_bps * _BPS
+        self._time: tuple[int | None, datetime] = (None, datetime.min)  # `_market_time`'s last answer, by market ms
         # A restart finds the account already funded and keeps its balances.
         store.seed_paper_account(name, account, {cash_currency: starting_cash})
 
@@ -161,7 +162,10 @@ class PaperBroker:
         """Nothing to release."""
 
     def _market_time(self) -> datetime:
-        return datetime.fromtimestamp(self.market.now_ms() / 1000, tz=UTC)
+        now_ms = self.market.now_ms()
+        if self._time[0] != now_ms:  # asked several times a cycle at one market time
+            self._time = (now_ms, datetime.fromtimestamp(now_ms / 1000, tz=UTC))
+        return self._time[1]
 
     # -- orders ----------------------------------------------------------------------------
 

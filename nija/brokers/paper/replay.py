@@ -69,6 +69,7 @@ class ReplayMarket:
         self.name = name
         self.timeframe_ms = timeframe_ms
         self._series = series
+        self._symbols = tuple(sorted(series))  # asked several times a cycle; the files never change
         self._times = np.unique(np.concatenate([candles.ts for candles in self._series.values()]))
         first_clock = self._times[0] + warmup_candles * self.timeframe_ms
         self._position = min(int(np.searchsorted(self._times, first_clock)), len(self._times) - 1)
@@ -88,7 +89,7 @@ class ReplayMarket:
 
     def symbols(self) -> list[str]:
         """Return the symbols parsed from the file names, sorted."""
-        return sorted(self._series)
+        return list(self._symbols)  # the caller's own list
 
     def advance(self) -> None:
         """Move the clock to the next candle time; at the end, mark exhausted and stay put."""
@@ -100,7 +101,7 @@ class ReplayMarket:
 
     def now_ms(self) -> int:
         """Return the open time of the latest visible candle."""
-        return int(self._times[self._position])
+        return self._now_ms
 
     def resume_at(self, market_ms: int) -> bool:
         """Move the clock forward to `market_ms`, the latest candle time a previous run showed
@@ -139,10 +140,12 @@ class ReplayMarket:
         return candles
 
     def _refresh_visible(self) -> None:
-        # One binary search per file per advance, so ohlcv() is a dict lookup and a slice.
+        # One binary search per file per advance, so ohlcv() is a dict lookup and a slice. The
+        # clock's time too is kept as `now_ms()` answers it: asked several times a cycle.
         clock = self._times[self._position]
+        self._now_ms = int(clock)
         for symbol, candles in self._series.items():
-            self._visible_end[symbol] = int(np.searchsorted(candles.ts, clock, side="right"))
+            self._visible_end[symbol] = int(candles.ts.searchsorted(clock, side="right"))  # np.searchsorted's own call
 
 
 def _candle_files(directory: Path) -> list[tuple[Path, str, int]]:
