@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -39,13 +39,15 @@ from nija.config import Settings
 from nija.models import (
     MASTER_ACCOUNT,
     Candles,
+    EquityMarks,
     HealthStatus,
+    IntentStatus,
     Order,
     OrderStatus,
     Position,
     Side,
 )
-from nija.store import Store
+from nija.store import ManualIntent, Store, StrategyState
 from nija.strategy.base import SeriesEvaluation, Strategy
 from nija.trading.broker_loop import BrokerLoop
 
@@ -122,9 +124,26 @@ class _SilentLog:
     def __getattr__(self, _name: str) -> Any:
         return _drop
 
+    # The levels the loop logs at every cycle, as plain methods: found on the class, without
+    # the failed lookup `__getattr__` answers after (the rest still goes there).
+    def debug(self, *_: Any, **__: Any) -> None:
+        return None
+
+    info = warning = error = debug
+
 
 def _drop(*_: Any, **__: Any) -> None:
     return None
+
+
+_SCRATCH_CACHE_KIB: Final = 64 * 1024  # the scratch store's page cache (see `_ScratchStore.__init__`)
+_UNREAD: Final = object()  # `_remember`: no read kept under that key (None is a read's answer)
+
+# The table each read `_ScratchStore` keeps as models comes from (see `_keeping_reads`).
+_TABLES_READ: Final = {
+    "positions": "positions", "paper_balances": "paper_balances", "orders_in_status": "orders",
+    "strategy_states": "strategy_state", "risk_state": "broker_risk", "manual_intents": "manual_intents",
+}
 
 
 class _ScratchStore(Store):
@@ -132,10 +151,18 @@ class _ScratchStore(Store):
     reads: the loop's health row and equity history (status, dashboard and reports read them; the
     loop never reads them back within a run: its equity comes from the broker's snapshot), and a
     kill-switch marks row rewritten with the marks and halt it already holds (the row differs only
-    in its `updated_at`; `risk_state` reads the same). Everything the cycle reads is written."""
+    in its `updated_at`; `risk_state` reads the same). Everything the cycle reads is written.
+
+    Reads the cycle repeats are kept as built (`_remember`) until the next write; a write the
+    store makes to one table only (a strategy state, the kill-switch marks, an entry's cost)
+    keeps the reads of the other tables (`_keeping_reads`)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, throwaway=True)
+        # A year's run grows the file to a few MB: past the daemon's per-connection page cache
+        # (`db.PAGE_CACHE_KIB`), SQLite would read and check evicted pages again on every miss.
+        # This one connection keeps them all; only where pages live changes, not what is read.
+        self._conn.execute(f"PRAGMA cache_size=-{_SCRATCH_CACHE_KIB}")
         self._marks: dict[tuple[str, str], tuple[Any, ...]] = {}  # the row last written, per account
         self._kept: dict[tuple[Any, ...], Any] = {}  # `_remember`
         self._epoch = self.reads_epoch
@@ -147,9 +174,10 @@ class _ScratchStore(Store):
         if self._epoch != self.reads_epoch:
             self._kept.clear()
             self._epoch = self.reads_epoch
-        if key not in self._kept:
-            self._kept[key] = read(*args)
-        return self._kept[key]
+        kept = self._kept.get(key, _UNREAD)
+        if kept is _UNREAD:
+            kept = self._kept[key] = read(*args)
+        return kept
 
     # The loop and the paper broker read these several times a cycle. Each call still gets a new
     # list or dict of its own (of frozen models and Decimals), as from the store.
@@ -164,6 +192,37 @@ class _ScratchStore(Store):
         key = ("orders_in_status", broker, account, wanted)
         return list(self._remember(key, super().orders_in_status, broker, account, wanted))
 
+    def strategy_states(self, broker: Any, account: str) -> dict[str, StrategyState]:
+        # The states' JSON values are copied, so a caller's changes never reach the kept read.
+        kept = self._remember(("strategy_states", broker, account), super().strategy_states, broker, account)
+        return {symbol: _copied_state(state) for symbol, state in kept.items()}
+
+    def risk_state(self, broker: Any, account: str) -> tuple[EquityMarks | None, str | None]:
+        return self._remember(("risk_state", broker, account), super().risk_state, broker, account)  # immutable
+
+    def manual_intents(self, broker: Any, status: IntentStatus = IntentStatus.PENDING) -> list[ManualIntent]:
+        return list(self._remember(("manual_intents", broker, status), super().manual_intents, broker, status))
+
+    def _keeping_reads(self, table: str, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`write(*args, **kwargs)`, a write transaction that changes `table` and nothing else,
+        keeping the reads of every other table cached before it: the store forgets all its reads
+        at a write, but these still read the same (one thread, no triggers). A write that raises
+        keeps nothing."""
+        assert self._reads is not None
+        rows = {key: kept for key, kept in self._reads.items() if table not in key[0]}
+        current = self._epoch == self.reads_epoch  # else `_kept` is stale already: nothing of it stays
+        models = {key: kept for key, kept in self._kept.items() if _TABLES_READ[key[0]] != table} if current else {}
+        result = write(*args, **kwargs)
+        self._reads.update(rows)
+        self._kept, self._epoch = models, self.reads_epoch
+        return result
+
+    def save_strategy_state(self, broker: Any, account: str, symbol: str, state: StrategyState) -> None:
+        self._keeping_reads("strategy_state", super().save_strategy_state, broker, account, symbol, state)
+
+    def record_entry_cost(self, *args: Any, **kwargs: Any) -> None:
+        self._keeping_reads("entry_costs", super().record_entry_cost, *args, **kwargs)
+
     def save_health(self, health: Any) -> bool:
         return True
 
@@ -175,12 +234,34 @@ class _ScratchStore(Store):
         row = (str(marks.high_water_mark), marks.day, str(marks.day_start_equity), halted_reason)
         if self._marks.get((broker, account)) == row:
             return
-        super().save_risk_marks(broker, account, marks, halted_reason)
+        self._keeping_reads("broker_risk", super().save_risk_marks, broker, account, marks, halted_reason)
         self._marks[(broker, account)] = row
 
     def forget_risk_marks(self, broker: Any, account: str) -> None:
         self._marks.pop((broker, account), None)
         super().forget_risk_marks(broker, account)
+
+
+def _copied_state(state: StrategyState) -> StrategyState:
+    """A copy of a kept strategy state whose JSON values are the caller's own."""
+    pending = state.pending_state
+    return StrategyState(
+        _json_copy(state.state), state.pending_client_order_id, None if pending is None else _json_copy(pending)
+    )
+
+
+_JSON_SCALARS: Final = frozenset({str, int, float, bool, type(None)})  # immutable: shared, not copied
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of a JSON value (what `json.loads` builds: dicts, lists and immutable scalars)."""
+    if type(value) in _JSON_SCALARS:
+        return value
+    if isinstance(value, dict):
+        return {key: item if type(item) in _JSON_SCALARS else _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    return value
 
 
 def _scratch_root() -> str | None:
@@ -283,8 +364,9 @@ def _replay(
 
 
 def _flat(store: Store, broker: PaperBroker) -> bool:
-    # Nothing held and no position recorded: a cycle can then act only through an entry.
-    return not broker.holdings() and not store.positions(broker.name, broker.account)
+    # Nothing held and no position recorded: a cycle can then act only through an entry. The
+    # recorded positions are asked first: while one is open (most cycles) that answers alone.
+    return not store.positions(broker.name, broker.account) and not broker.holdings()
 
 
 def _next_entry_signal(series: SeriesEvaluation, index: int, end: int) -> int:

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from nija.backtest.engine import _ScratchStore
-from nija.models import BrokerName, EquityMarks
-from nija.store import Store
+from nija.execution.lookup import OPEN_ORDER_STATUSES
+from nija.models import BrokerName, EquityMarks, IntentStatus, QuantityUnit, Side
+from nija.store import Store, StrategyState
 
 KRAKEN = BrokerName.KRAKEN
 
@@ -75,6 +76,66 @@ def test_positions_copy_is_the_callers(tmp_path: Path) -> None:
         first = store.positions(KRAKEN, "a")
         first.append("x")  # type: ignore[arg-type]
         assert store.positions(KRAKEN, "a") == []
+    finally:
+        store.close()
+
+
+def _fresh_reads(store: Store) -> tuple[object, ...]:
+    """What the store's file holds now, read past every cache."""
+    assert store._reads is not None
+    store._reads.clear()  # the row cache too: these reads run their SQL
+    return (
+        Store.positions(store, KRAKEN, "a"), Store.paper_balances(store, KRAKEN, "a"),
+        Store.risk_state(store, KRAKEN, "a"), Store.strategy_states(store, KRAKEN, "a"),
+        Store.manual_intents(store, KRAKEN, IntentStatus.TAKEN),
+        Store.orders_in_status(store, KRAKEN, "a", OPEN_ORDER_STATUSES),
+    )
+
+
+def _cached_reads(store: _ScratchStore) -> tuple[object, ...]:
+    return (
+        store.positions(KRAKEN, "a"), store.paper_balances(KRAKEN, "a"), store.risk_state(KRAKEN, "a"),
+        store.strategy_states(KRAKEN, "a"), store.manual_intents(KRAKEN, IntentStatus.TAKEN),
+        store.orders_in_status(KRAKEN, "a", OPEN_ORDER_STATUSES),
+    )
+
+
+def test_reads_kept_over_a_one_table_write_equal_the_file(tmp_path: Path) -> None:
+    store = _ScratchStore(tmp_path / "nija.db")
+    try:
+        store.seed_paper_account(KRAKEN, "a", {"USD": Decimal(5)})
+        intent = store.add_manual_intent(KRAKEN, "ETH/USD", Side.BUY, Decimal(1), QuantityUnit.QUOTE, "cid-1")
+        store.move_manual_intent(intent, IntentStatus.TAKEN)
+        marks = EquityMarks(Decimal("10.0"), date(2024, 1, 2), Decimal(9))
+        writes = (
+            lambda: store.save_strategy_state(KRAKEN, "a", "ETH/USD", StrategyState({"stop": "1", "stage": 0})),
+            lambda: store.save_risk_marks(KRAKEN, "a", marks, None),
+            lambda: store.save_strategy_state(
+                KRAKEN, "a", "ETH/USD", StrategyState({"stop": "2", "stage": 1}, "cid-2", {"stop": "3", "levels": [1, 2]})
+            ),
+            lambda: store.record_entry_cost("cid-3", KRAKEN, "a", "ETH/USD", Decimal("0.01"), None),
+            lambda: store.save_risk_marks(KRAKEN, "a", marks, "drawdown"),
+            lambda: store.forget_position(KRAKEN, "a", "ETH/USD"),
+        )
+        for write in writes:
+            assert _cached_reads(store) == _fresh_reads(store)  # and now kept
+            write()
+            assert _cached_reads(store) == _fresh_reads(store)
+    finally:
+        store.close()
+
+
+def test_strategy_states_are_the_callers_own(tmp_path: Path) -> None:
+    store = _ScratchStore(tmp_path / "nija.db")
+    try:
+        store.save_strategy_state(KRAKEN, "a", "ETH/USD", StrategyState({"stop": "1", "levels": [1, {"x": 2}]}, "c", {"n": [3]}))
+        first = store.strategy_states(KRAKEN, "a")
+        first["ETH/USD"].state["stop"] = "changed"
+        first["ETH/USD"].state["levels"][1]["x"] = 9
+        first["ETH/USD"].pending_state["n"].append(4)  # type: ignore[index]
+        first["BTC/USD"] = first["ETH/USD"]
+        assert store.strategy_states(KRAKEN, "a") == Store.strategy_states(store, KRAKEN, "a")
+        assert store.strategy_states(KRAKEN, "a")["ETH/USD"].state == {"stop": "1", "levels": [1, {"x": 2}]}
     finally:
         store.close()
 
