@@ -88,11 +88,14 @@ def test_a_broken_sink_degrades_and_never_raises(capfd: pytest.CaptureFixture[st
 
 
 def test_sighup_stops_cleanly_like_sigterm(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = {k: v for k, v in _env(tmp_path).items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     with open(tmp_path / "daemon.log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "nija"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             eventually(lambda: len(c := _cycles(tmp_path, env)) == 2 and min(c.values()) >= 1, 30, "both brokers cycling")
+            # `python -m nija` re-executed itself under the allocator settings (nija.malloc_env), same PID.
+            environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+            assert {b"MALLOC_ARENA_MAX=2", b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0"} <= set(environ)
             proc.send_signal(signal.SIGHUP)
             started = time.monotonic()
             assert proc.wait(timeout=5) == 0
