@@ -78,7 +78,8 @@ def test_copy_sizing_is_pure() -> None:
 # layer, never one of its own layer or above. trading/ and copytrade/ are siblings; a follower's
 # health reuses the broker loops' tracker, the one sideways arrow allowed.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"models", "logs", "datadir", "faults", "notify_urls"}),  # notify_urls: apprise URL parsing
+    # notify_urls: apprise URL parsing; malloc_env: the allocator settings `__main__` re-executes with
+    frozenset({"models", "logs", "datadir", "faults", "notify_urls", "malloc_env"}),
     frozenset({"store", "strategy", "config"}),
     frozenset({"brokers", "users", "status"}),
     frozenset({"execution"}),
