@@ -160,15 +160,14 @@ def check_windows(universe: Sequence[Candles], spec: WindowSpec) -> list[Checked
             parts += (candles.open[start:], candles.high[start:], candles.low[start:], close[start:],
                       candles.volume[start:], candles.ts[start:])  # fmt: skip
     if stacked:
-        matrix = _stack(parts, universe, stacked, checked, lookback)
+        matrix = _stack(parts, stacked, checked, lookback)
         _check_stacked(matrix, [k for k in stacked if checked[k] is None], checked, spec)
     return checked  # type: ignore[return-value]  # every entry is set above
 
 
 def _stack(
-    parts: list[np.ndarray], universe: Sequence[Candles], stacked: list[int],
-    checked: list[CheckedWindow | Rejected | None], lookback: int,
-) -> np.ndarray:  # fmt: skip
+    parts: list[np.ndarray], stacked: list[int], checked: list[CheckedWindow | Rejected | None], lookback: int
+) -> np.ndarray:
     # One copy of every window; when one holds non-numeric values, each alone, to name which.
     try:
         return np.concatenate(parts, dtype=np.float64).reshape(len(stacked), 6, lookback)
