@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any, ContextManager, Final, TypeVar
 
@@ -175,7 +175,9 @@ class CcxtBroker:
             raise TransientError(f"{self.name}: calls paused {paused:.0f}s more after: {self._paused_by}")
         for attempt in (1, 2):
             try:
-                with self._private() if private else nullcontext(), ccxt_errors(self.name):
+                # localcontext: ccxt's precision helpers set the calling thread's Decimal context
+                # to round half up and trap underflow; NIJA's own arithmetic must not inherit that.
+                with self._private() if private else nullcontext(), ccxt_errors(self.name), localcontext():
                     return fn()
             except InvalidNonce:
                 if attempt == 2 or self._nonce is None:
@@ -459,7 +461,8 @@ class CcxtBroker:
     def _to_precision(self, helper: Callable[[str, float], str], symbol: str, value: Decimal, what: str) -> Decimal:
         """Round with ccxt's own precision helper (truncating); a value that rounds to 0 is below minimum."""
         try:
-            return Decimal(helper(symbol, float(value)))
+            with localcontext():  # ccxt's helper changes the thread's Decimal context (see `_call`)
+                return Decimal(helper(symbol, float(value)))
         except ccxt.InvalidOrder as exc:
             raise OrderRejected(f"{self.name}: {symbol} {what} {value} below minimum precision: {exc}") from exc
 

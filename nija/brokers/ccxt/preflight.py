@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Final
 
 import ccxt
@@ -85,7 +85,8 @@ def _coinbase_permissions(broker: CcxtBroker) -> Permissions:
 def _kraken_dry_run(broker: CcxtBroker, symbol: str, quote_amount: Decimal) -> DryRun:
     # Sized in base from the ask, rounded down to the lot, as a Kraken market buy is sent.
     ask = broker.ticker(symbol).ask
-    amount = Decimal(broker.client.amount_to_precision(symbol, float(quote_amount / ask)))
+    with localcontext():  # ccxt's precision helpers change the thread's Decimal context
+        amount = Decimal(broker.client.amount_to_precision(symbol, float(quote_amount / ask)))
     params = {"validate": True, "oflags": "fciq"}
     raw = broker._call(
         lambda: broker.client.create_order(symbol, "market", "buy", float(amount), None, params), private=True
@@ -95,7 +96,8 @@ def _kraken_dry_run(broker: CcxtBroker, symbol: str, quote_amount: Decimal) -> D
 
 
 def _binance_dry_run(broker: CcxtBroker, symbol: str, quote_amount: Decimal) -> DryRun:
-    cost = broker.client.cost_to_precision(symbol, float(quote_amount))
+    with localcontext():
+        cost = broker.client.cost_to_precision(symbol, float(quote_amount))
     broker._call(
         lambda: broker.client.create_market_buy_order_with_cost(symbol, float(cost), {"test": True}), private=True
     )
@@ -104,7 +106,8 @@ def _binance_dry_run(broker: CcxtBroker, symbol: str, quote_amount: Decimal) -> 
 
 def _coinbase_dry_run(broker: CcxtBroker, symbol: str, quote_amount: Decimal) -> DryRun:
     market = broker.client.market(symbol)
-    cost = broker.client.cost_to_precision(symbol, float(quote_amount))
+    with localcontext():
+        cost = broker.client.cost_to_precision(symbol, float(quote_amount))
     body = {"product_id": market["id"], "side": "BUY", "order_configuration": {"market_market_ioc": {"quote_size": cost}}}
     raw = broker._call(lambda: broker.client.v3_private_post_brokerage_orders_preview(body), private=True)
     errors = [str(e) for e in raw.get("errs") or []]

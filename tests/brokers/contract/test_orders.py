@@ -3,6 +3,7 @@ fee is read in the currency the venue took it in, and minimums and balances refu
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 
 import pytest
@@ -110,3 +111,17 @@ def test_minimums_and_balances_refuse_an_order_once(harness: Harness) -> None:
         assert broker.fetch_order(order.client_order_id, harness.symbol) is None
     assert broker.balance_snapshot().available == Decimal("100")
     assert broker.holdings() == {harness.base: Decimal("0.01")}
+
+
+def test_orders_leave_the_calling_threads_decimal_arithmetic_as_it_was(harness: Harness) -> None:
+    # ccxt's precision helpers set the thread's context to round half up and trap underflow; the
+    # loop's and the copy engine's own Decimal sums run in that thread right after.
+    with decimal.localcontext(decimal.Context()) as context:  # a fresh one: no earlier test's leftovers
+        before = (context.prec, context.rounding, dict(context.traps))
+        broker = harness.build(cash="1000", base="0.5")
+        buy = harness.request(Side.BUY, "120", QuantityUnit.QUOTE, "buy")
+        broker.place(buy)
+        broker.place(harness.request(Side.SELL, Decimal("0.200000000123"), QuantityUnit.BASE, "sell"))
+        broker.fetch_order(buy.client_order_id, harness.symbol)
+        after = decimal.getcontext()
+        assert (after.prec, after.rounding, dict(after.traps)) == before
