@@ -495,8 +495,11 @@ class BrokerLoop:
         entered = 0
         for symbol, decision in chosen:
             rules = self.broker.market_rules(symbol)
+            # An amount that cannot buy the market's minimum quantity at the price decided on would
+            # be refused at the venue, and again every cycle (a whole-share stock on a small account).
+            min_cost = max(rules.min_cost, rules.min_amount * Decimal(repr(decision.price)))
             sizing = size_master_entry(
-                snapshot.total_equity, available, decision.adx, decision.conditions_met, rules.min_cost, self._fee.taker
+                snapshot.total_equity, available, decision.adx, decision.conditions_met, min_cost, self._fee.taker
             )
             if sizing.quote_amount <= 0:
                 self.log.info("entry_skipped", symbol=symbol, reason=sizing.skip_reason, score=decision.score)

@@ -13,7 +13,7 @@ import structlog
 from nija.brokers.base import AuthError, MarketDataError
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker, SyntheticMarket
-from nija.models import BrokerName, HealthStatus, OrderStatus, Side
+from nija.models import BrokerName, HealthStatus, MarketRules, OrderStatus, Side
 from nija.store import Store
 from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.guard import EMERGENCY_STOP_FILE
@@ -237,3 +237,23 @@ def test_no_entries_while_the_venue_session_is_closed(store: Store, tmp_path: Pa
     for _ in range(300):
         assert loop.run_cycle().status is HealthStatus.HEALTHY
     assert _orders(store, loop, Side.BUY) == []
+
+
+class _WholeUnits(PaperBroker):
+    """A market sold in whole units only (Alpaca's stocks that are not fractionable)."""
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        return super().market_rules(symbol).model_copy(update={"min_amount": Decimal(1), "amount_step": Decimal(1)})
+
+
+def test_an_entry_too_small_for_one_unit_is_skipped_never_sent(store: Store, tmp_path: Path) -> None:
+    # $1,000 of equity sizes entries far below one BTC or ETH: refused at the venue, such an entry
+    # would be sent and rejected again every cycle; sized against the unit's price, it is skipped
+    # before any intent. Cheap units (DOGE) are still bought, whole.
+    broker = _WholeUnits(BrokerName.KRAKEN, "master", store, SyntheticMarket(seed=11), fee_schedule(BrokerName.KRAKEN),
+                         starting_cash=Decimal("1000"))
+    loop = BrokerLoop(broker, store, _config(tmp_path), LOG, threading.Event())
+    for _ in range(400):
+        assert loop.run_cycle().status is HealthStatus.HEALTHY
+    buys = _orders(store, loop, Side.BUY)
+    assert buys and all(o.status is OrderStatus.FILLED and o.filled_qty % 1 == 0 for o in buys), buys
