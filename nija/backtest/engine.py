@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, DefaultContext, localcontext
 from pathlib import Path
 from typing import Any, Final
 
@@ -301,6 +301,13 @@ def decision_span(
 
 def run_symbol(job: SymbolJob) -> SymbolRun:
     """Replay one symbol through the daemon's loop; BacktestError if a cycle fails."""
+    # Decimal arithmetic as in every daemon thread (a fresh copy of the default context), whatever
+    # the calling thread's context has been set to.
+    with localcontext(DefaultContext):
+        return _run_symbol(job)
+
+
+def _run_symbol(job: SymbolJob) -> SymbolRun:
     spec, candles = job.spec, job.candles
     strategy = spec.build_strategy()
     start, end = decision_span(job.symbol, job.timeframe_ms, candles, job.first_ms, job.last_ms)
