@@ -30,9 +30,10 @@ def _config(tmp_path: Path, cycle: float = 0.01, max_positions: int = 3) -> Loop
     )
 
 
-def _loop(store: Store, tmp_path: Path, name: BrokerName = BrokerName.KRAKEN, market=None, cash: str = "1000", **kw) -> BrokerLoop:
+def _loop(store: Store, tmp_path: Path, name: BrokerName = BrokerName.KRAKEN, market=None, cash: str = "1000",
+          broker_class: type[PaperBroker] = PaperBroker, **kw) -> BrokerLoop:  # fmt: skip
     market = market or SyntheticMarket(seed=11)
-    broker = PaperBroker(name, "master", store, market, fee_schedule(name), starting_cash=Decimal(cash))
+    broker = broker_class(name, "master", store, market, fee_schedule(name), starting_cash=Decimal(cash))
     return BrokerLoop(broker, store, _config(tmp_path, **kw), LOG.bind(broker=str(name)), threading.Event())
 
 
@@ -48,6 +49,11 @@ def _run_until(loop: BrokerLoop, condition, max_cycles: int = 800) -> int:
         if condition():
             return n
     raise AssertionError("condition never met")
+
+
+def _cycles(loop: BrokerLoop, count: int) -> None:
+    for _ in range(count):
+        assert loop.run_cycle().status is HealthStatus.HEALTHY
 
 
 def test_entries_and_exits_keep_every_invariant(store: Store, tmp_path: Path) -> None:
@@ -231,11 +237,8 @@ class _ClosedMarket(PaperBroker):
 
 
 def test_no_entries_while_the_venue_session_is_closed(store: Store, tmp_path: Path) -> None:
-    broker = _ClosedMarket(BrokerName.ALPACA, "master", store, SyntheticMarket(seed=11), fee_schedule(BrokerName.ALPACA),
-                           starting_cash=Decimal("1000"))
-    loop = BrokerLoop(broker, store, _config(tmp_path), LOG, threading.Event())
-    for _ in range(300):
-        assert loop.run_cycle().status is HealthStatus.HEALTHY
+    loop = _loop(store, tmp_path, BrokerName.ALPACA, broker_class=_ClosedMarket)
+    _cycles(loop, 300)
     assert _orders(store, loop, Side.BUY) == []
 
 
@@ -250,10 +253,7 @@ def test_an_entry_too_small_for_one_unit_is_skipped_never_sent(store: Store, tmp
     # $1,000 of equity sizes entries far below one BTC or ETH: refused at the venue, such an entry
     # would be sent and rejected again every cycle; sized against the unit's price, it is skipped
     # before any intent. Cheap units (DOGE) are still bought, whole.
-    broker = _WholeUnits(BrokerName.KRAKEN, "master", store, SyntheticMarket(seed=11), fee_schedule(BrokerName.KRAKEN),
-                         starting_cash=Decimal("1000"))
-    loop = BrokerLoop(broker, store, _config(tmp_path), LOG, threading.Event())
-    for _ in range(400):
-        assert loop.run_cycle().status is HealthStatus.HEALTHY
+    loop = _loop(store, tmp_path, broker_class=_WholeUnits)
+    _cycles(loop, 400)
     buys = _orders(store, loop, Side.BUY)
     assert buys and all(o.status is OrderStatus.FILLED and o.filled_qty % 1 == 0 for o in buys), buys
