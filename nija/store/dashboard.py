@@ -15,25 +15,9 @@ from decimal import Decimal
 
 from nija.store import Store
 from nija.store.db import _dec
+from nija.store.reporting import TRADE_ROWS_SQL, TradeRow, trade_row
 
-__all__ = ["DashboardStore", "LedgerRow", "StoreSignature", "TradeLine"]
-
-
-
-@dataclass(frozen=True, slots=True)
-class TradeLine:
-    """One fill of an account for its trade history, with its order's reason and copied signal."""
-
-    ts: datetime
-    symbol: str
-    side: str
-    qty: Decimal
-    price: Decimal
-    fee: Decimal
-    fee_currency: str | None
-    trade_id: str
-    reason: str | None
-    signal_id: str | None  # the master signal a follower's fill copied
+__all__ = ["DashboardStore", "LedgerRow", "StoreSignature"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,22 +77,13 @@ class DashboardStore(Store):
         )
         return {(r[0], r[1]): (Decimal(r[2]), datetime.fromisoformat(r[3])) for r in rows}
 
-    def account_trades(self, broker: str, account: str, limit: int) -> list[TradeLine]:
-        """The account's `limit` newest fills, newest first."""
+    def account_trades(self, broker: str, account: str, limit: int) -> list[TradeRow]:
+        """The account's `limit` newest fills, newest first (the report's trade rows)."""
         rows = self._query(
-            "SELECT f.ts_exchange, f.symbol, f.side, f.qty, f.price, f.fee, f.fee_currency, f.trade_id, o.reason,"
-            " c.signal_id FROM fills f LEFT JOIN orders o ON o.client_order_id = f.client_order_id"
-            " LEFT JOIN copy_orders c ON c.client_order_id = f.client_order_id"
-            " WHERE f.broker = ? AND f.account = ? ORDER BY f.rowid DESC LIMIT ?",
+            TRADE_ROWS_SQL + " WHERE f.broker = ? AND f.account = ? ORDER BY f.rowid DESC LIMIT ?",
             (broker, account, limit),
         )
-        return [
-            TradeLine(
-                ts=datetime.fromisoformat(r[0]), symbol=r[1], side=r[2], qty=Decimal(r[3]), price=Decimal(r[4]),
-                fee=Decimal(r[5]), fee_currency=r[6], trade_id=r[7], reason=r[8], signal_id=r[9],
-            )
-            for r in rows
-        ]
+        return [trade_row(r) for r in rows]
 
     def equity_series(self, broker: str, account: str, limit: int) -> list[tuple[datetime, Decimal]]:
         """The account's `limit` newest equity points, oldest first: its equity snapshots, or

@@ -89,6 +89,27 @@ class TradeRow:
     master_trade_id: str | None  # the master fill behind that signal
 
 
+# `TradeRow`'s columns, a WHERE clause to be added: each fill, its order's reason, the signal a
+# follower's fill copied and the master fill behind it. The report and the dashboard both read it.
+TRADE_ROWS_SQL: Final = (
+    "SELECT f.broker, f.account, f.ts_exchange, f.symbol, f.side, f.qty, f.price, f.fee, f.fee_in_base,"
+    " f.fee_currency, f.trade_id, o.reason, c.signal_id, s.trade_id AS master_trade_id"
+    " FROM fills f LEFT JOIN orders o ON o.client_order_id = f.client_order_id"
+    " LEFT JOIN copy_orders c ON c.client_order_id = f.client_order_id"
+    " LEFT JOIN signals s ON s.signal_id = c.signal_id"
+)
+
+
+def trade_row(r: sqlite3.Row) -> TradeRow:
+    """The `TradeRow` of a row `TRADE_ROWS_SQL` selected."""
+    return TradeRow(
+        broker=r["broker"], account=r["account"], ts=datetime.fromisoformat(r["ts_exchange"]),
+        symbol=r["symbol"], side=r["side"], qty=Decimal(r["qty"]), price=Decimal(r["price"]),
+        fee=Decimal(r["fee"]), fee_in_base=Decimal(r["fee_in_base"]), fee_currency=r["fee_currency"],
+        trade_id=r["trade_id"], reason=r["reason"], signal_id=r["signal_id"], master_trade_id=r["master_trade_id"],
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class EquityPoint:
     """An account's equity at a moment: from an equity snapshot (masters) or the equity the copy
@@ -220,24 +241,10 @@ class ReportRecords(Database):
     def trade_rows(self, since: str | None, until: str | None) -> list[TradeRow]:
         """Every fill in [since, until), oldest first, with its order's reason and copied signal."""
         rows = self._query(
-            "SELECT f.broker, f.account, f.ts_exchange, f.symbol, f.side, f.qty, f.price, f.fee, f.fee_in_base,"
-            " f.fee_currency, f.trade_id, o.reason, c.signal_id, s.trade_id AS master_trade_id"
-            " FROM fills f LEFT JOIN orders o ON o.client_order_id = f.client_order_id"
-            " LEFT JOIN copy_orders c ON c.client_order_id = f.client_order_id"
-            " LEFT JOIN signals s ON s.signal_id = c.signal_id"
-            " WHERE f.ts_exchange >= ? AND f.ts_exchange < ? ORDER BY f.ts_exchange, f.rowid",
+            TRADE_ROWS_SQL + " WHERE f.ts_exchange >= ? AND f.ts_exchange < ? ORDER BY f.ts_exchange, f.rowid",
             (since or "", until or _FAR_FUTURE),
         )
-        return [
-            TradeRow(
-                broker=r["broker"], account=r["account"], ts=datetime.fromisoformat(r["ts_exchange"]),
-                symbol=r["symbol"], side=r["side"], qty=Decimal(r["qty"]), price=Decimal(r["price"]),
-                fee=Decimal(r["fee"]), fee_in_base=Decimal(r["fee_in_base"]), fee_currency=r["fee_currency"],
-                trade_id=r["trade_id"], reason=r["reason"], signal_id=r["signal_id"],
-                master_trade_id=r["master_trade_id"],
-            )
-            for r in rows
-        ]
+        return [trade_row(r) for r in rows]
 
     def paper_marks(self) -> dict[tuple[str, str], PaperMark]:
         """The paper market's latest price of each (broker, symbol)."""

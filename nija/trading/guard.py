@@ -8,7 +8,6 @@ exists in the data dir, on an unfunded account, and on Coinbase below COINBASE_M
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -32,14 +31,7 @@ class EntryRules:
 
     @property
     def emergency_stop_path(self) -> Path:
-        return _emergency_stop_path(self.data_dir)
-
-
-# The path, built once per data dir rather than every cycle (a pure function of its argument);
-# the file itself is still looked for on every call of `entry_block_reason`.
-@functools.lru_cache(maxsize=64)
-def _emergency_stop_path(data_dir: Path) -> Path:
-    return data_dir / EMERGENCY_STOP_FILE
+        return self.data_dir / EMERGENCY_STOP_FILE
 
 
 def entry_block_reason(
