@@ -10,9 +10,10 @@ keeps no health rows or equity history (`_ScratchStore`), the loop's pacing cloc
 
 Speed without a second rule set: while the account is flat, a cycle can only act through an entry
 signal, so the engine asks the strategy's whole-series evaluation (`Strategy.precompute`, equal
-to its per-window decisions) and moves market time straight to the next candle that signals. Every other cycle, and
-every cycle while anything is held, is the loop's. `every_candle=True` turns the skip off; a test
-proves both give the same trades.
+to its per-window decisions) and moves market time straight to the next candle that signals
+(`signals.EntrySignals`: on a long span, scanned ahead in a second process). Every other cycle,
+and every cycle while anything is held, is the loop's. `every_candle=True` turns the skip off; a
+test proves both give the same trades.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from decimal import Decimal, DefaultContext, localcontext
 from pathlib import Path
@@ -32,6 +34,7 @@ from nija.backtest.candles import CandleError
 from nija.backtest.fills import FillModel, fees_in_force
 from nija.backtest.params import strategy_for
 from nija.backtest.series import SeriesStrategy
+from nija.backtest.signals import EntrySignals
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker, ReplayMarket
 from nija.build import loop_config
@@ -354,19 +357,20 @@ def _replay(
     is given; count the cycles run."""
     ts = job.candles.ts
     index, cycles = start, 0
-    while index <= end:
-        if series is not None and _flat(store, broker):
-            signal = _next_entry_signal(series, index, end)
-            if signal > end:
-                break
-            if signal > index:
-                market.resume_at(int(ts[signal - 1]))
-                index = signal
-        health = loop.run_cycle()
-        cycles += 1
-        if health.status is not HealthStatus.HEALTHY:
-            raise BacktestError(f"{job.symbol}: cycle at candle {int(ts[index])} failed: {health.last_error}")
-        index += 1
+    with EntrySignals(series, start, end) if series is not None else nullcontext() as signals:
+        while index <= end:
+            if signals is not None and _flat(store, broker):
+                signal = signals.next_at(index)
+                if signal > end:
+                    break
+                if signal > index:
+                    market.resume_at(int(ts[signal - 1]))
+                    index = signal
+            health = loop.run_cycle()
+            cycles += 1
+            if health.status is not HealthStatus.HEALTHY:
+                raise BacktestError(f"{job.symbol}: cycle at candle {int(ts[index])} failed: {health.last_error}")
+            index += 1
     return cycles
 
 
@@ -374,15 +378,6 @@ def _flat(store: Store, broker: PaperBroker) -> bool:
     # Nothing held and no position recorded: a cycle can then act only through an entry. The
     # recorded positions are asked first: while one is open (most cycles) that answers alone.
     return not store.positions(broker.name, broker.account) and not broker.holdings()
-
-
-def _next_entry_signal(series: SeriesEvaluation, index: int, end: int) -> int:
-    """The first candle at or after `index` whose entry decision is to enter (end + 1: none).
-    The strategy's whole-series evaluation decides exactly as its per-window call in the loop."""
-    for at in range(index, end + 1):
-        if series.evaluate_entry(at).enter:
-            return at
-    return end + 1
 
 
 def _fill_records(store: Store, broker: PaperBroker) -> tuple[FillRecord, ...]:
