@@ -123,6 +123,7 @@ class BrokerLoop:
         floor = self._fee.round_trip + config.min_net_profit_pct / 100
         self._strategy = config.strategy.with_fee_floor(float(floor))
         self._eligible = eligible if eligible is not None else EligibleBrokers()
+        self._entry_rules = config.entry_rules  # the config is frozen: built once, read every cycle
         self._pacer = AccountPacer(clock=clock)
         self._account: tuple[BalanceSnapshot, dict[str, Decimal]] | None = None  # last balance read
         self._entry_block_logged: str | None = None
@@ -187,7 +188,7 @@ class BrokerLoop:
         for intent in intents:
             try:
                 filled += execute_manual_intent(
-                    intent, self.broker, self.store, self._orders, self.config.entry_rules, self.log
+                    intent, self.broker, self.store, self._orders, self._entry_rules, self.log
                 )
             except Exception as exc:  # isolation: a bad intent never ends the loop
                 self.log.error("manual_trade_error", manual_intent=intent.intent_id, error=redact_text(str(exc)))
@@ -320,7 +321,7 @@ class BrokerLoop:
 
     def _entry_block(self, snapshot: BalanceSnapshot, funded: bool, halted: str | None) -> str | None:
         """Why this cycle makes no entries (also recorded in health), or None."""
-        reason = entry_block_reason(self.config.entry_rules, self.broker.name, snapshot.total_equity, funded=funded, halted=halted)
+        reason = entry_block_reason(self._entry_rules, self.broker.name, snapshot.total_equity, funded=funded, halted=halted)
         if reason != self._entry_block_logged and reason not in (None, "unfunded"):
             self.log.warning("entries_blocked", reason=reason)
         self._entry_block_logged = reason

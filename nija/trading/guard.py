@@ -8,7 +8,7 @@ exists in the data dir, on an unfunded account, and on Coinbase below COINBASE_M
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Final
@@ -28,10 +28,11 @@ class EntryRules:
     data_dir: Path
     entry_blocking: bool = False
     coinbase_min_balance: Decimal = Decimal(50)
+    # Joined once: a loop asks for it every cycle (and a backtest some 20,000 times).
+    emergency_stop_path: Path = field(init=False, repr=False, compare=False)
 
-    @property
-    def emergency_stop_path(self) -> Path:
-        return self.data_dir / EMERGENCY_STOP_FILE
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "emergency_stop_path", self.data_dir / EMERGENCY_STOP_FILE)
 
 
 def entry_block_reason(
