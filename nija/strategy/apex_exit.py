@@ -42,7 +42,7 @@ def initial_exit_state(position: Position, planned_stop: Decimal | None, params:
     `emergency_loss_pct` below it."""
     entry = position.entry_price
     if planned_stop is None or not 0 < planned_stop < entry:
-        planned_stop = entry * (1 - _decimal(params.emergency_loss_pct))
+        planned_stop = entry * (1 - params.exit_decimals.emergency_loss_pct)
     return ExitState(stop_price=planned_stop, risk_per_unit=entry - planned_stop, initial_qty=position.qty)
 
 
@@ -60,18 +60,19 @@ def decide_exit(
     """The exit rules (§1.9 S0), given how to read EMA9, EMA21 and ATR at the last candle (None:
     no usable candles); the one rule set behind `evaluate_exit` and a precomputed series."""
     held, entry, stop = position.qty, position.entry_price, state.stop_price
+    decimals = params.exit_decimals
 
     def keep(reason: str, trailing: Decimal | None = state.trailing_stop) -> ExitDecision:
-        return ExitDecision(ExitAction.NONE, _ZERO, reason, replace(state, trailing_stop=trailing))
+        return ExitDecision(ExitAction.NONE, _ZERO, reason, _with_trailing(state, trailing))
 
     def sell_all(action: ExitAction, reason: str, trailing: Decimal | None = state.trailing_stop) -> ExitDecision:
-        return ExitDecision(action, held, reason, replace(state, trailing_stop=trailing))
+        return ExitDecision(action, held, reason, _with_trailing(state, trailing))
 
     if not held > 0:
         return keep("nothing held")
     if not (price.is_finite() and price > 0 and entry > 0):
         return keep(f"invalid price {price} or entry {entry}")
-    if price - entry <= -_decimal(params.emergency_loss_pct) * entry:  # no division: exact at -1 %
+    if price - entry <= -decimals.emergency_loss_pct * entry:  # no division: exact at -1 %
         change = (price - entry) / entry
         return sell_all(ExitAction.EMERGENCY, f"emergency: {change:.2%} <= -{params.emergency_loss_pct * 100:g}%")
     if price <= stop:
@@ -89,16 +90,16 @@ def decide_exit(
     ema9, ema21, atr_last = values
     if state.tp_stage >= 1:
         # Breakeven trailing (§1.9): never below entry, never lowered.
-        raised = price - _decimal(params.trailing_atr_mult) * Decimal(repr(atr_last))
+        raised = price - decimals.trailing_atr_mult * Decimal(repr(atr_last))
         trailing = max(entry, trailing if trailing is not None else entry, raised)
     if ema9 < ema21 - abs(ema21) * _EMA_CROSS_TOLERANCE:
         return sell_all(ExitAction.EMA_CROSS, f"EMA9 {ema9:.8g} < EMA21 {ema21:.8g}", trailing)
     return keep("hold", trailing)
 
 
-def _decimal(value: float) -> Decimal:
-    # Parameters are written as short decimals (0.5, 0.01): str() keeps them exact.
-    return Decimal(str(value))
+def _with_trailing(state: ExitState, trailing: Decimal | None) -> ExitState:
+    # The state itself when the trailing stop stays (most checks): frozen, so as good as a copy.
+    return state if trailing is state.trailing_stop else replace(state, trailing_stop=trailing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +112,10 @@ class TakeProfitLadder:
 
 def take_profit_ladder(entry: Decimal, risk_per_unit: Decimal, params: ApexParams = DEFAULT_PARAMS) -> TakeProfitLadder:
     """TP prices entry + m × R for each R multiple m, scaled up so the lowest gains the floor."""
-    multiples = [_decimal(m) for m in params.tp_r_multiples]
+    decimals = params.exit_decimals
+    multiples = decimals.tp_r_multiples
     targets = [entry + m * risk_per_unit for m in multiples]
-    floor = _decimal(params.min_take_profit_pct)
+    floor = decimals.min_take_profit_pct
     if floor <= 0 or entry <= 0 or not multiples:
         return TakeProfitLadder(tuple(targets), None)
     lowest = min(multiples)
@@ -137,7 +139,7 @@ def _take_profit(position: Position, state: ExitState, price: Decimal, params: A
     if price < target:
         return None
     last = stage == len(params.tp_r_multiples) - 1
-    qty = held if last else min(held, _decimal(params.tp_fractions[stage]) * initial)
+    qty = held if last else min(held, params.exit_decimals.tp_fractions[stage] * initial)
     if held - qty <= _DUST_FRACTION * initial:
         qty = held  # a sub-dust remainder could never be sold on its own
     new_stop = max(state.stop_price, entry)  # breakeven from TP1 on (§1.9)

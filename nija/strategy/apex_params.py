@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from decimal import Decimal
 from functools import cached_property
 from typing import Final
 
 from nija.strategy.base import ParameterError
 from nija.strategy.window import WindowSpec, window_spec
 
-__all__ = ["DEFAULT_PARAMS", "LOW_BARS", "MAX_INDICATOR_WINDOW", "MIN_INDICATOR_WINDOW", "ApexParams"]
+__all__ = ["DEFAULT_PARAMS", "LOW_BARS", "MAX_INDICATOR_WINDOW", "MIN_INDICATOR_WINDOW", "ApexParams", "ExitDecimals"]
 
 LOW_BARS: Final = 20  # §1.5 "20-bar low"; the higher-low test compares its two halves
 # MACD(12/26/9) needs 34 candles for its first two histogram values; 60 also covers EMA50, the
@@ -62,6 +63,33 @@ class ApexParams:
     def window(self) -> WindowSpec:
         """Which candles a decision reads (computed once: it is read for every decision)."""
         return window_spec(self.indicator_window, self.seed_period_minutes, self.vwap_window)
+
+    @cached_property
+    def exit_decimals(self) -> ExitDecimals:
+        """The exit parameters as Decimals (converted once: every exit check reads them)."""
+        return ExitDecimals(
+            emergency_loss_pct=_decimal(self.emergency_loss_pct),
+            trailing_atr_mult=_decimal(self.trailing_atr_mult),
+            tp_r_multiples=tuple(_decimal(m) for m in self.tp_r_multiples),
+            tp_fractions=tuple(_decimal(f) for f in self.tp_fractions),
+            min_take_profit_pct=_decimal(self.min_take_profit_pct),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExitDecimals:
+    """`ApexParams`' exit parameters as Decimals, for arithmetic on prices and quantities."""
+
+    emergency_loss_pct: Decimal
+    trailing_atr_mult: Decimal
+    tp_r_multiples: tuple[Decimal, ...]
+    tp_fractions: tuple[Decimal, ...]
+    min_take_profit_pct: Decimal
+
+
+def _decimal(value: float) -> Decimal:
+    # Parameters are written as short decimals (0.5, 0.01): str() keeps them exact.
+    return Decimal(str(value))
 
 
 def _finite(value: float) -> bool:
