@@ -344,14 +344,15 @@ class BrokerLoop:
                 self._account = (self._account[0], holdings)
         self._report_unmanaged(holdings, positions)
         held_symbols = {p.symbol for p in positions}
-        for symbol in set(self.store.strategy_states(broker, account)) - held_symbols:
+        states = self.store.strategy_states(broker, account)
+        for symbol in set(states) - held_symbols:
             # A state whose position is gone would hand its stale stop to the next position there.
             self.store.forget_position(broker, account, symbol)
         sold = 0
         errors: list[Exception] = []
         for position in positions:
             try:
-                sold += self._exit_one(position, holdings, cache, halted)
+                sold += self._exit_one(position, holdings, cache, halted, states)
             except AuthError:
                 raise
             except Exception as exc:  # one position's failure must not block the other exits
@@ -375,7 +376,8 @@ class BrokerLoop:
                 self.log.info("unmanaged_holdings", holdings=unmanaged, note="not opened by NIJA: never sold")
 
     def _exit_one(
-        self, position: Position, holdings: Mapping[str, Decimal], cache: dict[str, Candles], halted: str | None
+        self, position: Position, holdings: Mapping[str, Decimal], cache: dict[str, Candles], halted: str | None,
+        states: Mapping[str, StrategyState],
     ) -> int:
         base = position.symbol.split("/")[0]
         held = min(position.qty, holdings.get(base, Decimal(0)))
@@ -386,7 +388,7 @@ class BrokerLoop:
             return 0
         if held < position.qty:
             position = position.model_copy(update={"qty": held})
-        state = self._exit_state(position)
+        state = self._exit_state(position, states)
         if state is None:
             return 0  # an exit order of this position is still open: decided again once it settles
         ticker = self.broker.ticker(position.symbol)
@@ -432,15 +434,18 @@ class BrokerLoop:
 
     # -- strategy state ------------------------------------------------------------------------
 
-    def _exit_state(self, position: Position) -> ExitState | None:
+    def _exit_state(self, position: Position, states: Mapping[str, StrategyState] | None = None) -> ExitState | None:
         """The strategy's exit state of `position`, after settling a pending exit's state with
         its order; None while that order is still open (no second exit is decided meanwhile).
 
         A position without state (just opened, or found by reconciliation) starts from the stop
         planned with its entry. Only APEX's own decisions move the state: a manual or outside
-        sell changes the position's quantity only.
+        sell changes the position's quantity only. `states`: the account's stored states as
+        this cycle read them (else read now).
         """
-        stored = self.store.strategy_states(position.broker, position.account).get(position.symbol)
+        if states is None:
+            states = self.store.strategy_states(position.broker, position.account)
+        stored = states.get(position.symbol)
         if stored is None:
             state = self._strategy.initial_exit_state(
                 position, self.store.planned_stop(position.broker, position.account, position.symbol)
