@@ -49,7 +49,9 @@ class ApexSeries:
         # Python lists: one candle's lookup per decision costs list indexing, not numpy scalars.
         self._bad: list[bool] = readings.bad.tolist()
         self._seed: list[int] = readings.seed.tolist()
-        self._values: list[list[float]] = readings.values.tolist()  # Readings fields per candle
+        # The Readings fields of a candle become floats when it is decided on (`_row`): converting
+        # every row up front cost a third of this constructor, for candles mostly never asked.
+        self._values: np.ndarray = readings.values
         self._index: dict[float, int] | None = None
 
     def __len__(self) -> int:
@@ -71,13 +73,13 @@ class ApexSeries:
             return EntryDecision(False, bad_window_reason(rows, volume), price=rows.item(3, -1))
         if self._seed[i] < 0:
             return EntryDecision(False, no_seed_reason(self._spec), price=rows.item(3, -1))
-        return decide_entry(self._values[i], rows, volume, self.params)
+        return decide_entry(self._values[i].tolist(), rows, volume, self.params)
 
     def exit_readings(self, i: int) -> ExitReadings | None:
         """EMA9, EMA21 and ATR at candle i as `evaluate_exit` reads them; None when it would skip them."""
         if i + 1 < self._spec.lookback or self._bad[i] or self._seed[i] < 0:
             return None
-        row = self._values[i]
+        row = self._values[i].tolist()
         values = (row[_EMA9], row[_EMA21], row[_ATR])
         return values if math.isfinite(sum(values)) else None
 
