@@ -492,6 +492,8 @@ class BrokerLoop:
         candidates: list[tuple[str, EntryDecision]] = []
         batch, self._scan_offset = rotating_batch(self.broker.symbols(), self._scan_offset, self.broker.scan_batch)
         scanned = [symbol for symbol in batch if symbol not in held]
+        if not scanned:
+            return 0, None  # every symbol of the batch is held or has an order in flight
         universe = [self._candles(cache, symbol) for symbol in scanned]
         for symbol, decision in zip(scanned, self._strategy.evaluate_entries(universe), strict=True):
             if decision.enter:
