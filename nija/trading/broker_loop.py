@@ -19,7 +19,6 @@ reuses the last one, unless an own fill made that stale.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -56,7 +55,7 @@ from nija.strategy.risk import (
     size_master_entry,
 )
 from nija.trading.guard import EntryRules, entry_block_reason
-from nija.trading.halt import halt_path, read_halt, write_halt
+from nija.trading.halt import SwitchFiles, Switches
 from nija.trading.health import HealthTracker
 from nija.trading.manual import execute_manual_intent, finish_taken_intents
 from nija.trading.pacing import AccountPacer, Pace, rate_profile
@@ -84,16 +83,13 @@ class LoopConfig:
     min_net_profit_pct: Decimal = Decimal("0.2")  # percent, on top of the round trip, for TP levels
     coinbase_min_balance: Decimal = Decimal(50)
     entry_blocking: bool = False
+    switches: Switches | None = None  # the operator's switches; None: the files in data_dir
 
     @property
     def entry_rules(self) -> EntryRules:
         """What the entry rule (`guard.entry_block_reason`) reads of these settings."""
-        return EntryRules(self.data_dir, self.entry_blocking, self.coinbase_min_balance)
-
-
-# The halt file's path, built once per (data dir, broker) rather than every cycle: a pure
-# function of its arguments (pathlib joins cost a backtest's 20,000 cycles a few hundred ms).
-_halt_file: Final = functools.lru_cache(maxsize=64)(halt_path)
+        switches = self.switches if self.switches is not None else SwitchFiles(self.data_dir)
+        return EntryRules(switches, self.entry_blocking, self.coinbase_min_balance)
 
 
 class CycleFailed(BrokerError):
@@ -298,8 +294,8 @@ class BrokerLoop:
         removed only by an operator. A stored halt whose file is gone was resumed: measure afresh.
         """
         broker, account, equity = self.broker.name, self.broker.account, snapshot.total_equity
-        path = _halt_file(self.config.data_dir, broker)
-        reason = read_halt(path)
+        switches = self._entry_rules.switches
+        reason = switches.halted(broker)
         marks, stored = self.store.risk_state(broker, account)
         if stored is not None and reason is None:
             self.log.warning("broker_resumed", previous_reason=stored, equity=str(equity),
@@ -311,7 +307,7 @@ class BrokerLoop:
         # The snapshot's own time: paper replays run on market time, whose days are the market's.
         marks = advance_marks(marks, equity, snapshot.taken_at.date())
         if reason is None and (reason := kill_switch_reason(marks, equity, self.config.risk_limits)) is not None:
-            write_halt(path, reason)
+            switches.halt(broker, reason)
             self.log.error("kill_switch_tripped", reason=reason, equity=str(equity),
                            note=f"reduce-only: positions are closed; resume with python -m nija.trade resume --broker {broker}")
         elif reason is not None and stored is None:

@@ -8,31 +8,23 @@ exists in the data dir, on an unfunded account, and on Coinbase below COINBASE_M
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
-from typing import Final
 
 from nija.brokers.fees import fee_schedule
 from nija.models import BrokerName
+from nija.trading.halt import EMERGENCY_STOP_FILE, Switches
 
 __all__ = ["EMERGENCY_STOP_FILE", "EntryRules", "entry_block_reason"]
-
-EMERGENCY_STOP_FILE: Final = "EMERGENCY_STOP"
 
 
 @dataclass(frozen=True, slots=True)
 class EntryRules:
-    """The settings the entry rule reads."""
+    """The settings and operator switches the entry rule reads."""
 
-    data_dir: Path
+    switches: Switches  # `halt.SwitchFiles` of the data dir
     entry_blocking: bool = False
     coinbase_min_balance: Decimal = Decimal(50)
-    # Joined once: a loop asks for it every cycle (and a backtest some 20,000 times).
-    emergency_stop_path: Path = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "emergency_stop_path", self.data_dir / EMERGENCY_STOP_FILE)
 
 
 def entry_block_reason(
@@ -46,7 +38,7 @@ def entry_block_reason(
         return "unfunded"
     if rules.entry_blocking:
         return "ENTRY_BLOCKING=true"
-    if rules.emergency_stop_path.exists():
+    if rules.switches.emergency_stop():
         return f"emergency_stop: {EMERGENCY_STOP_FILE} file present"
     if broker is BrokerName.COINBASE and equity is not None and equity < rules.coinbase_min_balance:
         return (

@@ -18,7 +18,6 @@ from nija.logs import redact_text
 from nija.models import IntentStatus, OrderRequest, OrderStatus, Side
 from nija.store import ManualIntent, Store
 from nija.trading.guard import EntryRules, entry_block_reason
-from nija.trading.halt import halt_path, read_halt
 
 __all__ = ["MANUAL_REASON", "execute_manual_intent", "finish_taken_intents"]
 
@@ -39,7 +38,7 @@ def execute_manual_intent(
             return False
         snapshot = broker.balance_snapshot()
         if intent.side is Side.BUY:
-            halted = read_halt(halt_path(rules.data_dir, broker.name))
+            halted = rules.switches.halted(broker.name)
             blocked = entry_block_reason(rules, broker.name, snapshot.total_equity, halted=halted)
             if blocked is not None:
                 store.move_manual_intent(intent.intent_id, IntentStatus.REFUSED, error=f"{blocked}: buys are refused, sells go")
