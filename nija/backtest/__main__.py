@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nija.backtest.engine import BacktestError, RunSpec
     from nija.backtest.fills import FillModel
     from nija.backtest.params import ParamError, parse_assignment, strategy_for
+    from nija.config import Settings
     from nija.models import BrokerName
 
     try:
@@ -91,6 +92,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = RunSpec(FillModel(broker, args.spread_bps, args.slippage_bps, args.fee), args.equity, args.strategy, overrides)
         if args.equity <= 0:
             raise ParamError(f"--equity must be > 0, was {args.equity}")
+        funded = Settings.model_construct().minimum_funded_balance  # the run's loop keeps the default
+        if args.equity < funded:
+            raise ParamError(
+                f"--equity must be at least MINIMUM_FUNDED_BALANCE = {funded} (below it the daemon makes no entries),"
+                f" was {args.equity}"
+            )
         first = parse_day(args.first) if args.first else None
         last = parse_day(args.last, end=True) if args.last else None
         if first is not None and last is not None and first > last:

@@ -139,6 +139,7 @@ def _drop(*_: Any, **__: Any) -> None:
     return None
 
 
+_FAILED_CYCLE: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED})  # what `cycle_failed` moves to
 _SCRATCH_CACHE_KIB: Final = 64 * 1024  # the scratch store's page cache (see `_ScratchStore.__init__`)
 _UNREAD: Final = object()  # `_remember`: no read kept under that key (None is a read's answer)
 
@@ -368,7 +369,9 @@ def _replay(
                     index = signal
             health = loop.run_cycle()
             cycles += 1
-            if health.status is not HealthStatus.HEALTHY:
+            # Halted (the kill switch tripped) and unfunded are trading states the daemon goes
+            # on cycling in, exits included; only a cycle that failed stops the run.
+            if health.status in _FAILED_CYCLE:
                 raise BacktestError(f"{job.symbol}: cycle at candle {int(ts[index])} failed: {health.last_error}")
             index += 1
     return cycles

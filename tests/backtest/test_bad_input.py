@@ -87,6 +87,7 @@ def test_a_short_gap_is_stepped_over_and_max_gap_is_adjustable(tmp_path: Path, c
         (["--to", "2020-01-01"], "no candle to trade in the date range"),
         (["--from", "yesterday"], "date must be YYYY-MM-DD"),
         (["--equity", "abc"], "--equity: must be a number"),
+        (["--equity", "5"], "--equity must be at least MINIMUM_FUNDED_BALANCE = 10.0"),
         (["--train", "1.5", "--sweep", "adx_min=20,25"], "--train must be between 0 and 1"),
     ],
 )

@@ -8,6 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nija.backtest.candles import load_candle_file
@@ -16,7 +17,7 @@ from nija.backtest.fills import FillModel
 from nija.backtest.runner import analyse, backtest
 from nija.backtest.synthetic import synthetic_candles
 from nija.brokers.fees import fee_schedule
-from nija.models import BrokerName, Side
+from nija.models import BrokerName, Candles, Side
 from tests.backtest.support import synthetic_csv
 
 SPEC = RunSpec(FillModel(BrokerName.KRAKEN), Decimal(1000))
@@ -108,3 +109,21 @@ def test_date_range_limits_the_candles_decided_on(eth) -> None:
     run = run_symbol(SymbolJob(SPEC, "ETH/USD", 300_000, eth, first, last))
     assert int(run.ts[0]) == first and int(run.ts[-1]) == last
     assert all(first <= f.ts_ms <= last for f in run.fills)
+
+
+def _crash_after(candles, index: int, factor: float):
+    """`candles` with every price from candle `index` on multiplied by `factor` (a gap down)."""
+    scale = np.where(np.arange(len(candles)) >= index, factor, 1.0)
+    return Candles(candles.ts, candles.open * scale, candles.high * scale, candles.low * scale,
+                   candles.close * scale, candles.volume)  # fmt: skip
+
+
+def test_a_kill_switch_trip_halts_the_rest_of_the_run(eth) -> None:
+    # A halted cycle is the daemon trading reduce-only, not a failed cycle: the run goes on.
+    entry = next(f for f in _run(eth).fills if f.side is Side.BUY and f.qty * f.price > 60)  # > 6 % of equity
+    crashed = _crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)  # -95 %: > 5 % daily loss
+    in_memory = _run(crashed)
+    tripped = [f for f in in_memory.fills if f.reason.startswith("kill_switch")]
+    assert len(tripped) == 1 and tripped[0].side is Side.SELL
+    assert not [f for f in in_memory.fills if f.ts_ms > tripped[0].ts_ms]  # halted: no entry after it
+    assert _run(crashed, replace(SPEC, every_candle=True)).fills == in_memory.fills
