@@ -5,8 +5,9 @@ candles, `PaperBroker` filling orders, `execution/` recording them in a store, a
 `BrokerLoop.run_cycle` deciding with the strategy and the risk rules, configured from the
 daemon's defaults (`build.loop_config`). The differences are the harness only: the store is a
 temporary file in the store's throwaway mode (no fsync, reads cached until the next write) that
-keeps no health rows or equity history (`_ScratchStore`), the loop's pacing clock is market time
-(as `build.build_loop` sets it for offline markets), nothing sleeps, and the log is silent.
+keeps no health rows or equity history (`_ScratchStore`), the operator's switches are kept in
+memory (`_ScratchSwitches`), the loop's pacing clock is market time (as `build.build_loop` sets it
+for offline markets), nothing sleeps, and the log is silent.
 
 Speed without a second rule set: while the account is flat, a cycle can only act through an entry
 signal, so the engine asks the strategy's whole-series evaluation (`Strategy.precompute`, equal
@@ -41,6 +42,7 @@ from nija.build import loop_config
 from nija.config import Settings
 from nija.models import (
     MASTER_ACCOUNT,
+    BrokerName,
     Candles,
     EquityMarks,
     HealthStatus,
@@ -53,6 +55,7 @@ from nija.models import (
 from nija.store import ManualIntent, Store, StrategyState
 from nija.strategy.base import SeriesEvaluation, Strategy
 from nija.trading.broker_loop import BrokerLoop
+from nija.trading.halt import halt_line, halt_path, halt_reason
 
 __all__ = ["BacktestError", "FillRecord", "RunSpec", "SymbolJob", "SymbolRun", "decision_span", "run_symbol", "span_indices"]
 
@@ -246,6 +249,26 @@ class _ScratchStore(Store):
         super().forget_risk_marks(broker, account)
 
 
+class _ScratchSwitches:
+    """The run's operator switches (`halt.Switches`), in memory: a run's data dir is a temporary
+    one no operator can reach, so the only switch ever set is the run's own kill switch's halt,
+    answered exactly as the file it would have written reads back. The loop asks for both files
+    every cycle; as files, those two checks were a tenth of a symbol-year's run."""
+
+    def __init__(self) -> None:
+        self._halts: dict[BrokerName, str] = {}  # what each halt file would hold
+
+    def halted(self, broker: BrokerName) -> str | None:
+        text = self._halts.get(broker)
+        return None if text is None else halt_reason(text, halt_path(Path(), broker).name)
+
+    def halt(self, broker: BrokerName, reason: str) -> None:
+        self._halts[broker] = halt_line(reason)
+
+    def emergency_stop(self) -> bool:
+        return False
+
+
 def _copied_state(state: StrategyState) -> StrategyState:
     """A copy of a kept strategy state whose JSON values are the caller's own."""
     pending = state.pending_state
@@ -332,7 +355,9 @@ def _run_symbol(job: SymbolJob) -> SymbolRun:
             )
             if spec.precomputed:
                 strategy = SeriesStrategy(strategy, candles)
-            config = replace(loop_config(Settings.model_construct()), data_dir=data_dir, strategy=strategy)
+            config = replace(
+                loop_config(Settings.model_construct()), data_dir=data_dir, strategy=strategy, switches=_ScratchSwitches()
+            )
             loop = BrokerLoop(
                 broker, store, config, _SilentLog(), threading.Event(), clock=lambda: market.now_ms() / 1000
             )

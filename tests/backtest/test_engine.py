@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nija.backtest import engine
 from nija.backtest.candles import load_candle_file
 from nija.backtest.engine import RunSpec, SymbolJob, run_symbol
 from nija.backtest.fills import FillModel
@@ -18,6 +19,7 @@ from nija.backtest.runner import analyse, backtest
 from nija.backtest.synthetic import synthetic_candles
 from nija.brokers.fees import fee_schedule
 from nija.models import BrokerName, Candles, Side
+from nija.trading.halt import SwitchFiles, halt_path, read_halt
 from tests.backtest.support import synthetic_csv
 
 SPEC = RunSpec(FillModel(BrokerName.KRAKEN), Decimal(1000))
@@ -118,8 +120,9 @@ def _crash_after(candles, index: int, factor: float):
                    candles.close * scale, candles.volume)  # fmt: skip
 
 
-def test_a_kill_switch_trip_halts_the_rest_of_the_run(eth) -> None:
-    # A halted cycle is the daemon trading reduce-only, not a failed cycle: the run goes on.
+def test_a_kill_switch_trip_halts_the_rest_of_the_run_as_with_halt_files(eth, tmp_path: Path, monkeypatch) -> None:
+    # The run's switches live in memory (no operator reaches a run); the halt the kill switch
+    # sets there must act exactly as the HALT_ file the daemon writes and reads back.
     entry = next(f for f in _run(eth).fills if f.side is Side.BUY and f.qty * f.price > 60)  # > 6 % of equity
     crashed = _crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)  # -95 %: > 5 % daily loss
     in_memory = _run(crashed)
@@ -127,3 +130,6 @@ def test_a_kill_switch_trip_halts_the_rest_of_the_run(eth) -> None:
     assert len(tripped) == 1 and tripped[0].side is Side.SELL
     assert not [f for f in in_memory.fills if f.ts_ms > tripped[0].ts_ms]  # halted: no entry after it
     assert _run(crashed, replace(SPEC, every_candle=True)).fills == in_memory.fills
+    monkeypatch.setattr(engine, "_ScratchSwitches", lambda: SwitchFiles(tmp_path))
+    assert _run(crashed).fills == in_memory.fills
+    assert read_halt(halt_path(tmp_path, BrokerName.KRAKEN)) == tripped[0].reason.removeprefix("kill_switch: flatten: ")
