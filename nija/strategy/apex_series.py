@@ -49,8 +49,9 @@ class ApexSeries:
         # Python lists: one candle's lookup per decision costs list indexing, not numpy scalars.
         self._bad: list[bool] = readings.bad.tolist()
         self._seed: list[int] = readings.seed.tolist()
-        # The Readings fields of a candle become floats when it is decided on (`_row`): converting
-        # every row up front cost a third of this constructor, for candles mostly never asked.
+        # A candle's Readings fields become floats (its row's tolist) when it is decided on:
+        # converting every row up front cost a third of this constructor, for candles mostly
+        # never asked about.
         self._values: np.ndarray = readings.values
         self._index: dict[float, int] | None = None
 
