@@ -55,5 +55,6 @@ def reexec_with_daemon_malloc() -> None:
     os.environ.update(changes)
     try:
         os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
-    except OSError:
-        return  # still runs, on the allocator's defaults
+    except OSError as exc:  # still runs, on the allocator's defaults; logging is not set up yet
+        print(f"nija: running on glibc's default allocator settings (re-exec failed: {exc});"
+              " memory may grow slowly with many followers", file=sys.stderr)

@@ -35,3 +35,18 @@ def test_the_process_reexecutes_itself_once_with_the_settings() -> None:
     first, again, last = out.stdout.splitlines()  # the code ran twice: before and after the exec
     assert first == again == str(out.stdout.split()[0])
     assert last == f"{first} 2 {TCACHE_TUNABLE}"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's settings: Linux only")
+def test_a_failed_reexec_runs_on_and_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from nija import malloc_env
+
+    def refuse(*_: object) -> None:
+        raise PermissionError("exec denied")
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "")  # empty is unset; set here so teardown restores it
+    monkeypatch.setenv("GLIBC_TUNABLES", "")
+    monkeypatch.setattr(malloc_env.os, "execv", refuse)
+    malloc_env.reexec_with_daemon_malloc()  # returns: the daemon starts anyway
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "default allocator settings" in err and "exec denied" in err
