@@ -13,6 +13,7 @@ spans or if the child dies, the scan runs here, as it did before.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from multiprocessing.connection import Connection
 from typing import Final
@@ -33,6 +34,8 @@ def _scan(series: SeriesEvaluation, start: int, end: int) -> list[int]:
 
 def _stream(series: SeriesEvaluation, start: int, end: int, out: Connection) -> None:
     """The child: send (last candle covered, candles in the chunk that signal) chunk by chunk."""
+    # Ctrl-C is the parent's to handle (it stops this child on its way out): no second traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     size, at = _FIRST_CHUNK, start
     while at <= end:
         last = min(end, at + size - 1)
@@ -53,10 +56,20 @@ class EntrySignals:
         if fork is None:
             fork = end - start + 1 >= FORK_MIN_CANDLES
         if fork and "fork" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("fork")
-            self._pipe, sender = context.Pipe(duplex=False)
-            self._child = context.Process(target=_stream, args=(series, start, end, sender), daemon=True)
-            self._child.start()
+            self._start_child(series, start, end)
+
+    def _start_child(self, series: SeriesEvaluation, start: int, end: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self._pipe, sender = context.Pipe(duplex=False)
+        child = context.Process(target=_stream, args=(series, start, end, sender), daemon=True)
+        try:
+            child.start()
+        except OSError:  # no process to be had (limits, a sandbox): the scan runs here
+            self._pipe.close()
+            self._pipe = None
+        else:
+            self._child = child
+        finally:
             sender.close()  # the child's end: EOF reaches us when the child is gone
 
     def next_at(self, index: int) -> int:

@@ -89,3 +89,17 @@ def test_close_stops_a_child_still_scanning() -> None:
     child = signals._child
     signals.close()
     assert not child.is_alive()
+
+
+def test_no_process_to_be_had_scans_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing.process
+
+    def refuse(self: object) -> None:
+        raise OSError("fork: resource temporarily unavailable")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    series = _Series(100)
+    with EntrySignals(series, 0, 30_000, fork=True) as signals:
+        assert signals._child is None
+        assert _walk(signals, 0, 30_000, 7) == _expected(100, 0, 30_000, 7)
+    assert series.asked > 0
