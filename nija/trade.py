@@ -164,12 +164,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
         print(f"nija trade: {symbol} is in DISABLED_PAIRS: buys are refused, sells go", file=err)
         return 1
     if side is Side.BUY:  # refused before anything is written; the loop checks again with equity
-        halted = read_halt(halt_path(settings.data_dir, name))
+        rules = loop_config(settings).entry_rules  # the loop's entry rule, switches included
+        halted = rules.switches.halted(name)
         if halted is not None:
             print(f"nija trade: {name} is halted ({halted}): buys are refused;"
                   f" resume with python -m nija.trade resume --broker {name}", file=err)
             return 1
-        blocked = entry_block_reason(loop_config(settings).entry_rules, name, None)
+        blocked = entry_block_reason(rules, name, None)
         if blocked is not None:
             print(f"nija trade: {blocked}: buys are refused, sells go", file=err)
             return 1
