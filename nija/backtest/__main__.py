@@ -2,6 +2,7 @@
 
 Bad input (a malformed or missing candle file, an unknown strategy or parameter, an empty date
 range) is one line on stderr and exit 2, never a traceback. `--help` exits 0 and creates nothing.
+Ctrl-C is one line too ("interrupted"), exit 130, and leaves no scratch store behind.
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit code."""
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        # Every run's scratch store went with it (see runner.run_jobs): nothing to clean up.
+        print("python -m nija.backtest: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
     # Imported after parsing: --help and usage errors stay instant and touch nothing.
     from nija.backtest.candles import (
         DEFAULT_MAX_GAP_CANDLES,

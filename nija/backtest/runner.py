@@ -8,10 +8,13 @@ which process finished first. The total sums the accounts.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from types import FrameType
 
 from nija.backtest.candles import CandleFile
 from nija.backtest.engine import RunSpec, SymbolJob, SymbolRun, run_symbol
@@ -56,8 +59,28 @@ def run_jobs(jobs: Sequence[SymbolJob], workers: int | None = None) -> list[Symb
     workers = min(len(jobs), workers or os.cpu_count() or 1)
     if workers <= 1:
         return [run_symbol(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_symbol, jobs))
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_signals) as pool:
+        try:
+            return list(pool.map(run_symbol, jobs))
+        except KeyboardInterrupt:
+            # Ctrl-C: drop the jobs not started, stop the running ones (each removes its scratch
+            # store on the way out, see `_worker_signals`), and let the caller report it.
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in multiprocessing.active_children():
+                worker.terminate()
+            raise
+
+
+def _worker_signals() -> None:
+    """A worker's signals: Ctrl-C reaches the whole process group, but stopping the run is the
+    parent's call (one "interrupted" line, no traceback per worker); the parent stops a worker
+    with SIGTERM, which unwinds it like an exit, so its temporary store is removed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_worker)
+
+
+def _exit_worker(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 def analyse(runs: Sequence[SymbolRun], spec: RunSpec) -> BacktestResult:
