@@ -10,9 +10,15 @@ the broker loop that owns the master account executes it between its cycles; thi
 no daemon running, it executes the trade itself while holding the data dir's lock (a paper master
 at the prices the daemon last published). Either way the fill is recorded like any master fill and
 copied to the followers. Exit codes: 0 filled, 1 refused or not filled, 2 bad arguments or
-settings, or a store of the other mode (paper/live) or of another account, 3 no daemon store. A
-buy is refused while the broker is halted, under
+settings, or a store of the other mode (paper/live) or of another account, 3 no daemon store,
+4 outcome unknown. A buy is refused while the broker is halted, under
 ENTRY_BLOCKING=true or while EMERGENCY_STOP exists; sells always go.
+
+Outcome unknown (exit 4): the order was sent but the venue's answer was lost (a timeout, a dropped
+connection), or the daemon had not finished it by `--timeout`. It may have filled. NIJA looks it
+up by its client order id at every cycle until the venue's answer settles it, and never sends it
+again; this command waits for that within `--timeout`. Do not repeat such a trade: a new command
+is a new order. Its outcome shows in `python -m nija.status`.
 
 In live mode (NIJA_MODE=live) a trade goes to the broker's live master account or nowhere: without
 that broker's master credentials it is refused (exit 2) before anything is written. With no
@@ -46,6 +52,7 @@ from nija.build import (
 from nija.config import ConfigError, Settings, load_settings, normalise_symbol
 from nija.datadir import DataDirLock
 from nija.execution.executor import OrderExecutor
+from nija.execution.lookup import OPEN_ORDER_STATUSES
 from nija.follower_commands import follower_main
 from nija.logs import configure_logging, get_logger
 from nija.models import (
@@ -64,6 +71,8 @@ from nija.trading.manual import execute_manual_intent
 __all__ = ["main"]
 
 MAX_AMOUNT = Decimal("1e12")  # more than any account holds of any asset or currency
+EXIT_OUTCOME_UNKNOWN = 4  # sent, may have filled: a script must not repeat the trade
+_UNSETTLED = frozenset(str(status) for status in OPEN_ORDER_STATUSES)
 
 
 def _amount(text: str) -> Decimal:
@@ -193,7 +202,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
     lock = DataDirLock(settings.data_dir)
     try:
         intent_id = store.add_manual_intent(name, symbol, side, args.amount, unit, cid)
-        if lock.acquire():  # no daemon: this process is the account's one writer now
+        lock_was_free = lock.acquire()
+        if lock_was_free:  # no daemon: this process is the account's one writer now
             try:
                 intent = _execute_here(settings, name, store, intent_id, err)
             finally:
@@ -204,7 +214,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return 1
     finally:
         store.close()
-    return _report(intent, out, err)
+    return _report(intent, out, err, daemon=not lock_was_free)
 
 
 def _execute_here(settings: Settings, name: BrokerName, store: Store, intent_id: int, err: TextIO) -> ManualIntent | None:
@@ -226,24 +236,60 @@ def _execute_here(settings: Settings, name: BrokerName, store: Store, intent_id:
 
 
 def _wait_for_daemon(store: Store, intent_id: int, timeout: float) -> ManualIntent | None:
-    """Wait (bounded) for the daemon's loop to execute the intent; cancel it if no loop took it."""
+    """Wait (bounded) for the daemon's loop to execute the intent, and for reconciliation to settle
+    an order whose answer was lost; cancel the intent if no loop took it."""
     waiting = threading.Event()  # never set: its wait is the poll interval
     deadline = time.monotonic() + timeout
     while True:
         intent = store.manual_intent(intent_id)
-        if intent is not None and intent.status in (IntentStatus.DONE, IntentStatus.REFUSED):
+        if intent is not None and intent.status is IntentStatus.REFUSED:
             return intent
-        if time.monotonic() >= deadline:
+        if intent is not None and intent.status is IntentStatus.DONE:
+            intent = _with_settled_order(store, intent)
+            if not _unsettled(intent) or time.monotonic() >= deadline:
+                return intent
+        elif time.monotonic() >= deadline:
             break
         waiting.wait(0.2)
     if store.move_manual_intent(intent_id, IntentStatus.CANCELED):
         return replace(intent, status=IntentStatus.CANCELED, error=f"no broker loop took it within {timeout:g}s"
                        " (is that broker running? see python -m nija.status); canceled, nothing was sent")
-    return replace(intent, error=f"still executing after {timeout:g}s; its outcome will show in python -m nija.status")
+    intent = store.manual_intent(intent_id)  # a loop took it meanwhile (or has just answered it)
+    if intent is not None and intent.status is IntentStatus.TAKEN:
+        return replace(intent, error=f"still executing after {timeout:g}s")
+    return intent if intent is None else _with_settled_order(store, intent)
 
 
-def _report(intent: ManualIntent, out: TextIO, err: TextIO) -> int:
-    """Print the outcome; 0 when it filled, 1 otherwise."""
+def _with_settled_order(store: Store, intent: ManualIntent) -> ManualIntent:
+    """The intent with its order's outcome as reconciliation has settled it since (the intent
+    keeps the order as it was when executed)."""
+    if not _unsettled(intent):
+        return intent
+    order = store.get_order(intent.client_order_id)
+    if order is None or order.status in OPEN_ORDER_STATUSES:
+        return intent
+    return replace(
+        intent, order_status=str(order.status), filled_qty=order.filled_qty, avg_price=order.avg_price,
+        fee=order.fee, error=order.error,
+    )
+
+
+def _unsettled(intent: ManualIntent) -> bool:
+    """Sent, but nothing filled yet and the venue's last word is not final (or was lost)."""
+    return intent.status is IntentStatus.DONE and not intent.filled_qty and intent.order_status in _UNSETTLED
+
+
+def _report(intent: ManualIntent, out: TextIO, err: TextIO, *, daemon: bool) -> int:
+    """Print the outcome; 0 when it filled, 1 refused or not filled, 4 outcome unknown."""
+    if intent.status is IntentStatus.TAKEN or _unsettled(intent):
+        who = "the running daemon looks it up" if daemon else "the daemon looks it up when it runs"
+        print(
+            f"nija trade: outcome unknown ({intent.error or intent.order_status or 'still executing'}); it may have"
+            f" filled: do not repeat this trade. {who} by client order id {intent.client_order_id} until the venue"
+            " settles it, and never sends it again; see python -m nija.status",
+            file=err,
+        )
+        return EXIT_OUTCOME_UNKNOWN
     if intent.status is IntentStatus.DONE and intent.filled_qty:
         print(
             f"{intent.order_status} {intent.side} {intent.filled_qty} {intent.symbol} @ {intent.avg_price} on"

@@ -16,6 +16,10 @@ belongs to the strategy), 7 (one writer per account) and 9 (exits mirror copied 
    daemon started afterwards manages that position from its fill (strategy state from the entry).
 4. With the daemon running but no loop able to take the intent (an unfunded master has none),
    `nija.trade --timeout 2` gives up within seconds, cancels its intent and sends nothing.
+5. An answer lost on its way back: the command waits while the daemon looks the order up by
+   client order id and reports the fill it finds (exit 0); an order the venue never saw stays
+   unknown past `--timeout`, and the command says so, exit 4 ("do not repeat this trade"),
+   without a second order.
 
 The price is 60000 USD, an integer: the simulator synthesizes flat candles at the current price
 (open = close = price, high/low ±0.1 %), and TA-Lib's EMA of a constant integer series is exactly
@@ -459,6 +463,58 @@ def test_a_manual_trade_no_loop_takes_times_out_and_is_canceled(sim: Simulator, 
             assert store is not None and store.get_order(intent.client_order_id) is None
         assert sim.requests(VENUE, path_contains="AddOrder") == []
         assert sim.orders(VENUE) == []
+        assert proc.poll() is None
+    finally:
+        stop_daemon(proc)
+    assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
+
+
+# -- 5. an answer lost on the way back ------------------------------------------------------------
+
+
+def test_a_manual_trade_whose_answer_is_lost_waits_for_the_lookup_or_exits_4(sim: Simulator, tmp_path: Path) -> None:
+    env = _env(sim, tmp_path)
+    data = tmp_path / "data"
+    proc = _start(tmp_path, env)
+    try:
+        _quiet_candles(sim, PRICE)
+        # Filled at the venue, the answer dropped, and every lookup failing until the faults clear:
+        # the daemon answers the intent "unknown" and the command waits for the lookup to settle it.
+        sim.inject(VENUE, r"/AddOrder$", "drop", method="POST", apply_after=True)
+        sim.inject(VENUE, r"/(ClosedOrders|OpenOrders|QueryOrders)$", "http_5xx", times=None, status=503)
+        buy = subprocess.Popen(_trade_cmd("buy", SYMBOL, str(BUY_BTC), "--base"), cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            (intent,) = eventually(lambda: [i for i in _intents(data) if i.status is IntentStatus.DONE] or None, 30,
+                                   "the intent answered while the order's outcome is unknown")
+            assert intent.order_status == "unknown" and not intent.filled_qty, intent
+            time.sleep(2)  # two more cycles whose lookups fail: the command keeps waiting
+            assert buy.poll() is None
+            sim.clear_faults(VENUE)
+            out, err = buy.communicate(timeout=60)
+        finally:
+            if buy.poll() is None:
+                buy.kill()
+                buy.wait(timeout=5)
+        assert buy.returncode == 0, (buy.returncode, out, err[-3000:])
+        assert out.startswith(f"filled buy {BUY_BTC} {SYMBOL} @ ") and intent.client_order_id in out, out
+        assert sim.count_orders(VENUE, intent.client_order_id) == 1
+
+        # Dropped before the venue saw it: not found, but not presumed refused within the lookup's
+        # grace either, so still unknown when --timeout ends.
+        sim.inject(VENUE, r"/AddOrder$", "drop", method="POST")
+        started = time.monotonic()
+        sell = subprocess.run(_trade_cmd("sell", SYMBOL, str(BUY_BTC / 2), "--base", "--timeout", "8"), cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert sell.returncode == 4, (sell.returncode, sell.stdout, sell.stderr[-3000:])
+        assert 8 <= time.monotonic() - started < 30
+        assert sell.stdout == "" and sell.stderr.count("\n") == 1, sell.stderr
+        assert sell.stderr.startswith("nija trade: outcome unknown (") and "do not repeat this trade" in sell.stderr
+        unknown = _intents(data)[-1]
+        assert (unknown.side, unknown.status, unknown.order_status) == (Side.SELL, IntentStatus.DONE, "unknown"), sell.stderr
+        assert unknown.client_order_id in sell.stderr
+        assert sim.count_orders(VENUE, unknown.client_order_id) == 1  # sent once, never again
+        assert sim.orders(VENUE, MASTER_KEY, client_order_id=unknown.client_order_id) == []  # and never booked
         assert proc.poll() is None
     finally:
         stop_daemon(proc)
