@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from nija.brokers.alpaca import DEFAULT_ALPACA_SYMBOLS, AlpacaBroker
@@ -90,6 +91,7 @@ def loop_config(settings: Settings) -> LoopConfig:
         min_net_profit_pct=settings.min_net_profit_pct,
         coinbase_min_balance=settings.coinbase_min_balance,
         entry_blocking=settings.entry_blocking,
+        open_order_timeout=timedelta(seconds=settings.open_order_timeout_seconds),
     )
 
 

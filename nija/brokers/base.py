@@ -134,6 +134,9 @@ class Broker(Protocol):
     | `fetch_order(cid, sym,  | ExecutionReport?   | look up by client order id; None if the venue has  |
     |   recorded)`            |                    | never seen it; fills since `recorded` (the order   |
     |                         |                    | as the caller holds it)                            |
+    | `cancel_order(order)`   | bool               | ask the venue to cancel an order it holds open (by |
+    |                         |                    | its id); False when it refuses (closed meanwhile,  |
+    |                         |                    | unknown): a lookup says what became of the order   |
     | `close()`               | None               | release sessions                                   |
     """
 
@@ -163,5 +166,7 @@ class Broker(Protocol):
     def place(self, request: OrderRequest) -> ExecutionReport: ...
 
     def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None: ...
+
+    def cancel_order(self, order: Order) -> bool: ...
 
     def close(self) -> None: ...

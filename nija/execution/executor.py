@@ -4,19 +4,21 @@
 before any is sent; `book` works out what many answers mean (orders, fills, positions, signals)
 and `write` stores that, with a copy ledger, in one transaction. `OrderExecutor` runs one account's orders with them: submit one
 order (stored → sent → recorded; an ambiguous answer looked up at once, never re-sent) and
-reconcile every open order by client order id at the start of each cycle.
+reconcile every open order by client order id at the start of each cycle, canceling one the venue
+has kept open too long (`lookup.OPEN_ORDER_TIMEOUT`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from nija.brokers.base import AuthError, Broker, TransientError
+from nija.brokers.base import AuthError, Broker, BrokerError, TransientError
 from nija.execution.booking import Answer, Booking, Outcome, PositionKey, book
-from nija.execution.lookup import OPEN_ORDER_STATUSES, look_up, lookup_outcome
+from nija.execution.lookup import OPEN_ORDER_STATUSES, OPEN_ORDER_TIMEOUT, look_up, lookup_outcome, open_too_long
 from nija.execution.sending import Sent, send
 from nija.faults import crash_point
 from nija.models import (
@@ -87,11 +89,12 @@ class Execution:
 class OrderExecutor:
     """One account's orders, driven by the thread that owns the account (DESIGN invariant 7)."""
 
-    def __init__(self, broker: Broker, store: Store, log: Any) -> None:
+    def __init__(self, broker: Broker, store: Store, log: Any, *, open_order_timeout: timedelta = OPEN_ORDER_TIMEOUT) -> None:
         self._broker = broker
         self._store = store
         self._log = log
         self._execution = Execution(store, log)
+        self._open_order_timeout = open_order_timeout
 
     def submit(self, request: OrderRequest, *, master_equity: Decimal | None = None) -> Outcome | None:
         """Store the intent, send it, record the answer; returns the order's outcome.
@@ -160,12 +163,34 @@ class OrderExecutor:
         orders = self._store.orders_in_status(self._broker.name, self._broker.account, OPEN_ORDER_STATUSES)
         for order in orders:
             try:
-                self._resolve(order, master_equity)
+                outcome = self._resolve(order, master_equity)
+                if outcome is not None and open_too_long(outcome.order, utc_now(), self._open_order_timeout):
+                    outcome = self._cancel(outcome.order, master_equity)
             except TransientError as exc:
                 self._log.warning("order_unresolved", client_order_id=order.request.client_order_id, error=str(exc))
                 continue
-            self._log.info("order_reconciled", client_order_id=order.request.client_order_id)
+            self._log.info("order_reconciled", client_order_id=order.request.client_order_id,
+                           status=str(outcome.order.status) if outcome is not None else None)
         return len(orders)
+
+    def _cancel(self, order: Order, master_equity: Decimal | None) -> Outcome | None:
+        """Cancel an order the venue has kept open past the timeout, then record what the venue
+        says of it (canceled with what filled, or filled after all). A cancel that fails is tried
+        again at the next cycle; it never fails this one (exits must go on)."""
+        cid = order.request.client_order_id
+        age_s = round((utc_now() - order.created_at).total_seconds())
+        self._log.warning("order_open_too_long", client_order_id=cid, symbol=order.request.symbol,
+                          status=str(order.status), filled_qty=str(order.filled_qty), age_s=age_s,
+                          note="canceling it: its funds or coins are held and its position's exits wait")
+        try:
+            if not self._broker.cancel_order(order):
+                self._log.info("order_cancel_refused", client_order_id=cid, note="closed meanwhile: looked up")
+        except AuthError:
+            raise
+        except BrokerError as exc:
+            self._log.warning("order_cancel_failed", client_order_id=cid, error=f"{type(exc).__name__}: {exc}")
+            return None
+        return self._resolve(order, master_equity)
 
     def unresolved_symbols(self) -> set[str]:
         """Symbols with an order whose outcome is not final yet: no new order goes there meanwhile."""

@@ -12,10 +12,20 @@ from typing import Final
 from nija.brokers.base import Broker
 from nija.models import ExecutionReport, Order, OrderStatus
 
-__all__ = ["OPEN_ORDER_STATUSES", "UNKNOWN_GRACE", "look_up", "lookup_outcome"]
+__all__ = ["OPEN_ORDER_STATUSES", "OPEN_ORDER_TIMEOUT", "UNKNOWN_GRACE", "look_up", "lookup_outcome", "open_too_long"]
 
 UNKNOWN_GRACE: Final = timedelta(minutes=10)  # an ambiguous order not listed by then was never booked
 OPEN_ORDER_STATUSES: Final = (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.SUBMITTED, OrderStatus.PARTIAL)
+# A market order still open this long after its intent is stuck (the rest of a partial fill the
+# venue keeps open, an order queued through a halt): it holds the account's funds or coins, and
+# no exit of its position is decided while it is open. It is canceled, then looked up.
+OPEN_ORDER_TIMEOUT: Final = timedelta(minutes=5)
+
+
+def open_too_long(order: Order, now: datetime, timeout: timedelta) -> bool:
+    """Whether the venue has kept `order` open (acknowledged, not all filled) for `timeout` since
+    its intent was stored: an order whose outcome is unknown is never canceled blind."""
+    return order.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIAL) and now - order.created_at >= timeout
 
 
 def look_up(broker: Broker, order: Order) -> ExecutionReport | None:

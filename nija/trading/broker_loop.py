@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
@@ -30,7 +31,7 @@ from typing import Any, Final
 from nija.brokers.base import AuthError, Broker, BrokerError, MarketDataError
 from nija.brokers.fees import fee_schedule
 from nija.execution.executor import OrderExecutor
-from nija.execution.lookup import OPEN_ORDER_STATUSES
+from nija.execution.lookup import OPEN_ORDER_STATUSES, OPEN_ORDER_TIMEOUT
 from nija.logs import redact_text
 from nija.models import (
     BalanceSnapshot,
@@ -84,6 +85,7 @@ class LoopConfig:
     coinbase_min_balance: Decimal = Decimal(50)
     entry_blocking: bool = False
     switches: Switches | None = None  # the operator's switches; None: the files in data_dir
+    open_order_timeout: timedelta = OPEN_ORDER_TIMEOUT  # an order the venue keeps open longer is canceled
 
     @property
     def entry_rules(self) -> EntryRules:
@@ -113,7 +115,7 @@ class BrokerLoop:
         # reconciliation before this run's first balance read).
         latest = store.latest_equity(broker.name, broker.account)
         self._equity = latest.total_equity if latest is not None else Decimal(0)
-        self._orders = OrderExecutor(broker, store, log)
+        self._orders = OrderExecutor(broker, store, log, open_order_timeout=config.open_order_timeout)
         self._fee = fee_schedule(broker.name)
         # TP levels must clear this broker's fees plus the net profit asked for.
         floor = self._fee.round_trip + config.min_net_profit_pct / 100
@@ -416,9 +418,12 @@ class BrokerLoop:
         request = OrderRequest(
             broker=position.broker, account=position.account, symbol=position.symbol, side=Side.SELL,
             quantity=qty, unit=QuantityUnit.BASE, reason=f"{decision.action}: {decision.reason}",
+            # The same decision on the same position gets the same id (sent once, crash or not);
+            # the quantity held is part of it: once a partial fill changed it (an exit the venue
+            # kept open, then canceled), the exit decided again is a new order.
             client_order_id=client_order_id_for(
                 position.broker, position.account, position.symbol, "exit", position.opened_at.isoformat(),
-                decision.action, state.tp_stage, candle_ts,
+                decision.action, state.tp_stage, candle_ts, position.qty,
             ),
         )
         # The state this exit leads to is stored with its order before it is sent: it takes over

@@ -20,6 +20,9 @@ belongs to the strategy), 7 (one writer per account) and 9 (exits mirror copied 
    client order id and reports the fill it finds (exit 0); an order the venue never saw stays
    unknown past `--timeout`, and the command says so, exit 4 ("do not repeat this trade"),
    without a second order.
+6. The daemon's own stop exit, partly filled with the rest kept open by the venue: no second
+   exit is decided while it is open; past NIJA_OPEN_ORDER_TIMEOUT_SECONDS the daemon cancels it
+   (what filled is kept) and the exit decided again sells the rest.
 
 The price is 60000 USD, an integer: the simulator synthesizes flat candles at the current price
 (open = close = price, high/low ±0.1 %), and TA-Lib's EMA of a constant integer series is exactly
@@ -49,6 +52,7 @@ from nija.models import (
     BrokerName,
     Candles,
     IntentStatus,
+    OrderStatus,
     Position,
     Side,
     TradeSignal,
@@ -515,6 +519,46 @@ def test_a_manual_trade_whose_answer_is_lost_waits_for_the_lookup_or_exits_4(sim
         assert unknown.client_order_id in sell.stderr
         assert sim.count_orders(VENUE, unknown.client_order_id) == 1  # sent once, never again
         assert sim.orders(VENUE, MASTER_KEY, client_order_id=unknown.client_order_id) == []  # and never booked
+        assert proc.poll() is None
+    finally:
+        stop_daemon(proc)
+    assert proc.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
+
+
+# -- 6. an exit the venue keeps open ---------------------------------------------------------------
+
+
+def test_an_exit_the_venue_keeps_open_is_canceled_after_the_timeout_and_decided_again(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    below_stop = PRICE * Decimal("0.98")
+    _quiet_candles(sim, PRICE)
+    env = _env(sim, tmp_path, NIJA_OPEN_ORDER_TIMEOUT_SECONDS="10")
+    data = tmp_path / "data"
+    proc = _start(tmp_path, env)
+    try:
+        _trade(tmp_path, env, "buy", SYMBOL, str(BUY_BTC), "--base")
+        eventually(lambda: _state(data), 15, "APEX's exit state of the bought position")
+        sim.inject(VENUE, r"/AddOrder$", "partial_fill", method="POST", fraction="0.5")
+        sim.set_price(VENUE, SYMBOL, below_stop)
+        (first,) = eventually(lambda: _master_sells(sim) or None, 30, "the stop exit sent")
+        assert first.filled == BUY_BTC / 2 and first.status == "open"
+        half = eventually(lambda: (p := _position(data)) is not None and p.qty == BUY_BTC / 2 and p, 15, "half sold")
+        assert half
+        _wait_cycles(data, 3, "3 cycles with the exit open")
+        assert len(_master_sells(sim)) == 1  # no second exit while the first is open
+        sells = eventually(lambda: len(_master_sells(sim)) == 2 and _master_sells(sim), 40, "the exit decided again")
+        assert sells[0].status == "canceled" and sells[0].filled == BUY_BTC / 2
+        assert sells[1].filled == BUY_BTC / 2 and sells[1].client_order_id != first.client_order_id
+        eventually(lambda: _position(data) is None, 20, "the position closed")
+        assert sim.balances(VENUE, MASTER_KEY).get("BTC", Decimal(0)) == 0
+        with reading(data) as store:
+            assert store is not None
+            canceled = store.get_order(first.client_order_id)
+            assert canceled is not None and canceled.status is OrderStatus.CANCELED
+            assert canceled.filled_qty == BUY_BTC / 2
+        log = (tmp_path / "daemon.log").read_text()
+        assert '"event": "order_open_too_long"' in log
         assert proc.poll() is None
     finally:
         stop_daemon(proc)

@@ -383,6 +383,18 @@ class AlpacaBroker:
             return None
         return self._report(client_order_id, answer, recorded, symbol)
 
+    def cancel_order(self, order: Order) -> bool:
+        """Ask Alpaca to cancel an order it holds open, by its order id (DELETE /v2/orders/{id}).
+        False when Alpaca refuses (422: filled or canceled meanwhile; 404: unknown): the lookup
+        after it says what became of the order."""
+        if not order.exchange_order_id:
+            raise OrderRejected(f"{self.name}: order {order.request.client_order_id} has no Alpaca order id to cancel by")
+        try:
+            self._call(lambda: self.trading.delete(f"/orders/{order.exchange_order_id}"), placing=True)
+        except OrderRejected:
+            return False
+        return True
+
     def _report(
         self, client_order_id: str, answer: OrderAnswer, recorded: Order | None, symbol: str
     ) -> ExecutionReport:

@@ -503,6 +503,20 @@ class CcxtBroker:
         )
         return self._orders.report(client_order_id, raw, recorded, side) if raw is not None else None
 
+    def cancel_order(self, order: Order) -> bool:
+        """Ask the venue to cancel an order it holds open, by the venue's order id (every venue
+        here cancels by it; an order acknowledged or found by a lookup has one). False when the
+        venue refuses (the order closed meanwhile, or is unknown): the lookup after it says what
+        became of the order."""
+        if not order.exchange_order_id:
+            raise OrderRejected(f"{self.name}: order {order.request.client_order_id} has no venue order id to cancel by")
+        self._ensure_markets()
+        try:
+            self._call(lambda: self.client.cancel_order(order.exchange_order_id, order.request.symbol), private=True)
+        except OrderRejected:
+            return False
+        return True
+
     def close(self) -> None:
         """Release the HTTP session."""
         session = getattr(self.client, "session", None)

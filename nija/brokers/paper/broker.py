@@ -158,6 +158,10 @@ class PaperBroker:
         """The simulated venue's record of an order, or None if it never reached the venue."""
         return self._store.paper_order(self.name, self.account, client_order_id)
 
+    def cancel_order(self, order: Order) -> bool:
+        """A paper order fills at once: none is ever left open to cancel."""
+        return False
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -19,6 +19,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -32,6 +33,7 @@ from nija.brokers.ccxt import CcxtBroker, SharedMarkets
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker
 from nija.execution.executor import OrderExecutor
+from nija.execution.lookup import OPEN_ORDER_TIMEOUT
 from nija.models import (
     BrokerName,
     ExecutionReport,
@@ -42,6 +44,7 @@ from nija.models import (
 )
 from nija.store import Store
 from tests.fakes import StubMarket, set_paper_balances
+from tests.sim.model import OrderStatus as SimOrderStatus
 from tests.sim.simulator import Simulator
 
 LOG = structlog.get_logger("contract")
@@ -108,8 +111,8 @@ class Harness(ABC):
             client_order_id=client_order_id_for(self.id, tag, uuid.uuid4().hex),
         )
 
-    def executor(self, broker: Broker) -> OrderExecutor:
-        return OrderExecutor(broker, self.store, LOG)
+    def executor(self, broker: Broker, open_order_timeout: timedelta = OPEN_ORDER_TIMEOUT) -> OrderExecutor:
+        return OrderExecutor(broker, self.store, LOG, open_order_timeout=open_order_timeout)
 
     def build(self, cash: str = "1000", base: str = "0", *, timeout_s: float = 1.5, bad_key: str | None = None) -> Broker:
         """The adapter for a fresh account holding `cash` and `base`; `bad_key` ("unknown key" or
@@ -153,6 +156,10 @@ class Harness(ABC):
     @abstractmethod
     def fill_rest(self, client_order_id: str) -> None:
         """The venue fills what remains of an open order, at the current price."""
+
+    @abstractmethod
+    def venue_open(self, client_order_id: str) -> bool:
+        """Whether the venue holds the order open (neither all filled nor canceled)."""
 
     @abstractmethod
     def set_price(self, price: Decimal) -> None: ...
@@ -233,6 +240,10 @@ class SimHarness(Harness):
     def fill_rest(self, client_order_id: str) -> None:
         [order] = self.sim.orders(self.venue, client_order_id=client_order_id)
         self.sim.fill_order(self.venue, order.order_id)
+
+    def venue_open(self, client_order_id: str) -> bool:
+        [order] = self.sim.orders(self.venue, client_order_id=client_order_id)
+        return order.status is SimOrderStatus.OPEN
 
     def set_price(self, price: Decimal) -> None:
         self.sim.set_price(self.venue, self.symbol, price)
@@ -407,6 +418,9 @@ class PaperHarness(Harness):
 
     def fill_rest(self, client_order_id: str) -> None:
         pytest.skip("paper fills every order whole at once")
+
+    def venue_open(self, client_order_id: str) -> bool:
+        return False  # filled whole at once, or refused
 
     def set_price(self, price: Decimal) -> None:
         self.market.prices[self.symbol] = price

@@ -1,9 +1,11 @@
 """The contract, through the one order lifecycle (`OrderExecutor`): an ambiguous create is looked
-up and never sent twice, a partial fill is completed by reconciliation, an order sent before a
-crash is found on start, and a lookup by client order id never counts a fill twice."""
+up and never sent twice, a partial fill is completed by reconciliation, an order the venue keeps
+open past the timeout is canceled with what filled kept, an order sent before a crash is found on
+start, and a lookup by client order id never counts a fill twice."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -69,6 +71,31 @@ def test_a_partial_fill_is_recorded_then_completed_by_reconciliation(harness: Ha
     assert len(fills) >= 2 and len({f.trade_id for f in fills}) == len(fills)
     assert sum((f.qty for f in fills), Decimal(0)) == stored.filled_qty  # none counted twice
     assert executor.reconcile() == 0 and len(_recorded_fills(harness, buy.client_order_id)) == len(fills)
+    assert harness.count_orders(buy.client_order_id) == 1
+
+
+def test_an_order_the_venue_keeps_open_past_the_timeout_is_canceled_with_what_filled(harness: Harness) -> None:
+    if not harness.partial_fills:
+        pytest.skip("paper fills every order whole at once: none stays open")
+    broker = harness.build(cash="1000")
+    buy = harness.request(Side.BUY, "120", QuantityUnit.QUOTE, "stuck")
+    harness.inject(CREATE, "partial_fill", fraction="0.25")  # the venue keeps the rest open
+    outcome = harness.executor(broker).submit(buy)
+    assert outcome is not None and outcome.order.status is OrderStatus.PARTIAL
+    filled = outcome.order.filled_qty
+    # Within the timeout: looked up, left open.
+    assert harness.executor(broker, open_order_timeout=timedelta(hours=1)).reconcile() == 1
+    assert harness.venue_open(buy.client_order_id)
+    # Past it: canceled at the venue, then recorded as the venue has it.
+    stuck = harness.executor(broker, open_order_timeout=timedelta(0))
+    assert stuck.reconcile() == 1
+    assert not harness.venue_open(buy.client_order_id)
+    stored, venue = harness.store.get_order(buy.client_order_id), harness.venue_order(buy.client_order_id)
+    assert stored is not None and venue is not None
+    assert stored.status is OrderStatus.CANCELED and stored.filled_qty == venue.filled == filled > 0
+    assert sum((f.qty for f in _recorded_fills(harness, buy.client_order_id)), Decimal(0)) == filled
+    assert _held(harness) == harness.venue_holding() == broker.holdings()[harness.base]
+    assert stuck.reconcile() == 0  # nothing open any more
     assert harness.count_orders(buy.client_order_id) == 1
 
 
