@@ -23,8 +23,11 @@ sampled, again every 5 minutes (`rss_series_mb`: growth that levels off is a cac
 that keeps on is a leak) and at the end of the M minutes; `open_files_added`/`_removed` say what
 the descriptors that came or went point at. Prints ONE JSON line: `start` and `end` samples,
 `rss_growth_pct`, the counts (master cycles, master fills = signals, copies by ledger status,
-faults armed and hit, trades ok/failed, order-creating requests the simulator saw twice for one
-client order id) and the daemon's exit code after SIGTERM. The target over 60 minutes: RSS growth
+faults armed and hit, trades by `nija.trade`'s exit code: ok, refused, outcome_unknown or failed,
+and the refusals by the error the command named, order-creating requests the simulator saw twice
+for one client order id) and the daemon's exit code after SIGTERM. A refusal or an unknown outcome
+is the right answer to an armed fault (a lost answer; funds held by the open rest of a partial
+fill until the open-order timeout cancels it); `failed` is not. The target over 60 minutes: RSS growth
 < 5 %, threads and open files flat. Subprocesses and the temp dir are removed on exit, Ctrl-C
 included (`--keep` keeps the temp dir: logs and store).
 """
@@ -45,7 +48,7 @@ import time
 from collections import Counter
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -72,6 +75,20 @@ SERIES_EVERY_S = 300.0
 
 _children: list[subprocess.Popen[bytes]] = []
 _children_lock = threading.Lock()
+
+
+# nija.trade's exit codes: 0 filled, 1 refused or not filled, 4 outcome unknown (a fault lost the
+# venue's answer and the lookup had not settled it yet); anything else is a failure of the command.
+_TRADE_OUTCOMES: Final = {0: "ok", 1: "refused", 4: "outcome_unknown"}
+
+
+def _refusal(said: str) -> str:
+    """The error class a refused trade's one line names ("nija trade: InsufficientFunds: …")."""
+    for line in said.splitlines():
+        if line.startswith("nija trade: "):
+            head = line.removeprefix("nija trade: ").split(":", 1)[0]
+            return head if head.isidentifier() else "other"
+    return "other"
 
 
 def _spawn(args: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -186,6 +203,7 @@ class Activity:
         self.trade_every, self.fault_every = trade_every, fault_every
         self.stop = threading.Event()
         self.trades: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()  # refused trades (exit 1) by what the command said
         self.faults: list[Any] = []
         self.fault_kinds: Counter[str] = Counter()
         self._thread = threading.Thread(target=self._run, name="soak-activity", daemon=True)
@@ -248,14 +266,21 @@ class Activity:
                 self.trades["sell_skipped"] += 1
                 return
             args = ["sell", symbol, str(qty), "--base"]
+        log = self.home / "trades.log"
+        start = log.stat().st_size if log.exists() else 0
         proc = _spawn(["-m", "nija.trade", *args, "--broker", venue, "--timeout", str(TRADE_TIMEOUT_S - 5)],
-                      self.home, self.env, self.home / "trades.log")
+                      self.home, self.env, log)
         try:
             code = proc.wait(timeout=TRADE_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             _stop(proc, signal.SIGKILL)
             code = -1
-        self.trades["ok" if code == 0 else "failed"] += 1
+        self.trades[_TRADE_OUTCOMES.get(code, "failed")] += 1
+        if code == 1:  # what refused it: the error class the command names (its output is this log's tail)
+            with open(log, "rb") as handle:
+                handle.seek(start)
+                said = handle.read().decode(errors="replace")
+            self.refusals[_refusal(said)] += 1
 
 
 def counts(sim: Simulator, data: Path, venues: list[str]) -> dict[str, Any]:
@@ -302,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         with Simulator(venues=venues, seed=args.seed) as sim:
             env = environment(sim, home, venues, args.followers)
             env["NIJA_CYCLE_SECONDS"] = str(args.cycle_seconds)
+            # Cycles run 75 times faster than the daemon's default; so does the open-order timeout
+            # (the rest of a partial fill stays open at the simulated venue until canceled).
+            env["NIJA_OPEN_ORDER_TIMEOUT_SECONDS"] = str(max(10.0, 300 * args.cycle_seconds / 150))
             daemon = _spawn(["-m", "nija"], home, env, home / "daemon.log")
             deadline = time.monotonic() + START_TIMEOUT_S
             while time.monotonic() < deadline and daemon.poll() is None:
@@ -330,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
             end = sample(daemon.pid, data) if alive else {}
             files_at_end = Counter(_kind(t) for t in open_file_targets(daemon.pid)) if alive else Counter()
             activity.join()
-            activity_counts = {"trades": dict(activity.trades), "faults_armed": len(activity.faults),
+            activity_counts = {"trades": dict(activity.trades), "refusals": dict(activity.refusals),
+                               "faults_armed": len(activity.faults),
                                "faults_hit": sum(f.hits for f in activity.faults), "fault_kinds": dict(activity.fault_kinds)}
             sim.clear_faults()
             exit_code = _stop(daemon, signal.SIGTERM, 30)
