@@ -312,7 +312,9 @@ def build_copy_engine(
     return CopyEngine(
         store, followers, log.bind(component="copy"), copy_mode=settings.copy_trading_mode,
         max_age_seconds=settings.copy_signal_max_age_seconds,
-        unknown_grace_seconds=settings.copy_unknown_grace_seconds, drift_tolerance_pct=settings.copy_drift_tolerance_pct, max_workers=settings.copy_workers,
+        unknown_grace_seconds=settings.copy_unknown_grace_seconds,
+        open_order_timeout_seconds=settings.open_order_timeout_seconds,
+        drift_tolerance_pct=settings.copy_drift_tolerance_pct, max_workers=settings.copy_workers,
         max_user_risk=settings.max_user_risk, min_position_usd=settings.min_position_usd, unavailable=unavailable,
         stop=shared.stop,
     )

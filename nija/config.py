@@ -256,7 +256,7 @@ class Settings(BaseSettings):
     alpaca_replay_dir: Path | None = Field(None, alias="NIJA_ALPACA_REPLAY_DIR")
 
     http_timeout_seconds: float = Field(10.0, alias="NIJA_HTTP_TIMEOUT_SECONDS", gt=0, le=120)
-    # A master order the venue still holds open this long is canceled (see execution.lookup).
+    # An order (a master's or a copy) the venue still holds open this long is canceled (execution.lookup).
     open_order_timeout_seconds: float = Field(300.0, alias="NIJA_OPEN_ORDER_TIMEOUT_SECONDS", ge=10, le=86_400)
     kraken_tier: Literal["starter", "intermediate", "pro"] = Field("starter", alias="KRAKEN_TIER")
     # Live venues: REST base URL overrides (testnets, the local simulator) and explicit universes.

@@ -25,6 +25,7 @@ from nija.copytrade.telemetry import drift
 from nija.copytrade.followers import BOOK_REFRESH_SECONDS, EnabledChange, Follower
 from nija.copytrade.sizing import DEFAULT_MAX_USER_RISK, DEFAULT_MIN_POSITION_USD
 from nija.execution.executor import Execution
+from nija.execution.lookup import OPEN_ORDER_TIMEOUT
 from nija.logs import redact_text
 from nija.models import (
     MASTER_ACCOUNT,
@@ -62,6 +63,7 @@ class CopyEngine:
         copy_mode: str = "MASTER_FOLLOW",
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
         unknown_grace_seconds: float | None = None,
+        open_order_timeout_seconds: float = OPEN_ORDER_TIMEOUT.total_seconds(),
         max_workers: int = 32,
         max_user_risk: Decimal = DEFAULT_MAX_USER_RISK,
         min_position_usd: Decimal = DEFAULT_MIN_POSITION_USD,
@@ -99,6 +101,7 @@ class CopyEngine:
             Execution(store, log), self._pool, FanOutLimits(
                 max_age_seconds, max_user_risk, min_position_usd,
                 timedelta(seconds=unknown_grace_seconds) if unknown_grace_seconds is not None else None,
+                timedelta(seconds=open_order_timeout_seconds),
             ), log
         )
 

@@ -11,7 +11,8 @@ transactions, whatever the number of followers (`FanOut.dispatch`):
 5. every answer with its ledger row, in one transaction (`Execution.record`).
 
 `settle` then looks every sent copy up by client order id (`execution.lookup`) and books the
-fills, positions and ledger rows in one transaction. After a crash, a pending intent is looked
+fills, positions and ledger rows in one transaction; a copy the venue keeps open past the
+open-order timeout is canceled first, keeping what filled. After a crash, a pending intent is looked
 up before it is ever sent; a sent one is only looked up. Signals older than the age limit are
 not chased: their unsent copies are marked `expired`.
 """
@@ -35,13 +36,14 @@ from nija.copytrade.exits import ExitPlanner
 from nija.copytrade.sizing import CopySize, size_copy_entry
 from nija.execution.booking import Answer
 from nija.execution.executor import Execution
-from nija.execution.lookup import look_up, lookup_outcome
+from nija.execution.lookup import OPEN_ORDER_TIMEOUT, look_up, lookup_outcome, open_too_long
 from nija.execution.sending import send
 from nija.faults import crash_point
 from nija.logs import redact_text
 from nija.models import (
     CopyLedgerEntry,
     CopyStatus,
+    ExecutionReport,
     MarketRules,
     Order,
     OrderRequest,
@@ -65,13 +67,15 @@ FRESH_PRICE_SECONDS: Final = 3.0  # a younger master fill's price is the copy's 
 
 @dataclass(frozen=True, slots=True)
 class FanOutLimits:
-    """Copy settings: how old an entry signal may be, the entry caps (`sizing`), and how long
-    an ambiguous copy order must stay unlisted before it counts as never booked."""
+    """Copy settings: how old an entry signal may be, the entry caps (`sizing`), how long an
+    ambiguous copy order must stay unlisted before it counts as never booked, and how long the
+    venue may keep a copy order open before it is canceled."""
 
     max_age_seconds: float
     max_user_risk: Decimal
     min_position_usd: Decimal
     unknown_grace: timedelta | None = None  # None: `execution.lookup.UNKNOWN_GRACE`
+    open_order_timeout: timedelta = OPEN_ORDER_TIMEOUT
 
 
 def _reservation(request: OrderRequest) -> Decimal:
@@ -426,9 +430,29 @@ class FanOut:
                 except Exception as exc:  # still unknown: looked up again on the next pass
                     self.log.warning("copy_lookup_failed", account=follower.user_id, client_order_id=cid, error=str(exc))
                     continue
+                if report is not None and open_too_long(order, report.status, utc_now(), self.limits.open_order_timeout):
+                    report = self._cancel_open(follower, order, report)
                 if report is not None:
                     found[cid] = Answer(order, report)
         return found
+
+    def _cancel_open(self, follower: Follower, order: Order, report: ExecutionReport) -> ExecutionReport:
+        """Cancel a copy order the venue has kept open past the timeout (it holds the follower's
+        cash or coins) and return what the venue says of it after; `report` (still open) when the
+        cancel or that lookup fails: tried again on the next pass. Caller holds the follower's lock."""
+        cid = order.request.client_order_id
+        self.log.warning("copy_order_open_too_long", account=follower.user_id, client_order_id=cid,
+                         status=str(report.status), filled_qty=str(report.filled_qty),
+                         note="canceling it: what filled is kept")
+        # The stored row may lack the venue's id (an ambiguous send the lookup found): the report has it.
+        target = order.model_copy(update={"exchange_order_id": report.exchange_order_id or order.exchange_order_id})
+        try:
+            follower.call(lambda: follower.broker.cancel_order(target))
+            after = follower.call(lambda: look_up(follower.broker, order))
+        except Exception as exc:  # the venue still has it open: canceled on the next pass
+            self.log.warning("copy_cancel_failed", account=follower.user_id, client_order_id=cid, error=str(exc))
+            return report
+        return after if after is not None else report
 
     @staticmethod
     def _balance_after_settle(follower: Follower, before: Order, after: Order) -> None:

@@ -164,7 +164,7 @@ class OrderExecutor:
         for order in orders:
             try:
                 outcome = self._resolve(order, master_equity)
-                if outcome is not None and open_too_long(outcome.order, utc_now(), self._open_order_timeout):
+                if outcome is not None and open_too_long(order, outcome.order.status, utc_now(), self._open_order_timeout):
                     outcome = self._cancel(outcome.order, master_equity)
             except TransientError as exc:
                 self._log.warning("order_unresolved", client_order_id=order.request.client_order_id, error=str(exc))

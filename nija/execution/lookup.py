@@ -22,10 +22,11 @@ OPEN_ORDER_STATUSES: Final = (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderSta
 OPEN_ORDER_TIMEOUT: Final = timedelta(minutes=5)
 
 
-def open_too_long(order: Order, now: datetime, timeout: timedelta) -> bool:
-    """Whether the venue has kept `order` open (acknowledged, not all filled) for `timeout` since
-    its intent was stored: an order whose outcome is unknown is never canceled blind."""
-    return order.status in (OrderStatus.SUBMITTED, OrderStatus.PARTIAL) and now - order.created_at >= timeout
+def open_too_long(order: Order, status: OrderStatus, now: datetime, timeout: timedelta) -> bool:
+    """Whether the venue, whose last word on `order` is `status`, has kept it open (acknowledged,
+    not all filled) for `timeout` since its intent was stored: an order whose outcome is unknown
+    is never canceled blind."""
+    return status in (OrderStatus.SUBMITTED, OrderStatus.PARTIAL) and now - order.created_at >= timeout
 
 
 def look_up(broker: Broker, order: Order) -> ExecutionReport | None:

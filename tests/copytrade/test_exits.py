@@ -1,6 +1,7 @@
 """Exit copies follow the followers' *copied* positions (DESIGN invariant 9), against the simulator:
 coins a follower holds of its own are never sold, an exit never expires while a copied position
-remains (through an outage and a restart), a crash at any step of an exit fan-out sells each
+remains (through an outage and a restart), an exit copy the venue keeps open is canceled after
+the open-order timeout and the rest sold, a crash at any step of an exit fan-out sells each
 follower's fraction exactly once, convergence closes what the master no longer holds, and opting
 out stops entries only."""
 
@@ -143,6 +144,30 @@ def test_a_refused_exit_waits_and_retries_capped_by_what_is_still_held(sim: Simu
     assert _until_done(engine, exit_signal)["alice"] in ("filled", "partial", "skipped")
     assert sim.balances("kraken", "alice-key").get("BTC", 0) == 0  # what was left of the copy is sold
     assert [o.filled for o in _sells(sim, "alice")] == [left]
+
+
+def test_an_exit_copy_the_venue_keeps_open_is_canceled_after_the_timeout_and_the_rest_sold(
+    sim: Simulator, setup
+) -> None:
+    store, master, users = setup
+    patient = CopyEngine(store, users, LOG)
+    patient.start()
+    copy_signal(patient, _master_buy(master, "500", "m-buy"))
+    copied = _copied(store, "alice")
+    sim.inject("kraken", r"/AddOrder$", "partial_fill", method="POST", api_key="alice-key", fraction="0.5")
+    exit_signal = _master_sell(master, Decimal(1), "m-exit")
+    assert copy_signal(patient, exit_signal)["alice"] == "sent"  # half filled, the rest kept open
+    [first] = _sells(sim, "alice")
+    assert first.status == "open" and 0 < first.filled < copied
+    assert copy_signal(patient, exit_signal)["alice"] == "sent"  # within the timeout: left open
+
+    engine = CopyEngine(store, users, LOG, open_order_timeout_seconds=0)  # the same store: every open copy overdue
+    engine.start()
+    assert _until_done(engine, exit_signal)["alice"] == "filled"
+    first_after, second = _sells(sim, "alice")
+    assert first_after.status == "canceled" and first_after.filled == first.filled  # what filled is kept
+    assert second.filled == copied - first.filled  # the rest, sold by the exit's next attempt
+    assert sim.balances("kraken", "alice-key").get("BTC", 0) == 0 and _copied(store, "alice") == 0
 
 
 CRASH_POINTS = ["copy_intents", "copy_sent", "copy_recorded"]
