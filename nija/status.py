@@ -28,7 +28,8 @@ from typing import Any, Final, TextIO
 from tabulate import tabulate
 
 from nija.config import ConfigError, read_dotenv
-from nija.models import BrokerName, CopyStatus, HealthStatus, utc_now
+from nija.execution.lookup import OPEN_ORDER_STATUSES
+from nija.models import BrokerName, CopyStatus, HealthStatus, Order, utc_now
 from nija.store import QUALITY_WINDOW, CopyQuality, EntryCost, PendingExit, Store, StoreUnavailable, db_path
 
 __all__ = ["collect", "exit_code", "main"]
@@ -213,10 +214,27 @@ def collect(store: Store) -> dict[str, Any]:
                 "note": health.note,  # why it is halted or makes no entries
             }
         )
+    orders_open = [
+        _open_order(order, now)
+        for health in store.health()
+        for order in store.orders_in_status(health.broker, health.account, OPEN_ORDER_STATUSES)
+    ]
     copy = _copy_doc(store, now - timedelta(hours=1))
     copy["mode"] = daemon.copy_mode if daemon is not None else None
     fee_routing = _fee_routing(store.entry_costs(now - timedelta(hours=FEE_REPORT_HOURS)))
-    return {"daemon": daemon_doc, "brokers": brokers, "copy": copy, "fee_routing": fee_routing}
+    return {"daemon": daemon_doc, "brokers": brokers, "orders_open": orders_open, "copy": copy, "fee_routing": fee_routing}
+
+
+def _open_order(order: Order, now: datetime) -> dict[str, Any]:
+    """A broker account's order whose outcome is not final: the venue keeps it open, or its
+    answer was lost and the daemon looks it up by client order id every cycle."""
+    request = order.request
+    return {
+        "broker": str(request.broker), "account": request.account, "client_order_id": request.client_order_id,
+        "symbol": request.symbol, "side": str(request.side), "quantity": _num(request.quantity), "unit": str(request.unit),
+        "status": str(order.status), "filled_qty": _num(order.filled_qty), "age_s": round((now - order.created_at).total_seconds()),
+        "error": order.error,
+    }
 
 
 def _shown_status(recorded: HealthStatus, daemon: dict[str, Any], alive_at: datetime | None, now: datetime) -> str:
@@ -271,6 +289,16 @@ def render(doc: dict[str, Any], out: TextIO) -> None:
                   f" (recorded status {b['recorded_status']})", file=out)
         if b["note"]:
             print(f"{b['broker']}/{b['account']} {'HALTED' if b['status'] == 'halted' else 'no entries'}: {b['note']}", file=out)
+    if doc["orders_open"]:
+        print("\norders not final yet (unknown: the venue's answer was lost; looked up by client order id every cycle,"
+              " never sent again):", file=out)
+        order_rows = [
+            [o["broker"], o["account"], o["client_order_id"], o["symbol"], o["side"], _qty(o["quantity"]), o["unit"],
+             o["status"], _qty(o["filled_qty"]), f"{o['age_s']}s"]
+            for o in doc["orders_open"]
+        ]
+        headers = ["broker", "account", "client order id", "symbol", "side", "quantity", "unit", "status", "filled", "age"]
+        print(tabulate(order_rows, headers=headers, tablefmt="simple", disable_numparse=True), file=out)
     if doc["fee_routing"]:
         print(f"\nentries a cheaper broker also listed (last {FEE_REPORT_HOURS} h; capital stays isolated):", file=out)
         fee_rows = [

@@ -15,8 +15,12 @@ from nija.models import (
     BrokerName,
     CopyLedgerEntry,
     CopyStatus,
+    ExecutionReport,
     HealthStatus,
+    OrderRequest,
+    OrderStatus,
     Position,
+    QuantityUnit,
     Side,
     TradeSignal,
     utc_now,
@@ -208,3 +212,20 @@ def test_the_table_shows_copy_quality_positions_drift_and_pending_exits(tmp_path
     assert "  kraken/bob  ETH/USD 0.5 @ 3,000.00 (none expected, BEYOND TOLERANCE)" in text
     assert "pending exits (retried until done, never expired):" in text
     assert "TransientError: kraken 503; next attempt at 2026-01-05T12:01:00+00:00" in text
+
+
+def test_an_order_whose_outcome_is_not_final_is_listed_with_its_client_order_id(tmp_path: Path) -> None:
+    store = _store(tmp_path, (BrokerName.KRAKEN, HealthStatus.HEALTHY, True))
+    request = OrderRequest(broker=BrokerName.KRAKEN, account="master", symbol="BTC/USD", side=Side.SELL,
+                           quantity=Decimal("0.002"), unit=QuantityUnit.BASE, client_order_id="nj0123456789abcd")
+    store.insert_orders([request])
+    store.record(Recording(reports=[ExecutionReport(client_order_id=request.client_order_id, status=OrderStatus.UNKNOWN,
+                                                    error="TransientError: answer lost")]))
+    store.close()
+    code, text = _run(tmp_path)
+    assert code == 0  # an order awaiting its lookup is normal trading
+    assert "orders not final yet" in text and "nj0123456789abcd" in text and "unknown" in text
+    [order] = json.loads(_run(tmp_path, "--json")[1])["orders_open"]
+    assert order["client_order_id"] == "nj0123456789abcd" and order["status"] == "unknown"
+    assert (order["broker"], order["side"], order["quantity"], order["filled_qty"]) == ("kraken", "sell", 0.002, 0)
+    assert order["error"] == "TransientError: answer lost" and order["age_s"] >= 0
