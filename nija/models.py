@@ -31,6 +31,7 @@ __all__ = [
     "IntentStatus",
     "InvalidTransition",
     "MASTER_ACCOUNT",
+    "OPEN_ORDER_STATUSES",
     "MarketRules",
     "Order",
     "OrderRequest",
@@ -148,6 +149,9 @@ _ORDER_NEXT: Final[dict[OrderStatus, frozenset[OrderStatus]]] = {
     # a venue fill can land after our cancel was sent
     OrderStatus.CANCELED: frozenset({OrderStatus.FILLED, OrderStatus.PARTIAL}),
 }  # FILLED and REJECTED have no row: nothing follows them
+
+# Whose outcome is not settled yet: not sent, answer lost, or acknowledged and not all filled.
+OPEN_ORDER_STATUSES: Final = (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.SUBMITTED, OrderStatus.PARTIAL)
 
 
 def advance_order_status(current: OrderStatus, new: OrderStatus) -> OrderStatus:

@@ -28,8 +28,7 @@ from typing import Any, Final, TextIO
 from tabulate import tabulate
 
 from nija.config import ConfigError, read_dotenv
-from nija.execution.lookup import OPEN_ORDER_STATUSES
-from nija.models import BrokerName, CopyStatus, HealthStatus, Order, utc_now
+from nija.models import OPEN_ORDER_STATUSES, BrokerName, CopyStatus, HealthStatus, Order, utc_now
 from nija.store import QUALITY_WINDOW, CopyQuality, EntryCost, PendingExit, Store, StoreUnavailable, db_path
 
 __all__ = ["collect", "exit_code", "main"]

@@ -10,12 +10,11 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from nija.brokers.base import Broker
-from nija.models import ExecutionReport, Order, OrderStatus
+from nija.models import OPEN_ORDER_STATUSES, ExecutionReport, Order, OrderStatus
 
 __all__ = ["OPEN_ORDER_STATUSES", "OPEN_ORDER_TIMEOUT", "UNKNOWN_GRACE", "look_up", "lookup_outcome", "open_too_long"]
 
 UNKNOWN_GRACE: Final = timedelta(minutes=10)  # an ambiguous order not listed by then was never booked
-OPEN_ORDER_STATUSES: Final = (OrderStatus.PENDING, OrderStatus.UNKNOWN, OrderStatus.SUBMITTED, OrderStatus.PARTIAL)
 # A market order still open this long after its intent is stuck (the rest of a partial fill the
 # venue keeps open, an order queued through a halt): it holds the account's funds or coins, and
 # no exit of its position is decided while it is open. It is canceled, then looked up.
