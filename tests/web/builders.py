@@ -51,8 +51,10 @@ def _position(account: str, qty: Decimal, price: str, at: datetime) -> PositionC
     ))
 
 
-def _master_trade(store: Store, side: Side, qty: str, price: str, n: int, at: datetime, held: Decimal) -> None:
-    """A master fill, its signal, the followers' copies and carol's skipped row."""
+def _master_trade(
+    store: Store, side: Side, qty: str, price: str, n: int, at: datetime, held: Decimal, copied_at: datetime
+) -> None:
+    """A master fill, its signal, the followers' copies (filled at `copied_at`) and carol's skipped row."""
     fill = _fill("master", side, qty, price, f"m{n}", at)
     signal = TradeSignal.from_fill(fill, Decimal("10000"), held)
     store.record(Recording(fills=[fill], signals=[signal]))
@@ -63,7 +65,7 @@ def _master_trade(store: Store, side: Side, qty: str, price: str, n: int, at: da
         copied = str(Decimal(qty) * share)
         price_paid = str(Decimal(price) + offset + 1)
         cid = client_order_id_for("copy", signal.signal_id, user)
-        copies.append(_fill(user, side, copied, price_paid, f"{user}-{n}", at + timedelta(seconds=1), cid))
+        copies.append(_fill(user, side, copied, price_paid, f"{user}-{n}", copied_at, cid))
         ledger.append(CopyLedgerEntry(
             signal_id=signal.signal_id, user_id=user, status=CopyStatus.FILLED, size_filled=Decimal(copied),
             price=Decimal(price_paid), user_equity=Decimal(1000) * (offset + 1), master_price=Decimal(price),
@@ -86,12 +88,18 @@ def build_paper_store(data_dir: Path) -> None:
     now = utc_now()
     store.claim("paper", {})
     store.daemon_started(os.getpid(), "paper", 30.0, "MASTER_FOLLOW")
-    start = now - timedelta(minutes=30)
+    # The run's last 30 minutes, squeezed into what has passed of today (UTC) just after midnight:
+    # the pages' "today" figures must see every trade, whenever the test runs.
+    span = min(timedelta(minutes=30), now - now.replace(hour=0, minute=0, second=0, microsecond=0))
+    start = now - span
+
+    def minute(m: float) -> datetime:
+        return start + span * (m / 30)
+
     for i, equity in enumerate(("10000", "10020.5", "10050")):
-        store.record_equity(KRAKEN, "master", BalanceSnapshot.from_parts(Decimal(equity), Decimal(0),
-                                                                         start + timedelta(minutes=10 * i)))
-    _master_trade(store, Side.BUY, "0.1", "60000", 1, start + timedelta(minutes=1), Decimal(0))
-    _master_trade(store, Side.SELL, "0.04", "61000", 2, start + timedelta(minutes=20), Decimal("0.1"))
+        store.record_equity(KRAKEN, "master", BalanceSnapshot.from_parts(Decimal(equity), Decimal(0), minute(10 * i)))
+    _master_trade(store, Side.BUY, "0.1", "60000", 1, minute(1), Decimal(0), minute(1 + 1 / 60))
+    _master_trade(store, Side.SELL, "0.04", "61000", 2, minute(20), Decimal("0.1"), minute(20 + 1 / 60))
     store.record(Recording(positions=[
         _position("master", Decimal("0.06"), "60000", start),
         *(_position(u, Decimal("0.06") * share, "60001", start) for u, share in FOLLOWERS.items()),
