@@ -57,7 +57,10 @@ from nija.strategy.base import SeriesEvaluation, Strategy
 from nija.trading.broker_loop import BrokerLoop
 from nija.trading.halt import halt_line, halt_path, halt_reason
 
-__all__ = ["BacktestError", "FillRecord", "RunSpec", "SymbolJob", "SymbolRun", "decision_span", "run_symbol", "span_indices"]
+__all__ = [
+    "BacktestError", "FillRecord", "RunSpec", "SymbolJob", "SymbolRun", "decision_span", "replays_stopped", "run_symbol",
+    "span_indices", "stop_replays",
+]
 
 
 class BacktestError(RuntimeError):
@@ -140,6 +143,21 @@ class _SilentLog:
 
 def _drop(*_: Any, **__: Any) -> None:
     return None
+
+
+_STOP: Final = threading.Event()  # `stop_replays`: every replay in this process stops at its next cycle
+
+
+def stop_replays() -> None:
+    """Make every replay in this process stop before its next cycle by raising KeyboardInterrupt
+    there: it unwinds as any error does, so its scratch store is removed whole. Safe to call from
+    a signal handler (a worker's SIGTERM, see `runner`); there is no undoing it."""
+    _STOP.set()
+
+
+def replays_stopped() -> bool:
+    """Whether `stop_replays` was called in this process."""
+    return _STOP.is_set()
 
 
 _FAILED_CYCLE: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED})  # what `cycle_failed` moves to
@@ -385,6 +403,8 @@ def _replay(
     index, cycles = start, 0
     with EntrySignals(series, start, end) if series is not None else nullcontext() as signals:
         while index <= end:
+            if _STOP.is_set():
+                raise KeyboardInterrupt(f"{job.symbol}: replay stopped at candle {int(ts[index])}")
             if signals is not None and _flat(store, broker):
                 signal = signals.next_at(index)
                 if signal > end:

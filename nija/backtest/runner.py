@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from nija.backtest.candles import CandleFile
-from nija.backtest.engine import RunSpec, SymbolJob, SymbolRun, run_symbol
+from nija.backtest.engine import RunSpec, SymbolJob, SymbolRun, replays_stopped, run_symbol, stop_replays
 from nija.backtest.report import (
     Curve,
     Summary,
@@ -61,26 +61,45 @@ def run_jobs(jobs: Sequence[SymbolJob], workers: int | None = None) -> list[Symb
         return [run_symbol(job) for job in jobs]
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_signals) as pool:
         try:
-            return list(pool.map(run_symbol, jobs))
+            return list(pool.map(_worker_job, jobs))
         except KeyboardInterrupt:
-            # Ctrl-C: drop the jobs not started, stop the running ones (each removes its scratch
-            # store on the way out, see `_worker_signals`), and let the caller report it.
+            # Ctrl-C: drop the jobs not started, stop the running ones (SIGTERM, see
+            # `_worker_signals`), and let the caller report it.
             pool.shutdown(wait=False, cancel_futures=True)
             for worker in multiprocessing.active_children():
                 worker.terminate()
             raise
 
 
+_in_job = False  # a worker's: whether it is running a job (else it waits for one)
+
+
+def _worker_job(job: SymbolJob) -> SymbolRun:
+    """A worker's task: one symbol's replay; a worker told to stop (SIGTERM) during it ends with
+    it, its scratch store removed (a parent that is gone would never send it another task)."""
+    global _in_job
+    _in_job = True
+    try:
+        return run_symbol(job)
+    finally:
+        _in_job = False
+        if replays_stopped():
+            os._exit(128 + signal.SIGTERM)
+
+
 def _worker_signals() -> None:
-    """A worker's signals: Ctrl-C reaches the whole process group, but stopping the run is the
-    parent's call (one "interrupted" line, no traceback per worker); the parent stops a worker
-    with SIGTERM, which unwinds it like an exit, so its temporary store is removed."""
+    """A worker's signals. Ctrl-C reaches the whole process group, but stopping the run is the
+    parent's call (one "interrupted" line, no traceback per worker). SIGTERM stops a replay at its
+    next cycle rather than where it lands: an exit raised inside the scratch store's removal
+    would leave its folder behind. A worker waiting for a task just exits."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_worker)
+    signal.signal(signal.SIGTERM, _stop_worker)
 
 
-def _exit_worker(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+def _stop_worker(signum: int, _frame: FrameType | None) -> None:
+    if not _in_job:
+        raise SystemExit(128 + signum)
+    stop_replays()
 
 
 def analyse(runs: Sequence[SymbolRun], spec: RunSpec) -> BacktestResult:

@@ -9,27 +9,54 @@ import sys
 import time
 from pathlib import Path
 
-from nija.backtest.engine import _scratch_root
+import pytest
+
 from tests.backtest.support import synthetic_csv
 
+pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the processes' files in /proc")
 
-def _scratch_dirs() -> set[str]:
-    root = Path(_scratch_root() or os.environ.get("TMPDIR", "/tmp"))
-    return {path.name for path in root.glob("nija-backtest-*")}
+
+def _descendants(pid: int) -> set[int]:
+    """`pid` and every process below it."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, grew = {pid}, True
+    while grew:
+        below = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grew = bool(below)
+    return tree
+
+
+def _scratch_dirs(pid: int) -> set[Path]:
+    """The backtest scratch folders that `pid`'s process tree has files open in (its own only:
+    other tests may be running backtests at the same time)."""
+    found = set()
+    for process in _descendants(pid):
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{process}/fd").iterdir()]
+        except OSError:
+            continue
+        found |= {Path(link).parent for link in links if Path(link).parent.name.startswith("nija-backtest-")}
+    return found
 
 
 def test_ctrl_c_stops_every_worker_with_one_line(tmp_path: Path) -> None:
     data = tmp_path / "in"
     for symbol, seed in (("ETH/USD", 7), ("BTC/USD", 8)):
         synthetic_csv(data, symbol, 40_000, seed)  # long enough to still be running when interrupted
-    before = _scratch_dirs()
     proc = subprocess.Popen(
         [sys.executable, "-m", "nija.backtest", "--data", str(data), "--workers", "2", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60
-        while not _scratch_dirs() - before:  # a worker is replaying
+        while not (scratch := _scratch_dirs(proc.pid)):  # a worker is replaying
             assert proc.poll() is None and time.monotonic() < deadline, "no worker started"
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
@@ -40,5 +67,5 @@ def test_ctrl_c_stops_every_worker_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert err == "python -m nija.backtest: interrupted\n"
     assert out == ""
-    assert _scratch_dirs() - before == set()
+    assert [path for path in scratch if path.exists()] == []
     assert not (tmp_path / "out").exists()
