@@ -52,11 +52,11 @@ from nija.build import (
 from nija.config import ConfigError, Settings, load_settings, normalise_symbol
 from nija.datadir import DataDirLock
 from nija.execution.executor import OrderExecutor
-from nija.execution.lookup import OPEN_ORDER_STATUSES
 from nija.follower_commands import follower_main
 from nija.logs import configure_logging, get_logger
 from nija.models import (
     MASTER_ACCOUNT,
+    OPEN_ORDER_STATUSES,
     BrokerName,
     IntentStatus,
     QuantityUnit,
