@@ -504,9 +504,14 @@ class BrokerLoop:
         entered = 0
         for symbol, decision in chosen:
             rules = self.broker.market_rules(symbol)
-            # An amount that cannot buy the market's minimum quantity at the price decided on would
-            # be refused at the venue, and again every cycle (a whole-share stock on a small account).
-            min_cost = max(rules.min_cost, rules.min_amount * Decimal(repr(decision.price)))
+            # An amount that cannot buy the market's minimum quantity would be refused at the venue,
+            # and again every cycle (a whole-share stock on a small account). A buy pays the ask:
+            # where that quantity is what sets the minimum, it is priced at the ask when above the
+            # close decided on (a whole share sized at the close can be out of reach at the ask).
+            unit_price = Decimal(repr(decision.price))
+            if rules.min_amount * unit_price > rules.min_cost:
+                unit_price = max(unit_price, self.broker.ticker(symbol).ask)
+            min_cost = max(rules.min_cost, rules.min_amount * unit_price)
             sizing = size_master_entry(
                 snapshot.total_equity, available, decision.adx, decision.conditions_met, min_cost, self._fee.taker
             )

@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from nija.brokers.base import AuthError, MarketDataError
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker, SyntheticMarket
-from nija.models import BrokerName, HealthStatus, MarketRules, OrderStatus, Side
+from nija.models import BrokerName, HealthStatus, MarketRules, OrderStatus, Side, Ticker
+from nija.strategy.base import EntryDecision
+from nija.strategy.registry import default_strategy
+from nija.strategy.risk import size_master_entry
 from nija.store import Store
 from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.guard import EMERGENCY_STOP_FILE
@@ -257,3 +262,56 @@ def test_an_entry_too_small_for_one_unit_is_skipped_never_sent(store: Store, tmp
     _cycles(loop, 400)
     buys = _orders(store, loop, Side.BUY)
     assert buys and all(o.status is OrderStatus.FILLED and o.filled_qty % 1 == 0 for o in buys), buys
+
+
+class _EntersEverySymbol:
+    """The default strategy, but every symbol signals a strong entry at its last close."""
+
+    def __init__(self, strategy: Any) -> None:
+        self._strategy = strategy
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._strategy, name)
+
+    def with_fee_floor(self, floor: float) -> _EntersEverySymbol:
+        return _EntersEverySymbol(self._strategy.with_fee_floor(floor))
+
+    def evaluate_entries(self, universe: list[Any]) -> list[EntryDecision]:
+        return [EntryDecision(True, "test", 90, 5, 30.0, 1.0, float(c.close[-1]), float(c.close[-1]) * 0.98, float(c.close[-1]) * 0.02)
+                for c in universe]
+
+
+def _whole_share_loop(store: Store, tmp_path: Path, close: Decimal, ask: Decimal) -> BrokerLoop:
+    class WholeShares(PaperBroker):
+        def market_rules(self, symbol: str) -> MarketRules:
+            return super().market_rules(symbol).model_copy(update={"min_amount": Decimal(1), "amount_step": Decimal(1)})
+
+        def ticker(self, symbol: str) -> Ticker:
+            return super().ticker(symbol).model_copy(update={"ask": ask})
+
+    broker = WholeShares(BrokerName.KRAKEN, "master", store, StubMarket({"SPY/USD": str(close)}),
+                         fee_schedule(BrokerName.KRAKEN), starting_cash=Decimal(1000), slippage_bps=Decimal(0))
+    config = replace(_config(tmp_path), strategy=_EntersEverySymbol(default_strategy()))
+    return BrokerLoop(broker, store, config, LOG.bind(broker="kraken"), threading.Event())
+
+
+def test_a_whole_share_entry_is_sized_against_the_ask_it_pays(store: Store, tmp_path: Path) -> None:
+    # The amount an entry gets (ADX 30, 5 conditions, $1,000): one share at the close fits in it,
+    # one share at the ask does not. Sized at the close, the buy reached the venue and bought
+    # nothing there (refused, and again every cycle); sized at the ask, it is skipped unsent.
+    amount = size_master_entry(Decimal(1000), Decimal(1000), 30.0, 5, Decimal(0), fee_schedule(BrokerName.KRAKEN).taker).quote_amount
+    close = (amount * Decimal("0.99")).quantize(Decimal("0.01"))
+    loop = _whole_share_loop(store, tmp_path, close, ask=close * Decimal("1.02"))
+    _cycles(loop, 3)
+    assert _orders(store, loop, Side.BUY) == []
+    # An ask the amount still pays one share at: bought, whole.
+    other = tmp_path / "other"
+    other.mkdir()
+    fits = Store(other / "nija.db")
+    try:
+        loop = _whole_share_loop(fits, other, close, ask=close * Decimal("1.005"))
+        _cycles(loop, 1)
+        [buy] = _orders(fits, loop, Side.BUY)
+        assert buy.status is OrderStatus.FILLED and buy.filled_qty == 1
+    finally:
+        fits.close()
