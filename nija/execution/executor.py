@@ -18,10 +18,11 @@ from typing import Any
 
 from nija.brokers.base import AuthError, Broker, BrokerError, TransientError
 from nija.execution.booking import Answer, Booking, Outcome, PositionKey, book
-from nija.execution.lookup import OPEN_ORDER_STATUSES, OPEN_ORDER_TIMEOUT, look_up, lookup_outcome, open_too_long
+from nija.execution.lookup import OPEN_ORDER_TIMEOUT, look_up, lookup_outcome, open_too_long
 from nija.execution.sending import Sent, send
 from nija.faults import crash_point
 from nija.models import (
+    OPEN_ORDER_STATUSES,
     BrokerName,
     CopyLedgerEntry,
     Order,

@@ -31,9 +31,10 @@ from typing import Any, Final
 from nija.brokers.base import AuthError, Broker, BrokerError, MarketDataError
 from nija.brokers.fees import fee_schedule
 from nija.execution.executor import OrderExecutor
-from nija.execution.lookup import OPEN_ORDER_STATUSES, OPEN_ORDER_TIMEOUT
+from nija.execution.lookup import OPEN_ORDER_TIMEOUT
 from nija.logs import redact_text
 from nija.models import (
+    OPEN_ORDER_STATUSES,
     BalanceSnapshot,
     BrokerHealth,
     Candles,

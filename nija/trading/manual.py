@@ -13,9 +13,8 @@ from typing import Any
 
 from nija.brokers.base import Broker, BrokerError, TransientError
 from nija.execution.executor import OrderExecutor
-from nija.execution.lookup import OPEN_ORDER_STATUSES
 from nija.logs import redact_text
-from nija.models import IntentStatus, OrderRequest, OrderStatus, Side
+from nija.models import OPEN_ORDER_STATUSES, IntentStatus, OrderRequest, OrderStatus, Side
 from nija.store import ManualIntent, Store
 from nija.trading.guard import EntryRules, entry_block_reason
 
