@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
@@ -166,5 +167,18 @@ def _run_sweep(
     return 0
 
 
+def _run_as_command() -> NoReturn:
+    """`main`, then exit with its code. A Ctrl-C after the run is reported changes nothing, so it
+    is ignored from then on: the interpreter's shutdown hands SIGINT back to the system's default
+    action, which would end the process by the signal and lose the exit code."""
+    try:
+        code = main()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except KeyboardInterrupt:  # in the instant between the two lines above
+        print("python -m nija.backtest: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _run_as_command()
