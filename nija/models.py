@@ -38,6 +38,8 @@ __all__ = [
     "OrderStatus",
     "Position",
     "QuantityUnit",
+    "ValuedAsset",
+    "ValuedHoldings",
     "Side",
     "SignalKind",
     "SignalStatus",
@@ -427,6 +429,10 @@ class BalanceSnapshot(_Frozen):
     # What the venue holds for this user outside the tradable account (OKX funding): never equity,
     # shown by health and the doctor so a funded user is not left reading "unfunded".
     note: str | None = None
+    # Every asset counted in the equity, as (asset, quantity, price; cash at 1): what tells a
+    # deposit or withdrawal from a price move (`trading.transfers`). Empty from a venue that does
+    # not break its equity down: transfers there go unseen.
+    assets: tuple[tuple[str, Decimal, Decimal], ...] = ()
 
     @model_validator(mode="after")
     def _identity(self) -> BalanceSnapshot:
@@ -440,7 +446,8 @@ class BalanceSnapshot(_Frozen):
 
     @classmethod
     def from_parts(
-        cls, available: Decimal, locked_in_positions: Decimal, taken_at: datetime, note: str | None = None
+        cls, available: Decimal, locked_in_positions: Decimal, taken_at: datetime, note: str | None = None,
+        assets: tuple[tuple[str, Decimal, Decimal], ...] = (),
     ) -> BalanceSnapshot:
         """Build a snapshot whose equity is the sum of its parts."""
         return cls(
@@ -449,6 +456,7 @@ class BalanceSnapshot(_Frozen):
             locked_in_positions=locked_in_positions,
             taken_at=taken_at,
             note=note,
+            assets=assets,
         )
 
 
@@ -527,6 +535,23 @@ class FeeSchedule:
     def round_trip(self) -> Decimal:
         """Cost of a market buy then a market sell: 2 × taker + spread."""
         return 2 * self.taker + self.spread
+
+
+ValuedAsset = tuple[str, Decimal, Decimal]  # (asset, quantity, price), as in `BalanceSnapshot.assets`
+
+
+@dataclass(frozen=True, slots=True)
+class ValuedHoldings:
+    """An account's assets as one balance read valued them, and the last of NIJA's fills on the
+    account that read already showed (the fills table's rowid): what the next read is compared
+    with to find deposits and withdrawals (`trading.transfers`)."""
+
+    assets: tuple[ValuedAsset, ...]
+    fills_seen: int
+
+    def quantities(self) -> dict[str, Decimal]:
+        """Quantity held of each asset."""
+        return {asset: qty for asset, qty, _ in self.assets}
 
 
 @dataclass(frozen=True, slots=True)

@@ -228,15 +228,16 @@ class _ScratchStore(Store):
     def manual_intents(self, broker: Any, status: IntentStatus = IntentStatus.PENDING) -> list[ManualIntent]:
         return list(self._remember(("manual_intents", broker, status), super().manual_intents, broker, status))
 
-    def _keeping_reads(self, table: str, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """`write(*args, **kwargs)`, a write transaction that changes `table` and nothing else,
+    def _keeping_reads(self, tables: str | tuple[str, ...], write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`write(*args, **kwargs)`, a write transaction that changes `tables` and nothing else,
         keeping the reads of every other table cached before it: the store forgets all its reads
         at a write, but these still read the same (one thread, no triggers). A write that raises
         keeps nothing."""
         assert self._reads is not None
-        rows = {key: kept for key, kept in self._reads.items() if table not in key[0]}
+        written = (tables,) if isinstance(tables, str) else tables
+        rows = {key: kept for key, kept in self._reads.items() if not any(table in key[0] for table in written)}
         current = self._epoch == self.reads_epoch  # else `_kept` is stale already: nothing of it stays
-        models = {key: kept for key, kept in self._kept.items() if _TABLES_READ[key[0]] != table} if current else {}
+        models = {key: kept for key, kept in self._kept.items() if _TABLES_READ[key[0]] not in written} if current else {}
         result = write(*args, **kwargs)
         self._reads.update(rows)
         self._kept, self._epoch = models, self.reads_epoch
@@ -254,12 +255,16 @@ class _ScratchStore(Store):
     def record_equity(self, broker: Any, account: str, snapshot: Any) -> None:
         return None
 
-    def save_risk_marks(self, broker: Any, account: str, marks: Any, halted_reason: str | None) -> None:
+    def save_risk_marks(
+        self, broker: Any, account: str, marks: Any, halted_reason: str | None, holdings: Any = None
+    ) -> None:
         # Compared as stored (text): Decimal("1.0") == Decimal("1.00"), but they read back differently.
         row = (str(marks.high_water_mark), marks.day, str(marks.day_start_equity), halted_reason)
-        if self._marks.get((broker, account)) == row:
+        if holdings is None and self._marks.get((broker, account)) == row:
             return
-        self._keeping_reads("broker_risk", super().save_risk_marks, broker, account, marks, halted_reason)
+        self._keeping_reads(
+            ("broker_risk", "valued_holdings"), super().save_risk_marks, broker, account, marks, halted_reason, holdings
+        )
         self._marks[(broker, account)] = row
 
     def forget_risk_marks(self, broker: Any, account: str) -> None:

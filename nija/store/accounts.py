@@ -1,10 +1,11 @@
 """Each account's records beside its orders: equity snapshots, health, each broker loop's own
-liveness, the kill switch's watermarks and halt, the fee cost of each entry, and the daemon's own
-row (pid, heartbeat).
+liveness, the kill switch's watermarks and halt with the holdings they were last measured on, the
+fee cost of each entry, and the daemon's own row (pid, heartbeat).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from nija.models import (
     BrokerName,
     EquityMarks,
     HealthStatus,
+    ValuedHoldings,
     utc_now,
 )
 from nija.store.db import Database, StoreUnavailable, _dec, _text, _ts
@@ -153,10 +155,31 @@ class AccountRecords(Database):
         )
         return marks, row["halted_reason"]
 
-    def save_risk_marks(self, broker: BrokerName, account: str, marks: EquityMarks, halted_reason: str | None) -> None:
-        """Persist the watermarks and the halt reason (None: trading) of one master account."""
+    def valued_holdings(self, broker: BrokerName, account: str) -> ValuedHoldings | None:
+        """The account's assets as last saved with its marks (`save_risk_marks`); None: never."""
+        rows = self._query("SELECT assets, fills_seen FROM valued_holdings WHERE broker = ? AND account = ?",
+                           (broker, account))
+        if not rows:
+            return None
+        assets = tuple((asset, Decimal(qty), Decimal(price)) for asset, qty, price in json.loads(rows[0]["assets"]))
+        return ValuedHoldings(assets, int(rows[0]["fills_seen"]))
+
+    def save_risk_marks(
+        self, broker: BrokerName, account: str, marks: EquityMarks, halted_reason: str | None,
+        holdings: ValuedHoldings | None = None,
+    ) -> None:
+        """Persist the watermarks and the halt reason (None: trading) of one master account, with
+        the holdings they were measured on when given, in one transaction: marks scaled to a
+        transfer and the holdings that showed it are never saved apart."""
         now = utc_now().isoformat()
         with self._tx() as conn:
+            if holdings is not None:
+                assets = json.dumps([[asset, str(qty), str(price)] for asset, qty, price in holdings.assets])
+                conn.execute(
+                    """INSERT INTO valued_holdings VALUES (?,?,?,?,?) ON CONFLICT (broker, account) DO UPDATE SET
+                         assets = excluded.assets, fills_seen = excluded.fills_seen, updated_at = excluded.updated_at""",
+                    (broker, account, assets, holdings.fills_seen, now),
+                )
             conn.execute(
                 """INSERT INTO broker_risk VALUES (?,?,?,?,?,?,?,?)
                    ON CONFLICT (broker, account) DO UPDATE SET

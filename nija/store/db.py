@@ -269,6 +269,16 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     );
     CREATE INDEX copy_orders_by_update ON copy_orders (updated_at)
     """,
+    # 17: each account's assets as its last balance read valued them, and the last of its fills
+    # that read showed: the next read is compared with it to tell deposits and withdrawals from
+    # trading (`trading.transfers`), across restarts too.
+    """
+    CREATE TABLE valued_holdings (
+        broker TEXT NOT NULL, account TEXT NOT NULL, assets TEXT NOT NULL, fills_seen INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (broker, account)
+    )
+    """,
 )
 
 

@@ -104,17 +104,24 @@ class OrderRecords(Database):
         rows = self._query(
             "SELECT * FROM fills WHERE broker = ? AND account = ? ORDER BY ts_seen, rowid", (broker, account)
         )
-        return [
-            Fill(
-                broker=row["broker"], account=row["account"], symbol=row["symbol"], side=row["side"],
-                trade_id=row["trade_id"], client_order_id=row["client_order_id"], qty=Decimal(row["qty"]),
-                price=Decimal(row["price"]), fee=Decimal(row["fee"]), fee_in_base=Decimal(row["fee_in_base"]),
-                fee_currency=row["fee_currency"],
-                ts_exchange=datetime.fromisoformat(row["ts_exchange"]),
-                ts_seen=datetime.fromisoformat(row["ts_seen"]),
-            )
-            for row in rows
-        ]
+        return [_fill(row) for row in rows]
+
+    def fills_after(self, broker: BrokerName, account: str, rowid: int) -> tuple[list[Fill], int]:
+        """This account's fills recorded after the fill with `rowid` (0: all), in the order
+        recorded, and the rowid of the last of them (`rowid` when there is none)."""
+        # By rowid range (the unary + keeps SQLite off the primary key's index, which would walk
+        # every fill of the account): the fills after a recent one are few, whatever the account.
+        rows = self._query(
+            "SELECT rowid AS seq, * FROM fills WHERE rowid > ? AND +broker = ? AND +account = ? ORDER BY rowid",
+            (rowid, broker, account),
+        )
+        return [_fill(row) for row in rows], (int(rows[-1]["seq"]) if rows else rowid)
+
+    def last_fill_rowid(self, broker: BrokerName, account: str) -> int:
+        """The rowid of this account's last recorded fill; 0 when it has none."""
+        return int(self._query(
+            "SELECT COALESCE(MAX(rowid), 0) FROM fills WHERE broker = ? AND account = ?", (broker, account)
+        )[0][0])
 
     # -- positions ---------------------------------------------------------------------------
 
@@ -212,4 +219,15 @@ def write_position(conn: sqlite3.Connection, p: Position) -> None:
             p.broker, p.account, p.symbol, str(p.qty), str(p.entry_price), p.opened_at.isoformat(),
             utc_now().isoformat(), str(p.realised_pnl), str(p.fees),
         ),
+    )
+
+
+def _fill(row: sqlite3.Row) -> Fill:
+    return Fill(
+        broker=row["broker"], account=row["account"], symbol=row["symbol"], side=row["side"],
+        trade_id=row["trade_id"], client_order_id=row["client_order_id"], qty=Decimal(row["qty"]),
+        price=Decimal(row["price"]), fee=Decimal(row["fee"]), fee_in_base=Decimal(row["fee_in_base"]),
+        fee_currency=row["fee_currency"],
+        ts_exchange=datetime.fromisoformat(row["ts_exchange"]),
+        ts_seen=datetime.fromisoformat(row["ts_seen"]),
     )

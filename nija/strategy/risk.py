@@ -17,6 +17,7 @@ Kill switch (per master broker, on total equity = cash + positions marked to mar
   daily loss = (day's starting equity − equity) / day's starting equity > MAX_DAILY_LOSS_PCT (5 %),
 the day being the UTC day; its starting equity is the first equity seen that day. Unrealised
 losses count because equity marks open positions. Either trips the broker into reduce-only.
+A deposit or withdrawal scales both marks (`reweighted_marks`): moving money is not trading.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "advance_marks",
     "kill_switch_reason",
     "position_pct",
+    "reweighted_marks",
     "select_entries",
     "size_master_entry",
 ]
@@ -142,6 +144,18 @@ class RiskLimits:
 
     max_drawdown_pct: Decimal = Decimal(10)
     max_daily_loss_pct: Decimal = Decimal(5)
+
+
+def reweighted_marks(marks: EquityMarks, equity: Decimal, transfer: Decimal) -> EquityMarks | None:
+    """The marks scaled to a deposit (`transfer` > 0) or withdrawal (< 0) that left `equity`:
+    by equity / (equity - transfer), so the drawdown and the day's loss read the same percent
+    after the transfer as just before it. None when equity before the transfer was not positive
+    (nothing to scale): measure afresh."""
+    before = equity - transfer
+    if before <= 0:
+        return None
+    ratio = equity / before
+    return EquityMarks(marks.high_water_mark * ratio, marks.day, marks.day_start_equity * ratio)
 
 
 def advance_marks(marks: EquityMarks | None, equity: Decimal, today: date) -> EquityMarks:

@@ -53,6 +53,7 @@ from nija.strategy.risk import (
     RiskLimits,
     advance_marks,
     kill_switch_reason,
+    reweighted_marks,
     select_entries,
     size_master_entry,
 )
@@ -63,6 +64,7 @@ from nija.trading.manual import execute_manual_intent, finish_taken_intents
 from nija.trading.pacing import AccountPacer, Pace, rate_profile
 from nija.trading.routing import EligibleBrokers, cheaper_broker
 from nija.trading.scan import rotating_batch
+from nija.trading.transfers import TransferWatch
 
 __all__ = ["BrokerLoop", "LoopConfig"]
 
@@ -125,6 +127,7 @@ class BrokerLoop:
         self._entry_rules = config.entry_rules  # the config is frozen: built once, read every cycle
         self._pacer = AccountPacer(clock=clock)
         self._account: tuple[BalanceSnapshot, dict[str, Decimal]] | None = None  # last balance read
+        self._transfers = TransferWatch(store, broker.name, broker.account)
         self._entry_block_logged: str | None = None
         self._unmanaged: dict[str, str] = {}
         self.on_fill: Callable[[], None] = lambda: None  # wakes the copy engine after a master fill
@@ -295,6 +298,7 @@ class BrokerLoop:
 
         The halt file is the switch: written before the store (a crash in between still halts),
         removed only by an operator. A stored halt whose file is gone was resumed: measure afresh.
+        A deposit or withdrawal seen since the last read scales the marks (`transfers`).
         """
         broker, account, equity = self.broker.name, self.broker.account, snapshot.total_equity
         switches = self._entry_rules.switches
@@ -307,6 +311,12 @@ class BrokerLoop:
             marks = stored = None
         if not fresh:
             return reason
+        transfer, holdings = self._transfers.observe(snapshot)
+        if transfer and marks is not None:
+            marks = reweighted_marks(marks, equity, transfer)
+            self.log.info("transfer_seen", value=str(transfer), equity=str(equity),
+                          note="a deposit, withdrawal or trade made outside NIJA, not NIJA's trading: the kill"
+                          " switch's marks are scaled to it")
         # The snapshot's own time: paper replays run on market time, whose days are the market's.
         marks = advance_marks(marks, equity, snapshot.taken_at.date())
         if reason is None and (reason := kill_switch_reason(marks, equity, self.config.risk_limits)) is not None:
@@ -315,7 +325,8 @@ class BrokerLoop:
                            note=f"reduce-only: positions are closed; resume with python -m nija.trade resume --broker {broker}")
         elif reason is not None and stored is None:
             self.log.error("broker_halted", reason=reason, note="halt file present: reduce-only")
-        self.store.save_risk_marks(broker, account, marks, reason)
+        self.store.save_risk_marks(broker, account, marks, reason, holdings)
+        self._transfers.saved(holdings)
         return reason
 
     def _entry_block(self, snapshot: BalanceSnapshot, funded: bool, halted: str | None) -> str | None:

@@ -33,7 +33,7 @@ from nija.strategy.risk import RiskLimits
 from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.halt import halt_path
 from nija.trading.routing import EligibleBrokers
-from tests.fakes import StubMarket, set_paper_balances
+from tests.fakes import StubMarket
 
 LOG = structlog.get_logger("test")
 
@@ -120,10 +120,14 @@ def test_drawdown_halts_flattens_held_quantities_and_leaves_other_brokers_tradin
 
 def test_halt_holds_until_an_operator_resumes(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kraken = _loop(store, tmp_path, market=SyntheticMarket(seed=11), max_concurrent_positions=8)
-    _open(kraken, kraken.broker.symbols()[0], "500")
+    symbol = kraken.broker.symbols()[0]
+    _open(kraken, symbol, "500")
     kraken.run_cycle()
-    # A constructed equity path: the account loses 100 of its ~500 cash at once (> 10 % of equity).
-    set_paper_balances(store, BrokerName.KRAKEN, "master", {"USD": Decimal("400")}, "loss")
+    # A constructed equity path: the position's price falls 15 % at once, about 7.5 % of equity
+    # (past the day's 5 %, within the 10 % drawdown).
+    market = kraken.broker.market
+    last_price = market.last_price
+    monkeypatch.setattr(market, "last_price", lambda s: last_price(s) * Decimal("0.85") if s == symbol else last_price(s))
     assert kraken.run_cycle().status is HealthStatus.HALTED
     buys = len(_buys(store, BrokerName.KRAKEN))
     for _ in range(200):  # the synthetic market keeps offering entries: none is taken, recovery or not

@@ -274,15 +274,20 @@ class CcxtBroker:
         priced = {a: s for a in held if (s := self._symbol_for(a)) is not None}
         tickers = self._read(lambda: self.client.fetch_tickers(sorted(priced.values()))) if priced else {}
         value = Decimal(0)
+        assets = [(c, total[c], Decimal(1)) for c in self.venue.cash if total.get(c, Decimal(0)) > 0]
         for asset, symbol in priced.items():
             ticker = tickers.get(symbol) or {}
             last = ticker.get("last") or ticker.get("bid")
             if last is None:
                 raise MarketDataError(f"{self.name}: no price for {symbol} in the ticker answer")
-            value += held[asset] * venue_decimal(last, f"{self.name} {symbol} last")
+            price = venue_decimal(last, f"{self.name} {symbol} last")
+            value += held[asset] * price
+            assets.append((asset, held[asset], price))
         locked = max(cash_total - available, Decimal(0)) + value
         note = self._funding.note(available + locked) if self._funding is not None else None
-        return BalanceSnapshot.from_parts(available=available, locked_in_positions=locked, taken_at=utc_now(), note=note)
+        return BalanceSnapshot.from_parts(
+            available=available, locked_in_positions=locked, taken_at=utc_now(), note=note, assets=tuple(assets)
+        )
 
     def ticker(self, symbol: str) -> Ticker:
         """Best bid/ask and last trade of `symbol`."""

@@ -127,12 +127,13 @@ class PaperBroker:
         """Equity = cash + every holding at its last price."""
         balances = self._balances()
         cash = balances.get(self.cash_currency, Decimal(0))
-        locked = sum(
-            (qty * self.market.last_price(self._symbol_of(asset)) for asset, qty in self.holdings().items()),
-            Decimal(0),
-        )
+        assets = [(self.cash_currency, cash, Decimal(1))]
+        assets += [(asset, qty, self.market.last_price(self._symbol_of(asset))) for asset, qty in self.holdings().items()]
+        locked = sum((qty * price for _, qty, price in assets[1:]), Decimal(0))
         # Market time: a replayed day is the market's day (the kill switch's daily loss uses it).
-        return BalanceSnapshot.from_parts(available=cash, locked_in_positions=locked, taken_at=self._market_time())
+        return BalanceSnapshot.from_parts(
+            available=cash, locked_in_positions=locked, taken_at=self._market_time(), assets=tuple(assets)
+        )
 
     def ticker(self, symbol: str) -> Ticker:
         """Bid and ask at half the broker's typical spread around the last price."""

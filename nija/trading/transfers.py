@@ -1,0 +1,105 @@
+"""Deposits and withdrawals told apart from trading, so that the kill switch measures trading only:
+money moved out is not a loss, and money moved in does not hide one.
+
+Between two balance reads an account's equity moves by three things: prices, trades and
+transfers. A price move leaves every quantity as it was. A trade swaps one asset for another at
+about its price, so it hardly moves equity (by its fee and slippage). A transfer changes a
+quantity with nothing in return. So the value of every quantity change, at the second read's
+prices, minus the changes NIJA's own fills made (their fee and slippage are trading), is what was
+moved in (+) or out (-): `transfer_value`. The user's own trades on the account come out near 0,
+as they should: they are neither NIJA's trading nor a transfer.
+
+`TransferWatch` keeps, per account, the holdings the last saved read valued and the last fill
+that read showed, and answers each new read with the value transferred since. The broker loop
+saves what it returns with the kill switch's marks scaled to the transfer, in one transaction
+(`Store.save_risk_marks`): a read that fails to save is measured again against the same holdings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Final
+
+from nija.execution.positions import held_change
+from nija.models import BalanceSnapshot, BrokerName, Fill, Side, ValuedHoldings
+from nija.store import Store
+
+__all__ = ["TRANSFER_NOISE", "TransferWatch", "traded_quantities", "transfer_value"]
+
+# Below this share of equity a "transfer" is taken as rounding between what the fills say and
+# what the venue's balances show, not as money moved (0.01 %: $0.10 of $1,000).
+TRANSFER_NOISE: Final = Decimal("0.0001")
+_ZERO: Final = Decimal(0)
+_STOCK_QUOTE: Final = "USD"  # a symbol without a quote (an Alpaca stock) trades against dollars
+
+
+def traded_quantities(fills: Iterable[Fill]) -> dict[str, Decimal]:
+    """How much of each asset `fills` added (+) or removed (-): the base moves as positions count
+    it (`held_change`, fees taken in base included); the quote by the notional and the rest of the
+    fee (valued in quote; one paid in a third asset then shows as that asset's move and is offset)."""
+    moved: dict[str, Decimal] = {}
+    for fill in fills:
+        base, _, quote = fill.symbol.partition("/")
+        quote_fee = max(fill.fee - fill.fee_in_base * fill.price, _ZERO)
+        notional = fill.qty * fill.price
+        cash = (notional if fill.side is Side.SELL else -notional) - quote_fee
+        moved[base] = moved.get(base, _ZERO) + held_change(fill)
+        moved[quote or _STOCK_QUOTE] = moved.get(quote or _STOCK_QUOTE, _ZERO) + cash
+    return moved
+
+
+def transfer_value(
+    before: Iterable[tuple[str, Decimal, Decimal]], after: Iterable[tuple[str, Decimal, Decimal]],
+    traded: Mapping[str, Decimal],
+) -> Decimal:
+    """The value moved into (+) or out of (-) an account between two reads of its valued assets
+    (asset, quantity, price), other than by prices and by the `traded` quantities: each quantity
+    change not traded, at its price in `after` (an asset gone since, at its price in `before`)."""
+    held = {asset: (qty, price) for asset, qty, price in before}
+    now = {asset: (qty, price) for asset, qty, price in after}
+    value = _ZERO
+    for asset in held.keys() | now.keys():
+        qty_before, price_before = held.get(asset, (_ZERO, _ZERO))
+        qty_after, price_after = now.get(asset, (_ZERO, price_before))
+        moved = qty_after - qty_before - traded.get(asset, _ZERO)
+        if moved:
+            value += moved * price_after
+    return value
+
+
+class TransferWatch:
+    """One account's transfers, read by read (`observe`); the holdings to save come back with each
+    answer and count once saved (`saved`). Owned by the account's one writer (its loop)."""
+
+    def __init__(self, store: Store, broker: BrokerName, account: str) -> None:
+        self._store, self._broker, self._account = store, broker, account
+        self._saved: ValuedHoldings | None = None
+        self._loaded = False
+
+    def observe(self, snapshot: BalanceSnapshot) -> tuple[Decimal, ValuedHoldings | None]:
+        """The value transferred since the saved holdings (0 on the first read, or below the
+        noise), and the holdings to save with this read (None: the saved ones still hold)."""
+        if not snapshot.assets:
+            return _ZERO, None  # the venue does not break its equity down
+        if not self._loaded:
+            self._saved = self._store.valued_holdings(self._broker, self._account)
+            self._loaded = True
+        saved = self._saved
+        if saved is None:
+            return _ZERO, ValuedHoldings(snapshot.assets, self._store.last_fill_rowid(self._broker, self._account))
+        quantities = {asset: qty for asset, qty, _ in snapshot.assets}
+        if quantities == saved.quantities():
+            # Nothing moved but prices: no fill of ours, no transfer (a fill and a transfer that
+            # cancel out to the unit are both nothing to the equity).
+            return _ZERO, None
+        fills, fills_seen = self._store.fills_after(self._broker, self._account, saved.fills_seen)
+        value = transfer_value(saved.assets, snapshot.assets, traded_quantities(fills))
+        if abs(value) <= snapshot.total_equity * TRANSFER_NOISE:
+            value = _ZERO
+        return value, ValuedHoldings(snapshot.assets, fills_seen)
+
+    def saved(self, holdings: ValuedHoldings | None) -> None:
+        """`holdings` (from `observe`) are in the store now; None: nothing new was saved."""
+        if holdings is not None:
+            self._saved = holdings
