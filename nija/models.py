@@ -430,7 +430,7 @@ class BalanceSnapshot(_Frozen):
     # shown by health and the doctor so a funded user is not left reading "unfunded".
     note: str | None = None
     # Every asset counted in the equity, as (asset, quantity, price; cash at 1): what tells a
-    # deposit or withdrawal from a price move (`trading.transfers`). Empty from a venue that does
+    # deposit or withdrawal from a price move (`execution.transfers`). Empty from a venue that does
     # not break its equity down: transfers there go unseen.
     assets: tuple[tuple[str, Decimal, Decimal], ...] = ()
 
@@ -544,7 +544,7 @@ ValuedAsset = tuple[str, Decimal, Decimal]  # (asset, quantity, price), as in `B
 class ValuedHoldings:
     """An account's assets as one balance read valued them, and the last of NIJA's fills on the
     account that read already showed (the fills table's rowid): what the next read is compared
-    with to find deposits and withdrawals (`trading.transfers`)."""
+    with to find deposits and withdrawals (`execution.transfers`)."""
 
     assets: tuple[ValuedAsset, ...]
     fills_seen: int

@@ -271,7 +271,7 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
     """,
     # 17: each account's assets as its last balance read valued them, and the last of its fills
     # that read showed: the next read is compared with it to tell deposits and withdrawals from
-    # trading (`trading.transfers`), across restarts too.
+    # trading (`execution.transfers`), across restarts too.
     """
     CREATE TABLE valued_holdings (
         broker TEXT NOT NULL, account TEXT NOT NULL, assets TEXT NOT NULL, fills_seen INTEGER NOT NULL,

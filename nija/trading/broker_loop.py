@@ -32,6 +32,7 @@ from nija.brokers.base import AuthError, Broker, BrokerError, MarketDataError
 from nija.brokers.fees import fee_schedule
 from nija.execution.executor import OrderExecutor
 from nija.execution.lookup import OPEN_ORDER_TIMEOUT
+from nija.execution.transfers import TransferWatch
 from nija.logs import redact_text
 from nija.models import (
     OPEN_ORDER_STATUSES,
@@ -64,7 +65,6 @@ from nija.trading.manual import execute_manual_intent, finish_taken_intents
 from nija.trading.pacing import AccountPacer, Pace, rate_profile
 from nija.trading.routing import EligibleBrokers, cheaper_broker
 from nija.trading.scan import rotating_batch
-from nija.trading.transfers import TransferWatch
 
 __all__ = ["BrokerLoop", "LoopConfig"]
 

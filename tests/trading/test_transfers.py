@@ -32,7 +32,7 @@ from nija.store import Store
 from nija.strategy.risk import RiskLimits, kill_switch_reason, reweighted_marks
 from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.halt import halt_path
-from nija.trading.transfers import traded_quantities, transfer_value
+from nija.execution.transfers import traded_quantities, transfer_value
 from tests.fakes import StubMarket, set_paper_balances
 
 D = Decimal
