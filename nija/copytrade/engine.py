@@ -26,6 +26,7 @@ from nija.copytrade.followers import BOOK_REFRESH_SECONDS, EnabledChange, Follow
 from nija.copytrade.sizing import DEFAULT_MAX_USER_RISK, DEFAULT_MIN_POSITION_USD
 from nija.execution.executor import Execution
 from nija.execution.lookup import OPEN_ORDER_TIMEOUT
+from nija.execution.transfers import TransferWatch
 from nija.logs import redact_text
 from nija.models import (
     MASTER_ACCOUNT,
@@ -90,6 +91,9 @@ class CopyEngine:
         self.drift_tolerance_pct = drift_tolerance_pct
         self.wake = threading.Event()  # set by the broker loops after a master fill
         self._all = list(users)
+        for user in self._all:
+            if user.transfers is None:
+                user.transfers = TransferWatch(store, user.broker.name, user.user_id)
         self._by_id = {user.user_id: user for user in users}
         self._users: dict[BrokerName, list[Follower]] = {}
         for user in users:

@@ -49,9 +49,11 @@ from nija.copytrade.envelope import (
     drawdown_breach,
     raised_high_water_mark,
 )
+from nija.execution.transfers import TransferWatch
 from nija.logs import redact_text
-from nija.models import BalanceSnapshot, HealthStatus, Order, Side, TradeSignal, utc_now
+from nija.models import BalanceSnapshot, HealthStatus, Order, Side, TradeSignal, ValuedHoldings, utc_now
 from nija.store import FollowerRiskRecord
+from nija.strategy.risk import transfer_ratio
 from nija.trading.health import HealthTracker
 from nija.users import CopyExisting, OnDisable, UserAccount, UserProblem, load_user_file
 
@@ -163,6 +165,9 @@ class Follower:
     halted_reason: str | None = None  # a drawdown halt: entries stop until an operator resumes
     halted_at: datetime | None = None
     breaker: Breaker = field(default_factory=Breaker)
+    # Deposits and withdrawals seen between balance reads, which scale the high-water mark rather
+    # than count as gains or drawdown (the engine sets it; None: not measured).
+    transfers: TransferWatch | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()  # one order at a time per user account
@@ -172,6 +177,7 @@ class Follower:
         self._risk_lock = threading.Lock()
         self._risk_dirty = False
         self._resumed_at: datetime | None = None  # the operator resume this state already reflects
+        self._holdings: ValuedHoldings | None = None  # what the mark was last measured on (`transfers`)
         self._enabled_seen: bool | None = None  # the enabled state last acted on; None: a new follower
         self._source_mtime_ns = _mtime_ns(self.source)
 
@@ -221,8 +227,11 @@ class Follower:
             reserved = self.balance.reserved if self.balance is not None else _ZERO
             self.balance = CachedBalance.of(snapshot)
             self.balance.reserved = reserved
+            # Under the account's lock, as its copies' fills are recorded: every fill is on one
+            # side of this read.
+            transfer, holdings = self.transfers.observe(snapshot) if self.transfers is not None else (_ZERO, None)
         self._breaker_event(BreakerEvent.READ_OK)
-        return self.observe_equity(snapshot.total_equity, snapshot.taken_at)
+        return self.observe_equity(snapshot.total_equity, snapshot.taken_at, transfer, holdings)
 
     def configured_for(self, signal: TradeSignal) -> bool:
         """Enabled, copying, same broker as the master, symbol allowed (what the config decides)."""
@@ -292,11 +301,23 @@ class Follower:
                 return self.breaker.reason
         return None
 
-    def observe_equity(self, equity: Decimal, now: datetime | None = None) -> str | None:
-        """Raise the high-water mark to `equity` (never lowered); return the breach reason the
-        first time equity falls more than `max_drawdown_pct` below it. The follower is then
-        halted for entries until an operator resumes it (`apply_control` picks that up)."""
+    def observe_equity(
+        self, equity: Decimal, now: datetime | None = None, transfer: Decimal = _ZERO,
+        holdings: ValuedHoldings | None = None,
+    ) -> str | None:
+        """Raise the high-water mark to `equity` (never lowered but by a withdrawal); return the
+        breach reason the first time equity falls more than `max_drawdown_pct` below it. The
+        follower is then halted for entries until an operator resumes it (`apply_control` picks
+        that up). `transfer`: money moved in (+) or out (-) since the last read, which scales the
+        mark (`transfer_ratio`) instead of reading as a gain or a drawdown; `holdings`: what that
+        was measured on, saved with the mark."""
         with self._risk_lock:
+            if holdings is not None:
+                self._holdings, self._risk_dirty = holdings, True
+            if transfer and self.high_water_mark is not None:
+                ratio = transfer_ratio(equity, transfer)
+                self.high_water_mark = None if ratio is None else self.high_water_mark * ratio
+                self._risk_dirty = True
             mark = raised_high_water_mark(self.high_water_mark, equity)
             if mark != self.high_water_mark:
                 self.high_water_mark = mark
@@ -376,6 +397,7 @@ class Follower:
             halted_reason=self.halted_reason, halted_at=self.halted_at,
             failures_in_row=self.breaker.failures_in_row, paused_reason=self.breaker.reason,
             enabled_override=self.enabled_override, enabled_seen=self._enabled_seen, resumed_at=self._resumed_at,
+            holdings=self._holdings,
         )
 
     def take_risk_record(self) -> FollowerRiskRecord | None:

@@ -9,10 +9,11 @@ prices, minus the changes NIJA's own fills made (their fee and slippage are trad
 moved in (+) or out (-): `transfer_value`. The user's own trades on the account come out near 0,
 as they should: they are neither NIJA's trading nor a transfer.
 
-`TransferWatch` keeps, per account, the holdings the last saved read valued and the last fill
-that read showed, and answers each new read with the value transferred since. The broker loop
-saves what it returns with the kill switch's marks scaled to the transfer, in one transaction
-(`Store.save_risk_marks`): a read that fails to save is measured again against the same holdings.
+`TransferWatch` keeps, per account, the holdings the last read valued and the last fill that
+read showed, and answers each new read with the value transferred since, and the holdings to save
+with what the transfer changed (a master's kill-switch marks, a follower's high-water mark) in one
+transaction. A save that fails is followed by `forget`: the next read is measured against the
+holdings the store still has, as the marks it still has were.
 """
 
 from __future__ import annotations
@@ -69,37 +70,39 @@ def transfer_value(
 
 
 class TransferWatch:
-    """One account's transfers, read by read (`observe`); the holdings to save come back with each
-    answer and count once saved (`saved`). Owned by the account's one writer (its loop)."""
+    """One account's transfers, read by read (`observe`). Used by the account's one writer (a
+    master's loop, a follower's lock holder)."""
 
     def __init__(self, store: Store, broker: BrokerName, account: str) -> None:
         self._store, self._broker, self._account = store, broker, account
-        self._saved: ValuedHoldings | None = None
+        self._last: ValuedHoldings | None = None
         self._loaded = False
 
     def observe(self, snapshot: BalanceSnapshot) -> tuple[Decimal, ValuedHoldings | None]:
-        """The value transferred since the saved holdings (0 on the first read, or below the
-        noise), and the holdings to save with this read (None: the saved ones still hold)."""
+        """The value transferred since the last read (0 on the first, or below the noise), and the
+        holdings to save with what it changes (None: the last ones still hold)."""
         if not snapshot.assets:
             return _ZERO, None  # the venue does not break its equity down
         if not self._loaded:
-            self._saved = self._store.valued_holdings(self._broker, self._account)
+            self._last = self._store.valued_holdings(self._broker, self._account)
             self._loaded = True
-        saved = self._saved
-        if saved is None:
-            return _ZERO, ValuedHoldings(snapshot.assets, self._store.last_fill_rowid(self._broker, self._account))
-        quantities = {asset: qty for asset, qty, _ in snapshot.assets}
-        if quantities == saved.quantities():
+        last = self._last
+        if last is None:
+            value = _ZERO
+            holdings = ValuedHoldings(snapshot.assets, self._store.last_fill_rowid(self._broker, self._account))
+        elif {asset: qty for asset, qty, _ in snapshot.assets} == last.quantities():
             # Nothing moved but prices: no fill of ours, no transfer (a fill and a transfer that
             # cancel out to the unit are both nothing to the equity).
             return _ZERO, None
-        fills, fills_seen = self._store.fills_after(self._broker, self._account, saved.fills_seen)
-        value = transfer_value(saved.assets, snapshot.assets, traded_quantities(fills))
-        if abs(value) <= snapshot.total_equity * TRANSFER_NOISE:
-            value = _ZERO
-        return value, ValuedHoldings(snapshot.assets, fills_seen)
+        else:
+            fills, fills_seen = self._store.fills_after(self._broker, self._account, last.fills_seen)
+            value = transfer_value(last.assets, snapshot.assets, traded_quantities(fills))
+            if abs(value) <= snapshot.total_equity * TRANSFER_NOISE:
+                value = _ZERO
+            holdings = ValuedHoldings(snapshot.assets, fills_seen)
+        self._last = holdings
+        return value, holdings
 
-    def saved(self, holdings: ValuedHoldings | None) -> None:
-        """`holdings` (from `observe`) are in the store now; None: nothing new was saved."""
-        if holdings is not None:
-            self._saved = holdings
+    def forget(self) -> None:
+        """What `observe` returned was not saved: measure the next read against the store's."""
+        self._loaded = False

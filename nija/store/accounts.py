@@ -23,7 +23,7 @@ from nija.models import (
 )
 from nija.store.db import Database, StoreUnavailable, _dec, _text, _ts
 
-__all__ = ["AccountRecords", "DaemonRecord", "EntryCost"]
+__all__ = ["AccountRecords", "DaemonRecord", "EntryCost", "write_valued_holdings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,12 +174,7 @@ class AccountRecords(Database):
         now = utc_now().isoformat()
         with self._tx() as conn:
             if holdings is not None:
-                assets = json.dumps([[asset, str(qty), str(price)] for asset, qty, price in holdings.assets])
-                conn.execute(
-                    """INSERT INTO valued_holdings VALUES (?,?,?,?,?) ON CONFLICT (broker, account) DO UPDATE SET
-                         assets = excluded.assets, fills_seen = excluded.fills_seen, updated_at = excluded.updated_at""",
-                    (broker, account, assets, holdings.fills_seen, now),
-                )
+                write_valued_holdings(conn, broker, account, holdings, now)
             conn.execute(
                 """INSERT INTO broker_risk VALUES (?,?,?,?,?,?,?,?)
                    ON CONFLICT (broker, account) DO UPDATE SET
@@ -278,4 +273,17 @@ def _snapshot(row: sqlite3.Row) -> BalanceSnapshot:
     return BalanceSnapshot(
         total_equity=Decimal(row["total_equity"]), available=Decimal(row["available"]),
         locked_in_positions=Decimal(row["locked_in_positions"]), taken_at=datetime.fromisoformat(row["taken_at"]),
+    )
+
+
+def write_valued_holdings(
+    conn: sqlite3.Connection, broker: BrokerName, account: str, holdings: ValuedHoldings, now: str
+) -> None:
+    """Write an account's valued holdings inside the caller's transaction (with what a transfer
+    they show changed: kill-switch marks, a follower's high-water mark)."""
+    assets = json.dumps([[asset, str(qty), str(price)] for asset, qty, price in holdings.assets])
+    conn.execute(
+        """INSERT INTO valued_holdings VALUES (?,?,?,?,?) ON CONFLICT (broker, account) DO UPDATE SET
+             assets = excluded.assets, fills_seen = excluded.fills_seen, updated_at = excluded.updated_at""",
+        (broker, account, assets, holdings.fills_seen, now),
     )

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from nija.models import BrokerName, utc_now
+from nija.models import BrokerName, ValuedHoldings, utc_now
+from nija.store.accounts import write_valued_holdings
 from nija.store.db import Database, _dec, _text, _ts
 
 __all__ = ["FollowerRisk", "FollowerRiskRecord"]
@@ -38,6 +39,9 @@ class FollowerRiskRecord:
     enabled_seen: bool | None = None  # the enabled state the engine last acted on; None: never
     resumed_at: datetime | None = None  # the last operator resume
     updated_at: datetime | None = None
+    # The holdings the mark was last measured on (`execution.transfers`): saved with it, never read
+    # back here (the follower's TransferWatch reads them); None: none to save.
+    holdings: ValuedHoldings | None = None
 
 
 class FollowerRisk(Database):
@@ -56,8 +60,8 @@ class FollowerRisk(Database):
         return _record(rows[0]) if rows else None
 
     def save_follower_risks(self, records: Sequence[FollowerRiskRecord]) -> int:
-        """Write the engine's side of each row (mark, halt, breaker, enabled_seen) in one
-        transaction; the operator's override is never touched. A record whose `resumed_at` is not
+        """Write the engine's side of each row (mark, halt, breaker, enabled_seen, and the holdings
+        the mark was measured on) in one transaction; the operator's override is never touched. A record whose `resumed_at` is not
         the row's (an operator resumed since the engine read it) is dropped. Returns rows written."""
         if not records:
             return 0
@@ -81,6 +85,8 @@ class FollowerRisk(Database):
                     ),
                 )
                 written += cursor.rowcount
+                if record.holdings is not None:  # measured by the engine whatever the operator did
+                    write_valued_holdings(conn, record.broker, record.user_id, record.holdings, now)
         return written
 
     def set_follower_enabled(self, broker: BrokerName, user_id: str, enabled: bool | None) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "position_pct",
     "reweighted_marks",
     "select_entries",
+    "transfer_ratio",
     "size_master_entry",
 ]
 
@@ -146,15 +147,20 @@ class RiskLimits:
     max_daily_loss_pct: Decimal = Decimal(5)
 
 
-def reweighted_marks(marks: EquityMarks, equity: Decimal, transfer: Decimal) -> EquityMarks | None:
-    """The marks scaled to a deposit (`transfer` > 0) or withdrawal (< 0) that left `equity`:
-    by equity / (equity - transfer), so the drawdown and the day's loss read the same percent
-    after the transfer as just before it. None when equity before the transfer was not positive
-    (nothing to scale): measure afresh."""
+def transfer_ratio(equity: Decimal, transfer: Decimal) -> Decimal | None:
+    """What a mark is multiplied by after a deposit (`transfer` > 0) or withdrawal (< 0) that left
+    `equity`: equity / (equity - transfer), so a drawdown from the mark reads the same percent
+    after the transfer as just before it. None when equity before it was not positive (nothing to
+    scale: measure afresh)."""
     before = equity - transfer
-    if before <= 0:
+    return equity / before if before > 0 else None
+
+
+def reweighted_marks(marks: EquityMarks, equity: Decimal, transfer: Decimal) -> EquityMarks | None:
+    """The kill switch's marks scaled to a transfer (`transfer_ratio`); None: measure afresh."""
+    ratio = transfer_ratio(equity, transfer)
+    if ratio is None:
         return None
-    ratio = equity / before
     return EquityMarks(marks.high_water_mark * ratio, marks.day, marks.day_start_equity * ratio)
 
 

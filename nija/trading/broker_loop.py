@@ -325,8 +325,11 @@ class BrokerLoop:
                            note=f"reduce-only: positions are closed; resume with python -m nija.trade resume --broker {broker}")
         elif reason is not None and stored is None:
             self.log.error("broker_halted", reason=reason, note="halt file present: reduce-only")
-        self.store.save_risk_marks(broker, account, marks, reason, holdings)
-        self._transfers.saved(holdings)
+        try:
+            self.store.save_risk_marks(broker, account, marks, reason, holdings)
+        except Exception:
+            self._transfers.forget()  # the stored marks were not scaled: neither are the holdings
+            raise
         return reason
 
     def _entry_block(self, snapshot: BalanceSnapshot, funded: bool, halted: str | None) -> str | None:

@@ -24,6 +24,15 @@ KRAKEN = BrokerName.KRAKEN
 SYMBOL = "BTC/USD"
 
 
+def _own_btc(sim: Simulator, key: str) -> Decimal:
+    """Give the follower BTC of their own worth their cash (its price moves their equity, as a
+    trading loss would); returns the BTC price."""
+    price = sim.price("kraken", SYMBOL)
+    usd = sim.balances("kraken", key)["USD"]
+    sim.set_balance("kraken", key, "BTC", (usd / price).quantize(Decimal("0.00000001")))
+    return price
+
+
 def _copied(store: Store, user: str) -> Decimal:
     position = store.positions_of(KRAKEN, SYMBOL, [user]).get(user)
     return position.qty if position is not None else Decimal(0)
@@ -104,12 +113,13 @@ def test_a_drawdown_breach_halts_entries_until_an_operator_resumes_and_keeps_the
     store, master, users = setup
     alice = users[0]
     alice.envelope = dataclasses.replace(alice.envelope, max_drawdown_pct=Decimal(10))
+    price = _own_btc(sim, "alice-key")  # half her equity is BTC of her own
     engine = CopyEngine(store, users, LOG)
-    engine.start()  # her balance read: the high-water mark is her 1,000 USD
+    engine.start()  # her balance read: the high-water mark is her 2,000 USD
     copy_signal(engine, _master_buy(master, "500", "m-buy"))
     copied = _copied(store, "alice")
     usd = sim.balances("kraken", "alice-key")["USD"]
-    sim.set_balance("kraken", "alice-key", "USD", usd - Decimal(200))  # she lost 20 % of her equity
+    sim.set_price("kraken", SYMBOL, price * Decimal("0.75"))  # BTC −25 %: she lost over 12.5 % of her equity
     engine.refresh_books([alice])
     assert alice.halted_reason is not None
     engine.control()  # saved; no flatten_on_breach: nothing is raised
@@ -117,7 +127,7 @@ def test_a_drawdown_breach_halts_entries_until_an_operator_resumes_and_keeps_the
     second = copy_signal(engine, _master_buy(master, "500", "m-buy-2"))
     assert second["alice"] == "skipped" and "halted" in _row(store, "alice")["reason"]
     assert _copied(store, "alice") == copied  # the copies stay
-    sim.set_balance("kraken", "alice-key", "USD", usd + Decimal(500))  # equity recovers: still halted
+    sim.set_balance("kraken", "alice-key", "USD", usd + Decimal(500))  # a deposit: still halted
     engine.refresh_books([alice])
     assert copy_signal(engine, _master_buy(master, "100", "m-buy-3"))["alice"] == "skipped"
     assert store.follower_risks()[(KRAKEN, "alice")].halted_reason is not None  # survives a restart
@@ -130,19 +140,51 @@ def test_a_drawdown_breach_with_flatten_on_breach_closes_the_copies(sim: Simulat
     store, master, users = setup
     bob = users[1]
     bob.envelope = dataclasses.replace(bob.envelope, max_drawdown_pct=Decimal(10), flatten_on_breach=True)
+    price = _own_btc(sim, "bob-key")
+    own = sim.balances("kraken", "bob-key")["BTC"]
     engine = CopyEngine(store, users, LOG)
     engine.start()
     copy_signal(engine, _master_buy(master, "500", "m-buy"))
     copied = _copied(store, "bob")
-    usd = sim.balances("kraken", "bob-key")["USD"]
-    sim.set_balance("kraken", "bob-key", "USD", usd / 2)
+    sim.set_price("kraken", SYMBOL, price * Decimal("0.75"))
     engine.refresh_books([bob])
     assert engine.control() == 1
     (result,) = _run_raised(engine, SignalKind.FLATTEN).values()
     assert result == {"bob": "filled"}
     assert _copied(store, "bob") == 0
     assert [o.filled for o in sim.orders("kraken", "bob-key") if o.side == "sell"] == [copied]
+    assert sim.balances("kraken", "bob-key")["BTC"] == own  # his own coins stay his
     assert engine.control() == 0
+
+
+def test_a_withdrawal_is_no_drawdown_and_a_loss_after_it_is_measured_on_what_is_left(sim: Simulator, setup) -> None:
+    store, master, users = setup
+    bob = users[1]
+    bob.envelope = dataclasses.replace(bob.envelope, max_drawdown_pct=Decimal(10), flatten_on_breach=True)
+    price = _own_btc(sim, "bob-key")
+    engine = CopyEngine(store, users, LOG)
+    engine.start()  # his high-water mark: about 100,000 USD, half of it his own BTC
+    copy_signal(engine, _master_buy(master, "500", "m-buy"))
+    copied = _copied(store, "bob")
+    usd = sim.balances("kraken", "bob-key")["USD"]
+    sim.set_balance("kraken", "bob-key", "USD", usd - Decimal(40000))  # he withdraws 40 % of his equity
+    engine.refresh_books([bob])
+    assert bob.halted_reason is None
+    assert engine.control() == 0  # nothing flattened
+    assert _copied(store, "bob") == copied
+    mark = store.follower_risks()[(KRAKEN, "bob")].high_water_mark
+    assert mark is not None and mark < Decimal(60100)  # scaled with the withdrawal, and saved
+    # A restart measures against the saved holdings: the withdrawal is not seen twice.
+    restarted = CopyEngine(store, [Follower("bob", bob.broker, envelope=bob.envelope)], LOG)
+    restarted.start()
+    assert restarted._by_id["bob"].halted_reason is None
+    # BTC −10 %: about 5,000 of the 60,000 left (8 %), inside the limit; −20 %: 17 %, past it.
+    sim.set_price("kraken", SYMBOL, price * Decimal("0.9"))
+    restarted.refresh_books(restarted._all)
+    assert restarted._by_id["bob"].halted_reason is None
+    sim.set_price("kraken", SYMBOL, price * Decimal("0.8"))
+    restarted.refresh_books(restarted._all)
+    assert "drawdown" in (restarted._by_id["bob"].halted_reason or "")
 
 
 def test_the_circuit_breaker_opens_after_failed_copies_and_closes_on_a_healthy_read(sim: Simulator, setup) -> None:
