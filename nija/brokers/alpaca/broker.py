@@ -200,7 +200,9 @@ class AlpacaBroker:
         return bool(self._read(self.trading.get_clock).is_open)
 
     def balance_snapshot(self) -> BalanceSnapshot:
-        """Alpaca's equity (cash + positions at market), with spendable cash as `available`.
+        """Alpaca's equity (cash + positions at market), with spendable cash as `available`, and
+        its parts: the cash and each position at its current price (a second call, the positions
+        list: what tells a deposit or withdrawal from a price move).
 
         Buying power on a margin account can be 2-4x equity; NIJA spends only settled cash, so
         available is cash, capped by buying power (open orders hold it) and by equity.
@@ -215,8 +217,14 @@ class AlpacaBroker:
         if raw.buying_power is not None:
             available = min(available, venue_decimal(raw.buying_power, "buying_power"))
         available = max(available, Decimal(0))
+        assets = [("USD", cash, Decimal(1))]
+        for position in self._read(self.trading.get_all_positions):
+            qty = venue_decimal(position.qty, f"{position.symbol} qty")
+            if qty and position.current_price is not None:
+                assets.append((position.symbol, qty, venue_decimal(position.current_price, f"{position.symbol} price")))
         return BalanceSnapshot(
-            total_equity=equity, available=available, locked_in_positions=equity - available, taken_at=utc_now()
+            total_equity=equity, available=available, locked_in_positions=equity - available, taken_at=utc_now(),
+            assets=tuple(assets),
         )
 
     def holdings(self) -> dict[str, Decimal]:

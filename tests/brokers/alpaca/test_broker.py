@@ -90,10 +90,12 @@ def _posts(sim: Simulator) -> int:
 # -- balance and holdings ---------------------------------------------------------------------
 
 
-def test_balance_is_alpacas_equity_in_one_account_call(sim: Simulator) -> None:
+def test_balance_is_alpacas_equity_with_its_parts_from_the_positions_list(sim: Simulator) -> None:
     broker, _ = _broker(sim, {"USD": "10000", "AAPL": "10"})
-    assert broker.balance_snapshot().total_equity == Decimal("12000")  # cash 10 000 + 10 AAPL at 200
-    assert [r.path for r in sim.requests(VENUE)] == ["/v2/account"]
+    snapshot = broker.balance_snapshot()
+    assert snapshot.total_equity == Decimal("12000")  # Alpaca's figure: cash 10 000 + 10 AAPL at 200
+    assert snapshot.assets == (("USD", Decimal("10000"), Decimal(1)), ("AAPL", Decimal("10"), Decimal("200")))
+    assert [r.path for r in sim.requests(VENUE)] == ["/v2/account", "/v2/positions"]
 
 
 def test_available_is_capped_by_buying_power_while_an_order_waits(sim: Simulator) -> None:
