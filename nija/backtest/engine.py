@@ -176,7 +176,9 @@ class _ScratchStore(Store):
     reads: the loop's health row and equity history (status, dashboard and reports read them; the
     loop never reads them back within a run: its equity comes from the broker's snapshot), and a
     kill-switch marks row rewritten with the marks and halt it already holds (the row differs only
-    in its `updated_at`; `risk_state` reads the same). Everything the cycle reads is written.
+    in its `updated_at`; `risk_state` reads the same), and the valued holdings saved with the marks,
+    kept in memory (only a restart or a failed save reads them back: `execution.transfers`).
+    Everything else the cycle reads is written.
 
     Reads the cycle repeats are kept as built (`_remember`) until the next write; a write the
     store makes to one table only (a strategy state, the kill-switch marks, an entry's cost)
@@ -189,6 +191,7 @@ class _ScratchStore(Store):
         # This one connection keeps them all; only where pages live changes, not what is read.
         self._conn.execute(f"PRAGMA cache_size=-{_SCRATCH_CACHE_KIB}")
         self._marks: dict[tuple[str, str], tuple[Any, ...]] = {}  # the row last written, per account
+        self._holdings: dict[tuple[str, str], Any] = {}  # `save_risk_marks`'s holdings, per account
         self._kept: dict[tuple[Any, ...], Any] = {}  # `_remember`
         self._epoch = self.reads_epoch
 
@@ -228,16 +231,15 @@ class _ScratchStore(Store):
     def manual_intents(self, broker: Any, status: IntentStatus = IntentStatus.PENDING) -> list[ManualIntent]:
         return list(self._remember(("manual_intents", broker, status), super().manual_intents, broker, status))
 
-    def _keeping_reads(self, tables: str | tuple[str, ...], write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """`write(*args, **kwargs)`, a write transaction that changes `tables` and nothing else,
+    def _keeping_reads(self, table: str, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """`write(*args, **kwargs)`, a write transaction that changes `table` and nothing else,
         keeping the reads of every other table cached before it: the store forgets all its reads
         at a write, but these still read the same (one thread, no triggers). A write that raises
         keeps nothing."""
         assert self._reads is not None
-        written = (tables,) if isinstance(tables, str) else tables
-        rows = {key: kept for key, kept in self._reads.items() if not any(table in key[0] for table in written)}
+        rows = {key: kept for key, kept in self._reads.items() if table not in key[0]}
         current = self._epoch == self.reads_epoch  # else `_kept` is stale already: nothing of it stays
-        models = {key: kept for key, kept in self._kept.items() if _TABLES_READ[key[0]] not in written} if current else {}
+        models = {key: kept for key, kept in self._kept.items() if _TABLES_READ[key[0]] != table} if current else {}
         result = write(*args, **kwargs)
         self._reads.update(rows)
         self._kept, self._epoch = models, self.reads_epoch
@@ -258,14 +260,17 @@ class _ScratchStore(Store):
     def save_risk_marks(
         self, broker: Any, account: str, marks: Any, halted_reason: str | None, holdings: Any = None
     ) -> None:
+        if holdings is not None:
+            self._holdings[(broker, account)] = holdings
         # Compared as stored (text): Decimal("1.0") == Decimal("1.00"), but they read back differently.
         row = (str(marks.high_water_mark), marks.day, str(marks.day_start_equity), halted_reason)
-        if holdings is None and self._marks.get((broker, account)) == row:
+        if self._marks.get((broker, account)) == row:
             return
-        self._keeping_reads(
-            ("broker_risk", "valued_holdings"), super().save_risk_marks, broker, account, marks, halted_reason, holdings
-        )
+        self._keeping_reads("broker_risk", super().save_risk_marks, broker, account, marks, halted_reason)
         self._marks[(broker, account)] = row
+
+    def valued_holdings(self, broker: Any, account: str) -> Any:
+        return self._holdings.get((broker, account))
 
     def forget_risk_marks(self, broker: Any, account: str) -> None:
         self._marks.pop((broker, account), None)
