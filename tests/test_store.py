@@ -445,3 +445,16 @@ def test_pending_exits_are_the_open_rows_of_sell_signals(store: Store) -> None:
         "alice", "BTC/USD", CopyStatus.WAITING, "TransientError: kraken 503", 2, retry_at)
     assert (bob.user_id, bob.status, bob.reason, bob.attempts, bob.retry_at, bob.kind) == (
         "bob", CopyStatus.PENDING, None, 0, None, SignalKind.MASTER)
+
+
+def test_no_aggregate_shadows_another_ones_method() -> None:
+    # `Store` is the sum of its aggregates (orders, accounts, followers, notifications, ...): a
+    # method one of them adds under a name another already has silently replaces it for every
+    # caller of the other (a notifier that asked for the newest fill got another's signature).
+    owners: dict[str, list[str]] = {}
+    for part in Store.__mro__[1:]:
+        if part.__module__.startswith("nija.store"):
+            for name, value in vars(part).items():
+                if callable(value) and not name.startswith("__"):
+                    owners.setdefault(name, []).append(part.__name__)
+    assert {name: parts for name, parts in owners.items() if len(parts) > 1} == {}

@@ -144,6 +144,9 @@ class Broker(Protocol):
     account: str
     cash_currency: str
     scan_batch: int | None  # symbols scanned for entries per cycle (None: all), to fit public limits
+    # True: every market settles in `cash_currency` whatever its quote (the paper ledger); False:
+    # each in its own quote, as a venue does (ETH/BTC spends BTC).
+    settles_in_cash: bool
 
     def begin_cycle(self) -> None: ...
 

@@ -93,7 +93,10 @@ class CopyEngine:
         self._all = list(users)
         for user in self._all:
             if user.transfers is None:
-                user.transfers = TransferWatch(store, user.broker.name, user.user_id)
+                broker = user.broker
+                user.transfers = TransferWatch(
+                    store, broker.name, user.user_id, broker.cash_currency if broker.settles_in_cash else None
+                )
         self._by_id = {user.user_id: user for user in users}
         self._users: dict[BrokerName, list[Follower]] = {}
         for user in users:

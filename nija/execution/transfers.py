@@ -35,18 +35,21 @@ _ZERO: Final = Decimal(0)
 _STOCK_QUOTE: Final = "USD"  # a symbol without a quote (an Alpaca stock) trades against dollars
 
 
-def traded_quantities(fills: Iterable[Fill]) -> dict[str, Decimal]:
+def traded_quantities(fills: Iterable[Fill], settled_in: str | None = None) -> dict[str, Decimal]:
     """How much of each asset `fills` added (+) or removed (-): the base moves as positions count
     it (`held_change`, fees taken in base included); the quote by the notional and the rest of the
-    fee (valued in quote; one paid in a third asset then shows as that asset's move and is offset)."""
+    fee (valued in quote; one paid in a third asset then shows as that asset's move and is offset).
+    `settled_in`: the one asset every quote is paid in (a broker that `settles_in_cash`), else
+    each symbol's own quote."""
     moved: dict[str, Decimal] = {}
     for fill in fills:
         base, _, quote = fill.symbol.partition("/")
+        paid_in = settled_in or quote or _STOCK_QUOTE
         quote_fee = max(fill.fee - fill.fee_in_base * fill.price, _ZERO)
         notional = fill.qty * fill.price
         cash = (notional if fill.side is Side.SELL else -notional) - quote_fee
         moved[base] = moved.get(base, _ZERO) + held_change(fill)
-        moved[quote or _STOCK_QUOTE] = moved.get(quote or _STOCK_QUOTE, _ZERO) + cash
+        moved[paid_in] = moved.get(paid_in, _ZERO) + cash
     return moved
 
 
@@ -73,8 +76,10 @@ class TransferWatch:
     """One account's transfers, read by read (`observe`). Used by the account's one writer (a
     master's loop, a follower's lock holder)."""
 
-    def __init__(self, store: Store, broker: BrokerName, account: str) -> None:
+    def __init__(self, store: Store, broker: BrokerName, account: str, settled_in: str | None = None) -> None:
+        """`settled_in`: the broker's cash currency when it `settles_in_cash` (see `traded_quantities`)."""
         self._store, self._broker, self._account = store, broker, account
+        self._settled_in = settled_in
         self._last: ValuedHoldings | None = None
         self._loaded = False
 
@@ -89,14 +94,15 @@ class TransferWatch:
         last = self._last
         if last is None:
             value = _ZERO
-            holdings = ValuedHoldings(snapshot.assets, self._store.last_fill_rowid(self._broker, self._account))
+            # Every fill recorded so far is in this read's balances: the next read counts the later ones.
+            holdings = ValuedHoldings(snapshot.assets, self._store.last_fill_rowid())
         elif {asset: qty for asset, qty, _ in snapshot.assets} == last.quantities():
             # Nothing moved but prices: no fill of ours, no transfer (a fill and a transfer that
             # cancel out to the unit are both nothing to the equity).
             return _ZERO, None
         else:
             fills, fills_seen = self._store.fills_after(self._broker, self._account, last.fills_seen)
-            value = transfer_value(last.assets, snapshot.assets, traded_quantities(fills))
+            value = transfer_value(last.assets, snapshot.assets, traded_quantities(fills, self._settled_in))
             if abs(value) <= snapshot.total_equity * TRANSFER_NOISE:
                 value = _ZERO
             holdings = ValuedHoldings(snapshot.assets, fills_seen)

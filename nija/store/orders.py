@@ -117,12 +117,6 @@ class OrderRecords(Database):
         )
         return [_fill(row) for row in rows], (int(rows[-1]["seq"]) if rows else rowid)
 
-    def last_fill_rowid(self, broker: BrokerName, account: str) -> int:
-        """The rowid of this account's last recorded fill; 0 when it has none."""
-        return int(self._query(
-            "SELECT COALESCE(MAX(rowid), 0) FROM fills WHERE broker = ? AND account = ?", (broker, account)
-        )[0][0])
-
     # -- positions ---------------------------------------------------------------------------
 
     def positions(self, broker: BrokerName, account: str) -> list[Position]:

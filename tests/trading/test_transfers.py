@@ -97,8 +97,12 @@ def test_the_users_own_trade_is_about_its_fee_not_a_transfer() -> None:
     assert transfer_value(before, after, {}) == D("-0.03")
 
 
-def test_a_stock_symbol_trades_against_dollars() -> None:
+def test_a_stock_symbol_trades_against_dollars_and_a_one_ledger_broker_settles_in_its_cash() -> None:
     assert traded_quantities([_fill(Side.BUY, "3", "10", symbol="AAPL")]) == {"AAPL": D(3), "USD": D(-30)}
+    # A venue's ETH/BTC spends BTC; the paper ledger (`settles_in_cash`) pays every quote in its cash.
+    buy = _fill(Side.BUY, "2", "0.05", symbol="ETH/BTC")
+    assert traded_quantities([buy]) == {"ETH": D(2), "BTC": D("-0.10")}
+    assert traded_quantities([buy], settled_in="USD") == {"ETH": D(2), "USD": D("-0.10")}
 
 
 def test_marks_scaled_to_a_transfer_keep_the_percent() -> None:
@@ -232,4 +236,3 @@ def test_holdings_are_saved_with_the_marks_and_fills_read_after_a_watermark(stor
     store.save_risk_marks(BrokerName.KRAKEN, "master", marks, None)  # marks alone: the holdings stay
     assert store.valued_holdings(BrokerName.KRAKEN, "master") == holdings
     assert store.fills_after(BrokerName.KRAKEN, "master", 0) == ([], 0)
-    assert store.last_fill_rowid(BrokerName.KRAKEN, "master") == 0

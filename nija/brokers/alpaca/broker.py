@@ -146,6 +146,7 @@ class AlpacaBroker:
 
     name = BrokerName.ALPACA
     cash_currency = "USD"
+    settles_in_cash = True  # every stock trades against dollars
     scan_batch: int | None = None  # a short explicit list of tickers: scan them all
 
     def __init__(

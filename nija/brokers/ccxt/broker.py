@@ -96,6 +96,7 @@ class CcxtBroker:
         self.account = account
         self.venue = VENUES[name]
         self.cash_currency = self.venue.cash[0]
+        self.settles_in_cash = False  # ETH/BTC spends BTC, BTC/USDC spends USDC
         self.scan_batch: int | None = self.venue.scan_batch
         self._ohlcv_cache: dict[str, Candles] = {}
         self._api_url = api_url

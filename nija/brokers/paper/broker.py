@@ -71,6 +71,7 @@ class PaperBroker:
         self.name = name
         self.account = account
         self.cash_currency = cash_currency
+        self.settles_in_cash = True  # one cash ledger: a replayed ETH/BTC market settles in it too
         self.scan_batch = scan_batch  # None: an offline market has no rate limit, scan everything
         self._check_feed = check_feed
         self._board = board  # a master publishes its prices here for its copy users
