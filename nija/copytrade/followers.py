@@ -14,7 +14,8 @@ Health reuses the broker loops' `HealthTracker`: an auth error fails the user un
 transient error degrades it, five in a row fail it until the tracker's backoff has passed.
 
 Each follower also carries its own risk envelope (`copytrade.envelope`) and lifecycle: a drawdown
-halt from its own high-water mark, a circuit breaker, the operator's enable/disable override, and
+halt from its own high-water mark (scaled by the deposits and withdrawals its balance reads
+show: `execution.transfers`), a circuit breaker, the operator's enable/disable override, and
 the join/leave rules of its file. These only ever stop NEW ENTRIES (`entry_blocked`); exits are
 never asked. The state is kept in the store (`FollowerRiskRecord`): restored at start
 (`restore`), re-read every pass for the operator's commands (`apply_control`), saved when it
