@@ -38,6 +38,7 @@ __all__ = [
     "OrderStatus",
     "Position",
     "QuantityUnit",
+    "TransferSeen",
     "ValuedAsset",
     "ValuedHoldings",
     "Side",
@@ -552,6 +553,16 @@ class ValuedHoldings:
     def quantities(self) -> dict[str, Decimal]:
         """Quantity held of each asset."""
         return {asset: qty for asset, qty, _ in self.assets}
+
+
+@dataclass(frozen=True, slots=True)
+class TransferSeen:
+    """Money moved into (+) or out of (-) an account, as a balance read showed it, and the equity
+    that read left: what scaled the account's marks instead of reading as a gain or a loss."""
+
+    value: Decimal
+    equity: Decimal
+    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,8 +258,10 @@ class _ScratchStore(Store):
         return None
 
     def save_risk_marks(
-        self, broker: Any, account: str, marks: Any, halted_reason: str | None, holdings: Any = None
+        self, broker: Any, account: str, marks: Any, halted_reason: str | None, holdings: Any = None,
+        transfer: Any = None,
     ) -> None:
+        # A transfer record is for the operator (a replay's account sees none: no one moves money).
         if holdings is not None:
             self._holdings[(broker, account)] = holdings
         # Compared as stored (text): Decimal("1.0") == Decimal("1.00"), but they read back differently.

@@ -239,8 +239,8 @@ class CopyEngine:
             try:
                 self.store.save_follower_risks([record for _, record in records])
             except Exception:
-                for user, _ in records:
-                    user.risk_unsaved()
+                for user, record in records:
+                    user.risk_unsaved(record)
                 raise
             self.store.save_copy_users([user.state_row() for user, _ in records])
         new = self.store.raise_signals(raised) if raised else []

@@ -52,7 +52,7 @@ from nija.copytrade.envelope import (
 )
 from nija.execution.transfers import TransferWatch
 from nija.logs import redact_text
-from nija.models import BalanceSnapshot, HealthStatus, Order, Side, TradeSignal, ValuedHoldings, utc_now
+from nija.models import BalanceSnapshot, HealthStatus, Order, Side, TradeSignal, TransferSeen, ValuedHoldings, utc_now
 from nija.store import FollowerRiskRecord
 from nija.strategy.risk import transfer_ratio
 from nija.trading.health import HealthTracker
@@ -179,6 +179,7 @@ class Follower:
         self._risk_dirty = False
         self._resumed_at: datetime | None = None  # the operator resume this state already reflects
         self._holdings: ValuedHoldings | None = None  # what the mark was last measured on (`transfers`)
+        self._transfers_seen: list[TransferSeen] = []  # not saved yet: go with the next record
         self._enabled_seen: bool | None = None  # the enabled state last acted on; None: a new follower
         self._source_mtime_ns = _mtime_ns(self.source)
 
@@ -315,10 +316,12 @@ class Follower:
         with self._risk_lock:
             if holdings is not None:
                 self._holdings, self._risk_dirty = holdings, True
-            if transfer and self.high_water_mark is not None:
-                ratio = transfer_ratio(equity, transfer)
-                self.high_water_mark = None if ratio is None else self.high_water_mark * ratio
+            if transfer:
+                self._transfers_seen.append(TransferSeen(transfer, equity, now or utc_now()))
                 self._risk_dirty = True
+                if self.high_water_mark is not None:
+                    ratio = transfer_ratio(equity, transfer)
+                    self.high_water_mark = None if ratio is None else self.high_water_mark * ratio
             mark = raised_high_water_mark(self.high_water_mark, equity)
             if mark != self.high_water_mark:
                 self.high_water_mark = mark
@@ -398,7 +401,7 @@ class Follower:
             halted_reason=self.halted_reason, halted_at=self.halted_at,
             failures_in_row=self.breaker.failures_in_row, paused_reason=self.breaker.reason,
             enabled_override=self.enabled_override, enabled_seen=self._enabled_seen, resumed_at=self._resumed_at,
-            holdings=self._holdings,
+            holdings=self._holdings, transfers=tuple(self._transfers_seen),
         )
 
     def take_risk_record(self) -> FollowerRiskRecord | None:
@@ -408,11 +411,15 @@ class Follower:
             if not self._risk_dirty:
                 return None
             self._risk_dirty = False
-            return self._record()
+            record = self._record()
+            self._transfers_seen.clear()  # each is recorded once: with this record
+            return record
 
-    def risk_unsaved(self) -> None:
-        """The last taken record was not saved: the next `take_risk_record` returns the state."""
+    def risk_unsaved(self, record: FollowerRiskRecord) -> None:
+        """`record` (the last taken) was not saved: the next `take_risk_record` returns the state,
+        with its transfers."""
         with self._risk_lock:
+            self._transfers_seen[:0] = record.transfers
             self._risk_dirty = True
 
     # -- the follower file -------------------------------------------------------------------

@@ -9,8 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
-from nija.models import CopyStatus, HealthStatus
-from nija.store import AccountState, CopyNote, DailyFigures, FillNote, HaltState
+from nija.models import MASTER_ACCOUNT, CopyStatus, HealthStatus
+from nija.store import AccountState, CopyNote, DailyFigures, FillNote, HaltState, TransferNote
 
 __all__ = [
     "Note",
@@ -20,6 +20,7 @@ __all__ = [
     "fill_note",
     "halt_note",
     "health_note",
+    "transfer_note",
 ]
 
 # Health moves worth a message: into these, and out of them back to healthy ("recovered").
@@ -108,6 +109,18 @@ def halt_note(halt: HaltState, before: str | None) -> Note | None:
     if halt.reason is not None:
         return Note(f"{who}: {tripped}{_detail(halt.reason)}", follower=follower, alert=True)
     return Note(f"{who}: {lifted}", follower=follower)
+
+
+def transfer_note(transfer: TransferNote) -> Note:
+    """A deposit or withdrawal seen: why the account's equity moved and no limit counted it."""
+    kind = "deposit" if transfer.value > 0 else "withdrawal"
+    master = transfer.account == MASTER_ACCOUNT
+    scaled = "the kill switch's marks are" if master else "its drawdown mark is"
+    return Note(
+        f"{transfer.broker} {transfer.account}: {kind} of {_qty(abs(transfer.value))} seen, equity now"
+        f" {_qty(transfer.equity)}; not trading, so {scaled} scaled to it",
+        follower=None if master else transfer.account,
+    )
 
 
 def emergency_note(present: bool) -> Note:

@@ -1,6 +1,6 @@
 """What happened since the last look, read from the store (the truth): new master fills, copies
-that reached a final status, health moves, kill-switch trips and follower pauses, and the
-EMERGENCY_STOP file. Cursors and last-seen states are saved in the store after every poll, so a
+that reached a final status, health moves, kill-switch trips and follower pauses, deposits and
+withdrawals seen, and the EMERGENCY_STOP file. Cursors and last-seen states are saved in the store after every poll, so a
 restart goes on where the last run stopped: nothing repeated, nothing lost.
 """
 
@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Final
 
 from nija.models import utc_now
-from nija.notify.messages import Note, copy_note, emergency_note, fill_note, halt_note, health_note
+from nija.notify.messages import (
+    Note,
+    copy_note,
+    emergency_note,
+    fill_note,
+    halt_note,
+    health_note,
+    transfer_note,
+)
 from nija.store import HaltState, Store
 from nija.trading.guard import EMERGENCY_STOP_FILE
 
@@ -41,6 +49,9 @@ class StoreWatcher:
         # Progress saved long ago (notifications were off) or never: start from now, not history.
         recent = "saved_at" in saved and datetime.fromisoformat(saved["saved_at"]) >= now - CATCH_UP
         self._fill_rowid = int(saved["fills.rowid"]) if recent else store.last_fill_rowid()
+        self._transfer_rowid = (
+            int(saved["transfers.rowid"]) if recent and "transfers.rowid" in saved else store.last_transfer_rowid()
+        )
         when, _, rowid = saved.get("copies.cursor", "").partition("|") if recent else ("", "", "")
         self._copy_cursor = (datetime.fromisoformat(when), int(rowid)) if when else (now, 0)
         self._floor = self._copy_cursor[0]  # the overlap never reaches back before this run's start
@@ -52,9 +63,13 @@ class StoreWatcher:
 
     def poll(self) -> list[Note]:
         """Every note since the last poll, oldest kind of event first; progress saved after."""
-        notes = self._fills() + self._copies() + self._health() + self._halt_moves() + self._emergency_move()
+        notes = (
+            self._fills() + self._copies() + self._health() + self._halt_moves() + self._transfers()
+            + self._emergency_move()
+        )
         self._store.save_notify_state({
             "fills.rowid": str(self._fill_rowid),
+            "transfers.rowid": str(self._transfer_rowid),
             "copies.cursor": f"{self._copy_cursor[0].isoformat()}|{self._copy_cursor[1]}",
             "states": json.dumps(self._states, sort_keys=True),
             "halts": json.dumps(self._halts, sort_keys=True),
@@ -109,6 +124,15 @@ class StoreWatcher:
             current[key] = HaltState(broker, account, kind, None)
         notes = [note for key, halt in current.items() if (note := halt_note(halt, self._halts.get(key))) is not None]
         self._halts = {key: halt.reason for key, halt in current.items() if halt.reason is not None}
+        return notes
+
+    def _transfers(self) -> list[Note]:
+        notes = []
+        while batch := self._store.transfers_after(self._transfer_rowid, _PAGE):
+            notes += [transfer_note(transfer) for transfer in batch]
+            self._transfer_rowid = batch[-1].rowid
+            if len(batch) < _PAGE:
+                break
         return notes
 
     def _emergency_move(self) -> list[Note]:

@@ -27,7 +27,15 @@ from nija.store.exits import CopyExits, ExitRow, exit_attempt_id
 from nija.store.followers import FollowerRisk, FollowerRiskRecord
 from nija.store.identity import StoreIdentity, StoreOwner
 from nija.store.inbox import Inbox, ManualIntent
-from nija.store.notifications import AccountState, CopyNote, DailyFigures, FillNote, HaltState, NotificationRecords
+from nija.store.notifications import (
+    AccountState,
+    CopyNote,
+    DailyFigures,
+    FillNote,
+    HaltState,
+    NotificationRecords,
+    TransferNote,
+)
 from nija.store.orders import OrderRecords, StrategyState
 from nija.store.outbox import QUALITY_WINDOW, CopyQuality, CopySummary, DriftRow, LastCopy, Outbox, PendingExit
 from nija.store.paper import PaperBooks
@@ -68,6 +76,7 @@ __all__ = [
     "StoreUnavailable",
     "StrategyState",
     "TradeRow",
+    "TransferNote",
     "check_data_dir",
     "db_path",
     "exit_attempt_id",

@@ -18,12 +18,13 @@ from nija.models import (
     BrokerName,
     EquityMarks,
     HealthStatus,
+    TransferSeen,
     ValuedHoldings,
     utc_now,
 )
 from nija.store.db import Database, StoreUnavailable, _dec, _text, _ts
 
-__all__ = ["AccountRecords", "DaemonRecord", "EntryCost", "write_valued_holdings"]
+__all__ = ["AccountRecords", "DaemonRecord", "EntryCost", "write_transfer", "write_valued_holdings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,17 +165,26 @@ class AccountRecords(Database):
         assets = tuple((asset, Decimal(qty), Decimal(price)) for asset, qty, price in json.loads(rows[0]["assets"]))
         return ValuedHoldings(assets, int(rows[0]["fills_seen"]))
 
+    def transfers(self, broker: BrokerName, account: str) -> list[TransferSeen]:
+        """Every deposit or withdrawal seen on the account, oldest first."""
+        rows = self._query(
+            "SELECT value, equity, seen_at FROM transfers WHERE broker = ? AND account = ? ORDER BY rowid", (broker, account)
+        )
+        return [TransferSeen(Decimal(r["value"]), Decimal(r["equity"]), datetime.fromisoformat(r["seen_at"])) for r in rows]
+
     def save_risk_marks(
         self, broker: BrokerName, account: str, marks: EquityMarks, halted_reason: str | None,
-        holdings: ValuedHoldings | None = None,
+        holdings: ValuedHoldings | None = None, transfer: TransferSeen | None = None,
     ) -> None:
         """Persist the watermarks and the halt reason (None: trading) of one master account, with
-        the holdings they were measured on when given, in one transaction: marks scaled to a
-        transfer and the holdings that showed it are never saved apart."""
+        the holdings they were measured on and the transfer that scaled them when given, in one
+        transaction: marks, the holdings that showed a transfer and its record never part."""
         now = utc_now().isoformat()
         with self._tx() as conn:
             if holdings is not None:
                 write_valued_holdings(conn, broker, account, holdings, now)
+            if transfer is not None:
+                write_transfer(conn, broker, account, transfer)
             conn.execute(
                 """INSERT INTO broker_risk VALUES (?,?,?,?,?,?,?,?)
                    ON CONFLICT (broker, account) DO UPDATE SET
@@ -286,4 +296,12 @@ def write_valued_holdings(
         """INSERT INTO valued_holdings VALUES (?,?,?,?,?) ON CONFLICT (broker, account) DO UPDATE SET
              assets = excluded.assets, fills_seen = excluded.fills_seen, updated_at = excluded.updated_at""",
         (broker, account, assets, holdings.fills_seen, now),
+    )
+
+
+def write_transfer(conn: sqlite3.Connection, broker: BrokerName, account: str, transfer: TransferSeen) -> None:
+    """Record a transfer seen on an account inside the caller's transaction (with what it scaled)."""
+    conn.execute(
+        "INSERT INTO transfers VALUES (?,?,?,?,?)",
+        (broker, account, str(transfer.value), str(transfer.equity), transfer.seen_at.isoformat()),
     )

@@ -279,6 +279,14 @@ _MIGRATIONS: Final[tuple[str | Callable[[sqlite3.Connection], None], ...]] = (
         PRIMARY KEY (broker, account)
     )
     """,
+    # 18: every deposit or withdrawal a balance read showed (`execution.transfers`), written with
+    # the marks it scaled: what the notifier announces and an audit of why no loss was counted.
+    """
+    CREATE TABLE transfers (
+        broker TEXT NOT NULL, account TEXT NOT NULL, value TEXT NOT NULL, equity TEXT NOT NULL,
+        seen_at TEXT NOT NULL
+    )
+    """,
 )
 
 

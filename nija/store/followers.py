@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from nija.models import BrokerName, ValuedHoldings, utc_now
-from nija.store.accounts import write_valued_holdings
+from nija.models import BrokerName, TransferSeen, ValuedHoldings, utc_now
+from nija.store.accounts import write_transfer, write_valued_holdings
 from nija.store.db import Database, _dec, _text, _ts
 
 __all__ = ["FollowerRisk", "FollowerRiskRecord"]
@@ -42,6 +42,7 @@ class FollowerRiskRecord:
     # The holdings the mark was last measured on (`execution.transfers`): saved with it, never read
     # back here (the follower's TransferWatch reads them); None: none to save.
     holdings: ValuedHoldings | None = None
+    transfers: tuple[TransferSeen, ...] = ()  # seen since the last save: recorded with the mark they scaled
 
 
 class FollowerRisk(Database):
@@ -87,6 +88,8 @@ class FollowerRisk(Database):
                 written += cursor.rowcount
                 if record.holdings is not None:  # measured by the engine whatever the operator did
                     write_valued_holdings(conn, record.broker, record.user_id, record.holdings, now)
+                for transfer in record.transfers:
+                    write_transfer(conn, record.broker, record.user_id, transfer)
         return written
 
     def set_follower_enabled(self, broker: BrokerName, user_id: str, enabled: bool | None) -> None:

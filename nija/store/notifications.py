@@ -16,7 +16,7 @@ from typing import Final
 from nija.models import MASTER_ACCOUNT, CopyStatus, utc_now
 from nija.store.db import Database, _dec
 
-__all__ = ["AccountState", "CopyNote", "DailyFigures", "FillNote", "HaltState", "NotificationRecords"]
+__all__ = ["AccountState", "CopyNote", "DailyFigures", "FillNote", "HaltState", "NotificationRecords", "TransferNote"]
 
 # A ledger row in one of these never changes status again (models._COPY_NEXT has no row for them).
 FINAL_COPY_STATUSES: Final = (
@@ -38,6 +38,18 @@ class FillNote:
     fee: Decimal
     fee_currency: str | None
     ts_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TransferNote:
+    """A deposit (+) or withdrawal (-) seen on a master's or follower's account, with its place in
+    the transfers table (the notifier's cursor)."""
+
+    rowid: int
+    broker: str
+    account: str
+    value: Decimal
+    equity: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,18 @@ class NotificationRecords(Database):
             (rowid, MASTER_ACCOUNT, limit),
         )
         return [_fill_note(row) for row in rows]
+
+    def last_transfer_rowid(self) -> int:
+        """The newest transfer's place in the transfers table (0: none yet)."""
+        return int(self._query("SELECT COALESCE(MAX(rowid), 0) AS n FROM transfers")[0]["n"])
+
+    def transfers_after(self, rowid: int, limit: int = 500) -> list[TransferNote]:
+        """Transfers recorded after `rowid`, oldest first (only ever inserted)."""
+        rows = self._query("SELECT rowid, * FROM transfers WHERE rowid > ? ORDER BY rowid LIMIT ?", (rowid, limit))
+        return [
+            TransferNote(row["rowid"], row["broker"], row["account"], Decimal(row["value"]), Decimal(row["equity"]))
+            for row in rows
+        ]
 
     def final_copies_after(self, since: datetime, after_rowid: int = 0, limit: int = 1000) -> list[CopyNote]:
         """Copy-ledger rows in a final status whose (updated_at, rowid) comes after (`since`,

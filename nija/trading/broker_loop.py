@@ -43,6 +43,7 @@ from nija.models import (
     Position,
     QuantityUnit,
     Side,
+    TransferSeen,
     client_order_id_for,
     round_down,
     utc_now,
@@ -313,10 +314,11 @@ class BrokerLoop:
             marks = stored = None
         if not fresh:
             return reason
-        transfer, holdings = self._transfers.observe(snapshot)
-        if transfer and marks is not None:
-            marks = reweighted_marks(marks, equity, transfer)
-            self.log.info("transfer_seen", value=str(transfer), equity=str(equity),
+        value, holdings = self._transfers.observe(snapshot)
+        transfer = TransferSeen(value, equity, snapshot.taken_at) if value else None
+        if transfer is not None:
+            marks = reweighted_marks(marks, equity, value) if marks is not None else None
+            self.log.info("transfer_seen", value=str(value), equity=str(equity),
                           note="a deposit, withdrawal or trade made outside NIJA, not NIJA's trading: the kill"
                           " switch's marks are scaled to it")
         # The snapshot's own time: paper replays run on market time, whose days are the market's.
@@ -328,7 +330,7 @@ class BrokerLoop:
         elif reason is not None and stored is None:
             self.log.error("broker_halted", reason=reason, note="halt file present: reduce-only")
         try:
-            self.store.save_risk_marks(broker, account, marks, reason, holdings)
+            self.store.save_risk_marks(broker, account, marks, reason, holdings, transfer)
         except Exception:
             self._transfers.forget()  # the stored marks were not scaled: neither are the holdings
             raise

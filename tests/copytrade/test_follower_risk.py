@@ -267,8 +267,28 @@ def test_a_failed_save_is_taken_again(store: Store) -> None:
     follower.observe_equity(D("1000"), AT)
     first = follower.take_risk_record()
     assert first is not None and follower.take_risk_record() is None
-    follower.risk_unsaved()
+    follower.risk_unsaved(first)
     assert follower.take_risk_record() == first
+
+
+def test_a_transfer_scales_the_mark_and_is_saved_once_with_it(store: Store) -> None:
+    follower = _follower()
+    follower.observe_equity(D("1000"), AT)
+    follower.observe_equity(D("900"), AT)  # a 10 % drawdown
+    follower.observe_equity(D("450"), AT, transfer=D("-450"))  # half withdrawn: still 10 % down
+    assert follower.high_water_mark == D("500")
+    record = follower.take_risk_record()
+    assert record is not None and [t.value for t in record.transfers] == [D("-450")]
+    follower.risk_unsaved(record)  # the save failed: the transfer goes with the next record
+    follower.observe_equity(D("1450"), AT, transfer=D("1000"))  # a deposit
+    again = follower.take_risk_record()
+    assert again is not None and [t.value for t in again.transfers] == [D("-450"), D("1000")]
+    assert store.save_follower_risks([again]) == 1
+    assert [(t.value, t.equity) for t in store.transfers(BrokerName.KRAKEN, "alice")] == [
+        (D("-450"), D("450")), (D("1000"), D("1450"))
+    ]
+    follower.observe_equity(D("1450"), AT)
+    assert follower.take_risk_record() is None  # saved: nothing new to record
 
 
 def test_store_rows_round_trip(store: Store) -> None:

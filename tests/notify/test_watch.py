@@ -1,14 +1,22 @@
 """The watcher reads what happened from the store: master fills, final copies per follower (with
-reasons), health moves, kill switch, follower pauses, EMERGENCY_STOP; and a restart goes on from
+reasons), health moves, kill switch, follower pauses, deposits and withdrawals, EMERGENCY_STOP; and a restart goes on from
 the saved cursors without repeating anything."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from nija.models import BrokerHealth, CopyLedgerEntry, CopyStatus, EquityMarks, HealthStatus, utc_now
+from nija.models import (
+    BrokerHealth,
+    CopyLedgerEntry,
+    CopyStatus,
+    EquityMarks,
+    HealthStatus,
+    TransferSeen,
+    utc_now,
+)
 from nija.notify import StoreWatcher
 from nija.store import FollowerRiskRecord, Recording, Store
 from nija.trading.guard import EMERGENCY_STOP_FILE
@@ -114,3 +122,21 @@ def test_kill_switch_follower_pauses_and_emergency_stop(store: Store, tmp_path: 
         "kraken alice: risk envelope halt lifted",
         "kraken master: kill switch lifted",
     ]
+
+
+def test_deposits_and_withdrawals_seen_are_announced_once_across_a_restart(store: Store, tmp_path: Path) -> None:
+    watcher = StoreWatcher(store, tmp_path)
+    marks = EquityMarks(Decimal(6000), date(2026, 1, 1), Decimal(6000))
+    seen = TransferSeen(Decimal("-4000.00"), Decimal("6000.00"), utc_now())
+    store.save_risk_marks(KRAKEN, "master", marks, None, transfer=seen)
+    store.save_follower_risks([FollowerRiskRecord(
+        KRAKEN, "alice", high_water_mark=Decimal(1500), transfers=(TransferSeen(Decimal(500), Decimal(1500), utc_now()),),
+    )])
+    notes = watcher.poll()
+    assert [(n.text, n.follower, n.alert) for n in notes] == [
+        ("kraken master: withdrawal of 4000 seen, equity now 6000; not trading, so the kill switch's marks"
+         " are scaled to it", None, False),
+        ("kraken alice: deposit of 500 seen, equity now 1500; not trading, so its drawdown mark is scaled to it",
+         "alice", False),
+    ]
+    assert StoreWatcher(store, tmp_path).poll() == []  # a restart repeats none

@@ -168,6 +168,7 @@ def test_a_withdrawal_never_trips_the_kill_switch_and_a_trading_loss_still_does(
     marks, halted = store.risk_state(BrokerName.KRAKEN, "master")
     assert halted is None and _sold(store) == 0
     assert marks is not None and marks.high_water_mark == equity - 300
+    assert [(t.value, t.equity) for t in store.transfers(BrokerName.KRAKEN, "master")] == [(D(-300), equity - 300)]
     # A trading loss after it is measured on what is left: BTC −18.5 % is about 74, 7.4 % of the
     # equity before the withdrawal but 10.6 % of what is left.
     market.prices["BTC/USD"] = D("81.5")
