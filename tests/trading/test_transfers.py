@@ -21,12 +21,9 @@ from nija.models import (
     EquityMarks,
     Fill,
     HealthStatus,
-    OrderRequest,
     OrderStatus,
-    QuantityUnit,
     Side,
     ValuedHoldings,
-    client_order_id_for,
 )
 from nija.store import Store
 from nija.strategy.risk import RiskLimits, kill_switch_reason, reweighted_marks
@@ -34,6 +31,7 @@ from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.halt import halt_path
 from nija.execution.transfers import traded_quantities, transfer_value
 from tests.fakes import StubMarket, set_paper_balances
+from tests.trading.test_guardrails import _open
 
 D = Decimal
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -131,16 +129,6 @@ def _loop(store: Store, tmp_path: Path, market: StubMarket, **config) -> BrokerL
     minutes = itertools.count(step=60.0)  # every cycle reads the balance afresh
     return BrokerLoop(broker, store, LoopConfig(**settings), structlog.get_logger("test").bind(broker="kraken"),
                       threading.Event(), clock=lambda: next(minutes))
-
-
-def _open(loop: BrokerLoop, symbol: str, quote: str) -> None:
-    price = loop.broker.ticker(symbol).last
-    request = OrderRequest(
-        broker=loop.broker.name, account="master", symbol=symbol, side=Side.BUY, quantity=D(quote),
-        unit=QuantityUnit.QUOTE, stop_price=price / 2, reason="test entry",
-        client_order_id=client_order_id_for("test", loop.broker.name, symbol, quote),
-    )
-    assert loop._orders.submit(request).order.status is OrderStatus.FILLED
 
 
 def _cash(store: Store) -> Decimal:
