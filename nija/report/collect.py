@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from nija.models import TransferSeen
 from nija.report.figures import (
     AccountTotals,
     CopyFigures,
@@ -128,19 +129,20 @@ def collect(store: Store, window: Window, only: tuple[str, str] | None = None) -
             settle(acct, broker, start_marks, end_marks)
             mine = copies.get((broker, account)) if role == "follower" else None
             tracking = tracker.tracking(acct, broker, account) if role == "follower" else None
-            reports.append(_account(role, broker, account, acct, snapshots.get((broker, account), []), window,
-                                    end_marks, mine, tracking))
+            points = snapshots.get((broker, account), [])
+            transfers = store.transfers(broker, account) if points else []
+            reports.append(_account(role, broker, account, acct, points, window, end_marks, mine, tracking, transfers))
     return Report(window=window, accounts=reports)
 
 
 def _account(role: str, broker: str, account: str, acct: AccountTotals, points: list[EquityPoint], window: Window,
              end_marks: Mapping[tuple[str, str], Mark], copies: CopyFigures | None,
-             tracking: Tracking | None) -> AccountReport:
+             tracking: Tracking | None, transfers: Sequence[TransferSeen] = ()) -> AccountReport:
     # Masters have equity snapshots; a follower's equity history is what its copies recorded.
     copies = copies if copies is not None or role == "master" else NO_COPIES
     if points or copies is None:
         opening, source = opening_equity(points, window.since), "equity snapshots"
-        drawdown = max_drawdown([p for p in points if window.since is None or p.at >= window.since])
+        drawdown = max_drawdown([p for p in points if window.since is None or p.at >= window.since], transfers)
     else:
         opening, drawdown, source = copies.first_equity, copies.drawdown, "equity recorded with each copy"
     return AccountReport(

@@ -18,7 +18,9 @@ from operator import sub
 from typing import Any, Final, TypeAlias
 
 from nija.execution.positions import DUST_SHARE
+from nija.models import TransferSeen
 from nija.store import TAPE_SEP, CopyTape, EquityPoint, FillTape
+from nija.strategy.risk import transfer_ratio
 
 __all__ = [
     "AccountTotals",
@@ -289,17 +291,26 @@ class Drawdown:
     pct: Decimal
 
 
-def max_drawdown(points: Sequence[EquityPoint]) -> Drawdown | None:
-    """The deepest peak-to-trough fall of an equity series (oldest first); None when empty."""
+def max_drawdown(points: Sequence[EquityPoint], transfers: Sequence[TransferSeen] = ()) -> Drawdown | None:
+    """The deepest peak-to-trough fall of an equity series (oldest first), in percent of its peak;
+    None when empty. A deposit or withdrawal seen (`transfers`, oldest first) is no rise or fall:
+    the peak is scaled by it as the kill switch's marks are (`transfer_ratio`), before the points
+    from its read on."""
     if not points:
         return None
     peak = points[0].equity
     worst = Drawdown(_ZERO, _ZERO)
+    pending = [t for t in transfers if t.seen_at > points[0].at]
     for point in points:
+        while pending and pending[0].seen_at <= point.at:
+            transfer = pending.pop(0)
+            ratio = transfer_ratio(transfer.equity, transfer.value)
+            peak = peak * ratio if ratio is not None else transfer.equity
         peak = max(peak, point.equity)
         fall = peak - point.equity
-        if fall > worst.amount:
-            worst = Drawdown(fall, fall / peak * _HUNDRED if peak > 0 else _ZERO)
+        # Deepest in percent: amounts on either side of a transfer are of different accounts.
+        if fall > 0 and peak > 0 and (pct := fall / peak * _HUNDRED) > worst.pct:
+            worst = Drawdown(fall, pct)
     return worst
 
 

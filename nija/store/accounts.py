@@ -165,7 +165,7 @@ class AccountRecords(Database):
         assets = tuple((asset, Decimal(qty), Decimal(price)) for asset, qty, price in json.loads(rows[0]["assets"]))
         return ValuedHoldings(assets, int(rows[0]["fills_seen"]))
 
-    def transfers(self, broker: BrokerName, account: str) -> list[TransferSeen]:
+    def transfers(self, broker: str, account: str) -> list[TransferSeen]:
         """Every deposit or withdrawal seen on the account, oldest first."""
         rows = self._query(
             "SELECT value, equity, seen_at FROM transfers WHERE broker = ? AND account = ? ORDER BY rowid", (broker, account)

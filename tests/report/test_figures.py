@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from nija.execution.positions import apply_fills
-from nija.models import Fill
+from nija.models import Fill, TransferSeen
 from nija.report.figures import AccountTotals, Mark, fold_fills, max_drawdown, percentile, settle
 from nija.store import TAPE_SEP, EquityPoint, FillTape
 from tests.report.builders import KRAKEN, T0, fill
@@ -98,6 +98,21 @@ def test_max_drawdown_is_the_deepest_fall_from_a_peak() -> None:
     assert drawdown is not None
     assert drawdown.amount == Decimal(30) and drawdown.pct == Decimal(25)
     assert max_drawdown([]) is None
+
+
+def test_a_withdrawal_or_deposit_is_no_drawdown_in_the_report() -> None:
+    # 1000 → 950 (−5 %), then 475 withdrawn (seen at hour 2, equity 475), then 451.25 (−5 % more).
+    values = ["1000", "950", "475", "451.25"]
+    points = [EquityPoint(T0 + timedelta(hours=i), Decimal(v)) for i, v in enumerate(values)]
+    assert max_drawdown(points).pct == Decimal("54.875")  # type: ignore[union-attr]  # as plain equity
+    withdrawal = TransferSeen(Decimal(-475), Decimal(475), T0 + timedelta(hours=2))
+    drawdown = max_drawdown(points, [withdrawal])
+    assert drawdown is not None and drawdown.pct == Decimal("9.75")  # 1 − 0.95 × 0.95, in today's money
+    assert drawdown.amount == Decimal("48.75")  # from the peak scaled to 500
+    deposit = TransferSeen(Decimal(1000), Decimal(1950), T0 + timedelta(hours=2))
+    rising = [EquityPoint(T0 + timedelta(hours=i), Decimal(v)) for i, v in enumerate(["1000", "950", "1950", "1900"])]
+    # 1 − 0.95 × 1900 / 1950: the deposit neither hides the first 5 % nor dilutes the next fall.
+    assert max_drawdown(rising, [deposit]).pct.quantize(Decimal("0.01")) == Decimal("7.44")  # type: ignore[union-attr]
 
 
 def test_percentile_is_nearest_rank() -> None:
