@@ -196,6 +196,8 @@ class CopyEngine:
         for user, outcome in zip(users, self.fanout.run_all(Follower.read_balance, users)):
             if isinstance(outcome, Exception):
                 self.log.warning("copy_user_read_failed", account=user.user_id, error=str(outcome))
+            else:
+                user.measure_read()
         self.store.save_copy_users([user.state_row() for user in users])
 
     # -- signals --------------------------------------------------------------------------------

@@ -210,6 +210,8 @@ class FanOut:
         # The balance is read inline only when there is no usable cache.
         reads = [f for f in ready if f.balance is None or f.balance.age_seconds(now) > BOOK_STALE_SECONDS]
         holdings = dict(zip((f.user_id for f in reads), self.run_all(Follower.read_balance, reads)))
+        for follower in reads:
+            follower.measure_read()  # here, on this thread: the drawdown check reads the store
         rules = self._rules(signal, ready)
         copied = self._copied_values(signal, ready)
         plans = []

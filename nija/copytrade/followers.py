@@ -180,6 +180,7 @@ class Follower:
         self._resumed_at: datetime | None = None  # the operator resume this state already reflects
         self._holdings: ValuedHoldings | None = None  # what the mark was last measured on (`transfers`)
         self._transfers_seen: list[TransferSeen] = []  # not saved yet: go with the next record
+        self._unmeasured: BalanceSnapshot | None = None  # read on a pool thread, for `measure_read`
         self._enabled_seen: bool | None = None  # the enabled state last acted on; None: a new follower
         self._source_mtime_ns = _mtime_ns(self.source)
 
@@ -219,20 +220,28 @@ class Follower:
         elif not isinstance(error, (OrderRejected, InsufficientFunds)):
             self.record_error(redact_text(f"{type(error).__name__}: {error}"))
 
-    def read_balance(self) -> str | None:
-        """Read the account's balance into the cache, keeping what acknowledged buys reserved.
-        A successful read closes the circuit breaker and feeds the drawdown check: returns the
-        breach reason when this read halted the follower's entries (see `observe_equity`)."""
+    def read_balance(self) -> None:
+        """Read the account's balance into the cache, keeping what acknowledged buys reserved
+        (on a pool thread: the venue only). A successful read closes the circuit breaker; the
+        engine then feeds it to the drawdown check on its own thread (`measure_read`)."""
         with self.lock:
             self.read_tried_at = time.monotonic()  # a failing account is retried once a period, not every poll
             snapshot = self.call(self.broker.balance_snapshot)
             reserved = self.balance.reserved if self.balance is not None else _ZERO
             self.balance = CachedBalance.of(snapshot)
             self.balance.reserved = reserved
-            # Under the account's lock, as its copies' fills are recorded: every fill is on one
-            # side of this read.
-            transfer, holdings = self.transfers.observe(snapshot) if self.transfers is not None else (_ZERO, None)
+            self._unmeasured = snapshot
         self._breaker_event(BreakerEvent.READ_OK)
+
+    def measure_read(self) -> str | None:
+        """Feed the last balance read to the drawdown check, with the deposits and withdrawals
+        it shows (`transfers` reads the store: the engine's thread, which records the copies'
+        fills too, so each fill is on one side of the read). Returns the breach reason when this
+        read halted the follower's entries (see `observe_equity`); None without a new read."""
+        snapshot, self._unmeasured = self._unmeasured, None
+        if snapshot is None:
+            return None
+        transfer, holdings = self.transfers.observe(snapshot) if self.transfers is not None else (_ZERO, None)
         return self.observe_equity(snapshot.total_equity, snapshot.taken_at, transfer, holdings)
 
     def configured_for(self, signal: TradeSignal) -> bool:

@@ -117,11 +117,14 @@ def test_a_drawdown_breach_halts_entries_once_and_the_mark_never_falls() -> None
 
 def test_a_balance_read_feeds_the_drawdown_check() -> None:
     follower = _follower(equity="1000")
-    assert follower.read_balance() is None
+    follower.read_balance()
+    assert follower.measure_read() is None
     follower.broker.equity = D("700")  # type: ignore[attr-defined]
-    assert follower.read_balance() == (
+    follower.read_balance()
+    assert follower.measure_read() == (
         "drawdown 30.00% below the high-water mark 1000 (equity 700), above max_drawdown_pct 20"
     )
+    assert follower.measure_read() is None  # each read is measured once
 
 
 def test_failed_copies_open_the_breaker_and_a_healthy_read_closes_it() -> None:

@@ -7,6 +7,7 @@ Every rule stops entries only; exits always follow."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -215,3 +216,19 @@ def test_exits_follow_a_halted_or_disabled_follower(sim: Simulator, setup) -> No
     engine.control()
     result = copy_signal(engine, _master_sell(master, Decimal(1), "m-exit"))
     assert result["alice"] == CopyStatus.FILLED and _copied(store, "alice") == 0
+
+
+def test_balance_reads_on_the_pool_never_open_a_store_connection(sim: Simulator, setup) -> None:
+    # The pool's threads talk to venues only: each thread that touches the store keeps a SQLite
+    # connection (two open files, a page cache) for as long as it lives, up to NIJA_COPY_WORKERS.
+    store, master, users = setup
+    engine = CopyEngine(store, users, LOG)
+    engine.start()
+    copy_signal(engine, _master_buy(master, "500", "m-buy"))
+    for user in users:  # each withdraws half their cash: a transfer to measure
+        key = f"{user.user_id}-key"
+        sim.set_balance("kraken", key, "USD", sim.balances("kraken", key)["USD"] / 2)
+    engine.refresh_books(users)
+    engine.control()  # the measured transfers are saved with the marks
+    assert {thread.name for thread in store._all} == {threading.current_thread().name}
+    assert {t.account for t in store.transfers_after(0) if t.value < 0} == {u.user_id for u in users}
