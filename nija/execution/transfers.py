@@ -81,6 +81,7 @@ class TransferWatch:
         self._store, self._broker, self._account = store, broker, account
         self._settled_in = settled_in
         self._last: ValuedHoldings | None = None
+        self._last_quantities: dict[str, Decimal] = {}  # `_last.quantities()`, kept: asked every read
         self._loaded = False
 
     def observe(self, snapshot: BalanceSnapshot) -> tuple[Decimal, ValuedHoldings | None]:
@@ -90,13 +91,15 @@ class TransferWatch:
             return _ZERO, None  # the venue does not break its equity down
         if not self._loaded:
             self._last = self._store.valued_holdings(self._broker, self._account)
+            self._last_quantities = self._last.quantities() if self._last is not None else {}
             self._loaded = True
         last = self._last
+        quantities = {asset: qty for asset, qty, _ in snapshot.assets}
         if last is None:
             value = _ZERO
             # Every fill recorded so far is in this read's balances: the next read counts the later ones.
             holdings = ValuedHoldings(snapshot.assets, self._store.last_fill_rowid())
-        elif {asset: qty for asset, qty, _ in snapshot.assets} == last.quantities():
+        elif quantities == self._last_quantities:
             # Nothing moved but prices: no fill of ours, no transfer (a fill and a transfer that
             # cancel out to the unit are both nothing to the equity).
             return _ZERO, None
@@ -106,7 +109,7 @@ class TransferWatch:
             if abs(value) <= snapshot.total_equity * TRANSFER_NOISE:
                 value = _ZERO
             holdings = ValuedHoldings(snapshot.assets, fills_seen)
-        self._last = holdings
+        self._last, self._last_quantities = holdings, quantities
         return value, holdings
 
     def forget(self) -> None:
