@@ -38,9 +38,6 @@ __all__ = [
     "OrderStatus",
     "Position",
     "QuantityUnit",
-    "TransferSeen",
-    "ValuedAsset",
-    "ValuedHoldings",
     "Side",
     "SignalKind",
     "SignalStatus",
@@ -431,7 +428,7 @@ class BalanceSnapshot(_Frozen):
     # shown by health and the doctor so a funded user is not left reading "unfunded".
     note: str | None = None
     # Every asset counted in the equity, as (asset, quantity, price; cash at 1): what tells a
-    # deposit or withdrawal from a price move (`execution.transfers`). Empty from a venue that does
+    # deposit or withdrawal from a price move (`execution.transfers`, `holdings`). Empty from a venue that does
     # not break its equity down: transfers there go unseen.
     assets: tuple[tuple[str, Decimal, Decimal], ...] = ()
 
@@ -536,33 +533,6 @@ class FeeSchedule:
     def round_trip(self) -> Decimal:
         """Cost of a market buy then a market sell: 2 × taker + spread."""
         return 2 * self.taker + self.spread
-
-
-ValuedAsset = tuple[str, Decimal, Decimal]  # (asset, quantity, price), as in `BalanceSnapshot.assets`
-
-
-@dataclass(frozen=True, slots=True)
-class ValuedHoldings:
-    """An account's assets as one balance read valued them, and the last of NIJA's fills on the
-    account that read already showed (the fills table's rowid): what the next read is compared
-    with to find deposits and withdrawals (`execution.transfers`)."""
-
-    assets: tuple[ValuedAsset, ...]
-    fills_seen: int
-
-    def quantities(self) -> dict[str, Decimal]:
-        """Quantity held of each asset."""
-        return {asset: qty for asset, qty, _ in self.assets}
-
-
-@dataclass(frozen=True, slots=True)
-class TransferSeen:
-    """Money moved into (+) or out of (-) an account, as a balance read showed it, and the equity
-    that read left: what scaled the account's marks instead of reading as a gain or a loss."""
-
-    value: Decimal
-    equity: Decimal
-    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

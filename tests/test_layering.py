@@ -79,7 +79,8 @@ def test_copy_sizing_is_pure() -> None:
 # health reuses the broker loops' tracker, the one sideways arrow allowed.
 LAYERS: tuple[frozenset[str], ...] = (
     # notify_urls: apprise URL parsing; malloc_env: the allocator settings `__main__` re-executes with
-    frozenset({"models", "logs", "datadir", "faults", "notify_urls", "malloc_env"}),
+    # holdings: an account's valued holdings and the transfers seen, values like models
+    frozenset({"models", "holdings", "logs", "datadir", "faults", "notify_urls", "malloc_env"}),
     frozenset({"store", "strategy", "config"}),
     frozenset({"brokers", "users", "status"}),
     frozenset({"execution"}),

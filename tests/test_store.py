@@ -39,11 +39,11 @@ from nija.store import (
     StoreUnavailable,
     StrategyState,
 )
-from nija.store.db import _MIGRATIONS
+from nija.store.schema import MIGRATIONS
 from nija.strategy.apex import ExitState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-LATEST = len(_MIGRATIONS)
+LATEST = len(MIGRATIONS)
 KRAKEN = BrokerName.KRAKEN
 
 
@@ -229,7 +229,7 @@ def test_unreadable_store_is_reported(tmp_path: Path) -> None:
 def test_an_older_store_is_migrated_without_losing_data(tmp_path: Path) -> None:
     path = tmp_path / "nija.db"
     conn = sqlite3.connect(path)  # a version-1 store as the first release wrote it
-    conn.executescript(_MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+    conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
     conn.execute("INSERT INTO paper_balances VALUES ('kraken', 'master', 'USD', '123.45')")
     conn.commit()
     conn.close()
@@ -243,7 +243,7 @@ def test_an_older_store_is_migrated_without_losing_data(tmp_path: Path) -> None:
 def test_a_schema_5_position_moves_its_exit_state_to_strategy_state(tmp_path: Path) -> None:
     path = tmp_path / "nija.db"
     conn = sqlite3.connect(path)  # a version-5 store, positions still holding the strategy's exit state
-    conn.executescript(";\n".join(_MIGRATIONS[:5]) + ";\nPRAGMA user_version = 5;")
+    conn.executescript(";\n".join(MIGRATIONS[:5]) + ";\nPRAGMA user_version = 5;")
     conn.execute(
         "INSERT INTO positions (broker, account, symbol, qty, initial_qty, entry_price, stop_price, risk_per_unit,"
         " tp_stage, trailing_stop, opened_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",

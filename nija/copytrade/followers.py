@@ -51,8 +51,9 @@ from nija.copytrade.envelope import (
     raised_high_water_mark,
 )
 from nija.execution.transfers import TransferWatch
+from nija.holdings import TransferSeen, ValuedHoldings
 from nija.logs import redact_text
-from nija.models import BalanceSnapshot, HealthStatus, Order, Side, TradeSignal, TransferSeen, ValuedHoldings, utc_now
+from nija.models import BalanceSnapshot, HealthStatus, Order, Side, TradeSignal, utc_now
 from nija.store import FollowerRiskRecord
 from nija.strategy.risk import transfer_ratio
 from nija.trading.health import HealthTracker

@@ -23,7 +23,8 @@ from decimal import Decimal
 from typing import Final
 
 from nija.execution.positions import held_change
-from nija.models import BalanceSnapshot, BrokerName, Fill, Side, ValuedHoldings
+from nija.holdings import ValuedHoldings
+from nija.models import BalanceSnapshot, BrokerName, Fill, Side
 from nija.store import Store
 
 __all__ = ["TRANSFER_NOISE", "TransferWatch", "traded_quantities", "transfer_value"]

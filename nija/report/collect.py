@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from nija.models import TransferSeen
+from nija.holdings import TransferSeen
 from nija.report.figures import (
     AccountTotals,
     CopyFigures,

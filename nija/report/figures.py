@@ -18,7 +18,7 @@ from operator import sub
 from typing import Any, Final, TypeAlias
 
 from nija.execution.positions import DUST_SHARE
-from nija.models import TransferSeen
+from nija.holdings import TransferSeen
 from nija.store import TAPE_SEP, CopyTape, EquityPoint, FillTape
 from nija.strategy.risk import transfer_ratio
 

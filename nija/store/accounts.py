@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from nija.holdings import TransferSeen, ValuedHoldings
 from nija.models import (
     BalanceSnapshot,
     BrokerHealth,
     BrokerName,
     EquityMarks,
     HealthStatus,
-    TransferSeen,
-    ValuedHoldings,
     utc_now,
 )
 from nija.store.db import Database, StoreUnavailable, _dec, _text, _ts

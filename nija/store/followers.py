@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from nija.models import BrokerName, TransferSeen, ValuedHoldings, utc_now
+from nija.holdings import TransferSeen, ValuedHoldings
+from nija.models import BrokerName, utc_now
 from nija.store.accounts import write_transfer, write_valued_holdings
 from nija.store.db import Database, _dec, _text, _ts
 

@@ -33,6 +33,7 @@ from nija.brokers.fees import fee_schedule
 from nija.execution.executor import OrderExecutor
 from nija.execution.lookup import OPEN_ORDER_TIMEOUT
 from nija.execution.transfers import TransferWatch
+from nija.holdings import TransferSeen
 from nija.logs import redact_text
 from nija.models import (
     OPEN_ORDER_STATUSES,
@@ -43,7 +44,6 @@ from nija.models import (
     Position,
     QuantityUnit,
     Side,
-    TransferSeen,
     client_order_id_for,
     round_down,
     utc_now,

@@ -8,13 +8,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from nija.holdings import TransferSeen
 from nija.models import (
     BrokerHealth,
     CopyLedgerEntry,
     CopyStatus,
     EquityMarks,
     HealthStatus,
-    TransferSeen,
     utc_now,
 )
 from nija.notify import StoreWatcher

@@ -8,7 +8,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from nija.execution.positions import apply_fills
-from nija.models import Fill, TransferSeen
+from nija.holdings import TransferSeen
+from nija.models import Fill
 from nija.report.figures import AccountTotals, Mark, fold_fills, max_drawdown, percentile, settle
 from nija.store import TAPE_SEP, EquityPoint, FillTape
 from tests.report.builders import KRAKEN, T0, fill

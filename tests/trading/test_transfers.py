@@ -16,6 +16,8 @@ from structlog.testing import capture_logs
 
 from nija.brokers.fees import fee_schedule
 from nija.brokers.paper import PaperBroker
+from nija.execution.transfers import traded_quantities, transfer_value
+from nija.holdings import ValuedHoldings
 from nija.models import (
     BrokerName,
     EquityMarks,
@@ -23,13 +25,11 @@ from nija.models import (
     HealthStatus,
     OrderStatus,
     Side,
-    ValuedHoldings,
 )
 from nija.store import Store
 from nija.strategy.risk import RiskLimits, kill_switch_reason, reweighted_marks
 from nija.trading.broker_loop import BrokerLoop, LoopConfig
 from nija.trading.halt import halt_path
-from nija.execution.transfers import traded_quantities, transfer_value
 from tests.fakes import StubMarket, set_paper_balances
 from tests.trading.test_guardrails import _open
 
