@@ -93,10 +93,7 @@ class CopyEngine:
         self._all = list(users)
         for user in self._all:
             if user.transfers is None:
-                broker = user.broker
-                user.transfers = TransferWatch(
-                    store, broker.name, user.user_id, broker.cash_currency if broker.settles_in_cash else None
-                )
+                user.transfers = TransferWatch(store, user.broker, user.user_id)
         self._by_id = {user.user_id: user for user in users}
         self._users: dict[BrokerName, list[Follower]] = {}
         for user in users:
@@ -193,11 +190,9 @@ class CopyEngine:
         """Read the users' balances concurrently (sizing cache and status equity); one store write."""
         if not users:
             return
-        for user, outcome in zip(users, self.fanout.run_all(Follower.read_balance, users)):
+        for user, outcome in zip(users, self.fanout.read_balances(users)):
             if isinstance(outcome, Exception):
                 self.log.warning("copy_user_read_failed", account=user.user_id, error=str(outcome))
-            else:
-                user.measure_read()
         self.store.save_copy_users([user.state_row() for user in users])
 
     # -- signals --------------------------------------------------------------------------------

@@ -106,6 +106,16 @@ class FanOut:
 
         return list(self.pool.map(safe, items))
 
+    def read_balances(self, followers: Sequence[Follower]) -> list[None | Exception]:
+        """Read the followers' balances on the pool (the venues only), then feed each good read to
+        its drawdown check on the calling thread (`Follower.measure_read` reads the store: pool
+        threads never do). An account's exception is its result."""
+        outcomes = self.run_all(Follower.read_balance, followers)
+        for follower, outcome in zip(followers, outcomes, strict=True):
+            if not isinstance(outcome, Exception):
+                follower.measure_read()
+        return outcomes
+
     def _fresh(self, signal: TradeSignal, now: datetime) -> bool:
         return (now - signal.fill_time).total_seconds() <= self.limits.max_age_seconds
 
@@ -209,9 +219,7 @@ class FanOut:
         price_now = self._entry_price_now(signal, ready, now)
         # The balance is read inline only when there is no usable cache.
         reads = [f for f in ready if f.balance is None or f.balance.age_seconds(now) > BOOK_STALE_SECONDS]
-        holdings = dict(zip((f.user_id for f in reads), self.run_all(Follower.read_balance, reads)))
-        for follower in reads:
-            follower.measure_read()  # here, on this thread: the drawdown check reads the store
+        holdings = dict(zip((f.user_id for f in reads), self.read_balances(reads)))
         rules = self._rules(signal, ready)
         copied = self._copied_values(signal, ready)
         plans = []

@@ -16,7 +16,7 @@ from typing import Final
 
 from nija.models import Fill, Position, Side
 
-__all__ = ["DUST_SHARE", "apply_fills", "held_change"]
+__all__ = ["DUST_SHARE", "apply_fills", "held_change", "quote_fee"]
 
 # Below this share of what it held before a sell, a position is closed: a remainder this small
 # is a rounding residue no venue would let us sell.
@@ -45,7 +45,7 @@ def apply_fills(before: Position | None, fills: Sequence[Fill]) -> Position | No
     return position
 
 
-def _quote_fee(fill: Fill) -> Decimal:
+def quote_fee(fill: Fill) -> Decimal:
     """The part of a fill's fee not taken in the base asset (that part is in the cost basis)."""
     return max(fill.fee - fill.fee_in_base * fill.price, _ZERO)
 
@@ -60,18 +60,18 @@ def _apply(position: Position | None, fill: Fill) -> Position | None:
             return Position(
                 broker=fill.broker, account=fill.account, symbol=fill.symbol, qty=received,
                 entry_price=cost / received, opened_at=fill.ts_exchange,
-                realised_pnl=-_quote_fee(fill), fees=fill.fee,
+                realised_pnl=-quote_fee(fill), fees=fill.fee,
             )
         qty = position.qty + received
         return position.model_copy(update={
             "qty": qty, "entry_price": (position.entry_price * position.qty + cost) / qty,
-            "fees": position.fees + fill.fee, "realised_pnl": position.realised_pnl - _quote_fee(fill),
+            "fees": position.fees + fill.fee, "realised_pnl": position.realised_pnl - quote_fee(fill),
         })
     if position is None:
         return None  # a sell of coins NIJA never opened: nothing of ours moves
     removed = min(fill.qty + fill.fee_in_base, position.qty)
     sold = min(fill.qty, removed)
-    pnl = sold * fill.price - removed * position.entry_price - _quote_fee(fill)
+    pnl = sold * fill.price - removed * position.entry_price - quote_fee(fill)
     remaining = position.qty - removed
     if remaining <= position.qty * DUST_SHARE:
         return None

@@ -22,9 +22,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Final
 
-from nija.execution.positions import held_change
+from nija.brokers.base import Broker
+from nija.execution.positions import held_change, quote_fee
 from nija.holdings import ValuedHoldings
-from nija.models import BalanceSnapshot, BrokerName, Fill, Side
+from nija.models import BalanceSnapshot, Fill, Side
 from nija.store import Store
 
 __all__ = ["TRANSFER_NOISE", "TransferWatch", "traded_quantities", "transfer_value"]
@@ -46,9 +47,8 @@ def traded_quantities(fills: Iterable[Fill], settled_in: str | None = None) -> d
     for fill in fills:
         base, _, quote = fill.symbol.partition("/")
         paid_in = settled_in or quote or _STOCK_QUOTE
-        quote_fee = max(fill.fee - fill.fee_in_base * fill.price, _ZERO)
         notional = fill.qty * fill.price
-        cash = (notional if fill.side is Side.SELL else -notional) - quote_fee
+        cash = (notional if fill.side is Side.SELL else -notional) - quote_fee(fill)
         moved[base] = moved.get(base, _ZERO) + held_change(fill)
         moved[paid_in] = moved.get(paid_in, _ZERO) + cash
     return moved
@@ -77,10 +77,11 @@ class TransferWatch:
     """One account's transfers, read by read (`observe`). Used by the account's one writer (a
     master's loop, a follower's lock holder)."""
 
-    def __init__(self, store: Store, broker: BrokerName, account: str, settled_in: str | None = None) -> None:
-        """`settled_in`: the broker's cash currency when it `settles_in_cash` (see `traded_quantities`)."""
-        self._store, self._broker, self._account = store, broker, account
-        self._settled_in = settled_in
+    def __init__(self, store: Store, broker: Broker, account: str) -> None:
+        """`account` on `broker` (a master's or a follower's client); its fills settle in the
+        broker's cash when it `settles_in_cash` (see `traded_quantities`)."""
+        self._store, self._broker, self._account = store, broker.name, account
+        self._settled_in = broker.cash_currency if broker.settles_in_cash else None
         self._last: ValuedHoldings | None = None
         self._last_quantities: dict[str, Decimal] = {}  # `_last.quantities()`, kept: asked every read
         self._loaded = False

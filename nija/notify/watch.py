@@ -7,10 +7,10 @@ restart goes on where the last run stopped: nothing repeated, nothing lost.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from nija.models import utc_now
 from nija.notify.messages import (
@@ -26,6 +26,14 @@ from nija.store import HaltState, Store
 from nija.trading.guard import EMERGENCY_STOP_FILE
 
 __all__ = ["StoreWatcher"]
+
+
+class _Numbered(Protocol):
+    @property
+    def rowid(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_Numbered)  # a row of an insert-only table, numbered by its rowid
 
 # A ledger row's updated_at is stamped before its transaction waits for the write lock (up to the
 # store's 10 s busy timeout), so a row may commit after a later-stamped one was read: each poll
@@ -79,12 +87,7 @@ class StoreWatcher:
         return notes
 
     def _fills(self) -> list[Note]:
-        notes = []
-        while batch := self._store.master_fills_after(self._fill_rowid, _PAGE):
-            notes += [fill_note(fill) for fill in batch]
-            self._fill_rowid = batch[-1].rowid
-            if len(batch) < _PAGE:
-                break
+        notes, self._fill_rowid = _paged(self._store.master_fills_after, self._fill_rowid, fill_note)
         return notes
 
     def _copies(self) -> list[Note]:
@@ -127,12 +130,7 @@ class StoreWatcher:
         return notes
 
     def _transfers(self) -> list[Note]:
-        notes = []
-        while batch := self._store.transfers_after(self._transfer_rowid, _PAGE):
-            notes += [transfer_note(transfer) for transfer in batch]
-            self._transfer_rowid = batch[-1].rowid
-            if len(batch) < _PAGE:
-                break
+        notes, self._transfer_rowid = _paged(self._store.transfers_after, self._transfer_rowid, transfer_note)
         return notes
 
     def _emergency_move(self) -> list[Note]:
@@ -141,3 +139,15 @@ class StoreWatcher:
             return []
         self._emergency = present
         return [emergency_note(present)]
+
+
+def _paged(read: Callable[[int, int], Sequence[_Row]], after: int, note: Callable[[_Row], Note]) -> tuple[list[Note], int]:
+    """A note for every row an insert-only table holds after rowid `after`, read a page at a time,
+    and the rowid to go on from."""
+    notes: list[Note] = []
+    while batch := read(after, _PAGE):
+        notes += [note(row) for row in batch]
+        after = batch[-1].rowid
+        if len(batch) < _PAGE:
+            break
+    return notes, after

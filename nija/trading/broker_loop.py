@@ -128,9 +128,7 @@ class BrokerLoop:
         self._entry_rules = config.entry_rules  # the config is frozen: built once, read every cycle
         self._pacer = AccountPacer(clock=clock)
         self._account: tuple[BalanceSnapshot, dict[str, Decimal]] | None = None  # last balance read
-        self._transfers = TransferWatch(
-            store, broker.name, broker.account, broker.cash_currency if broker.settles_in_cash else None
-        )
+        self._transfers = TransferWatch(store, broker, broker.account)
         self._entry_block_logged: str | None = None
         self._unmanaged: dict[str, str] = {}
         self.on_fill: Callable[[], None] = lambda: None  # wakes the copy engine after a master fill

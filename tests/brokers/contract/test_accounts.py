@@ -33,6 +33,11 @@ def test_equity_is_cash_plus_every_holding_at_its_price(harness: Harness) -> Non
     assert snapshot.available == Decimal("10000")
     assert snapshot.total_equity == Decimal("10000") + Decimal("0.5") * harness.price
     assert broker.holdings() == {harness.base: Decimal("0.5")}
+    # Its parts (what tells a transfer from a price move) add up to it: the cash at 1 and the
+    # holding at the price equity was valued at.
+    parts = {asset: (qty, price) for asset, qty, price in snapshot.assets}
+    assert sum(qty * price for qty, price in parts.values()) == snapshot.total_equity
+    assert parts[harness.base] == (Decimal("0.5"), harness.price)
     harness.set_price(harness.price * 2)  # the holding doubles in value: equity sees it, cash does not
     moved = broker.balance_snapshot()
     assert moved.total_equity == moved.available + moved.locked_in_positions
