@@ -12,9 +12,12 @@ for offline markets), nothing sleeps, and the log is silent.
 Speed without a second rule set: while the account is flat, a cycle can only act through an entry
 signal, so the engine asks the strategy's whole-series evaluation (`Strategy.precompute`, equal
 to its per-window decisions) and moves market time straight to the next candle that signals
-(`signals.EntrySignals`: on a long span, scanned ahead in a second process). Every other cycle,
-and every cycle while anything is held, is the loop's. `every_candle=True` turns the skip off; a
-test proves both give the same trades.
+(`signals.EntrySignals`: on a long span, scanned ahead in a second process). While a position is
+held, most cycles hold it with the same exit state and leave the kill switch's marks where they
+are: `quiet.QuietHolds` asks the strategy's exit decision and the risk rules of each candle,
+with the loop's own functions, and the engine moves market time to the first candle where one
+would act. Every other cycle is the loop's. `every_candle=True` turns both skips off; tests prove
+both give the same trades, and that each candle judged quiet is one the loop's cycle leaves as is.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 from nija.backtest.candles import CandleError
 from nija.backtest.fills import FillModel, fees_in_force
 from nija.backtest.params import strategy_for
+from nija.backtest.quiet import QuietHolds
 from nija.backtest.series import SeriesStrategy
 from nija.backtest.signals import EntrySignals
 from nija.brokers.fees import fee_schedule
@@ -393,7 +397,10 @@ def _run_symbol(job: SymbolJob) -> SymbolRun:
             )
             # The skip asks the very strategy object the loop decides with (fee floor included).
             series = None if spec.every_candle else loop.strategy.precompute(candles)
-            cycles = _replay(job, loop, broker, store, market, series, start, end)
+            quiet = None if series is None else QuietHolds(
+                job.symbol, candles, series, loop.strategy, store, broker, config.risk_limits, config.switches
+            )
+            cycles = _replay(job, loop, broker, store, market, series, quiet, start, end)
             final = broker.balance_snapshot().total_equity
             fills = _fill_records(store, broker)
         finally:
@@ -407,10 +414,10 @@ def _run_symbol(job: SymbolJob) -> SymbolRun:
 
 def _replay(
     job: SymbolJob, loop: BrokerLoop, broker: PaperBroker, store: Store, market: ReplayMarket,
-    series: SeriesEvaluation | None, start: int, end: int,
+    series: SeriesEvaluation | None, quiet: QuietHolds | None, start: int, end: int,
 ) -> int:
     """Run the loop's cycle on candles start..end, skipping flat, signal-free ones when `series`
-    is given; count the cycles run."""
+    is given and held ones the cycle would leave alone when `quiet` is; count the cycles run."""
     ts = job.candles.ts
     index, cycles = start, 0
     with EntrySignals(series, start, end) if series is not None else nullcontext() as signals:
@@ -420,10 +427,17 @@ def _replay(
             if signals is not None and _flat(store, broker):
                 signal = signals.next_at(index)
                 if signal > end:
-                    break
+                    break  # flat to the end: the equity is cash, whatever the last price
                 if signal > index:
                     market.resume_at(int(ts[signal - 1]))
                     index = signal
+            elif quiet is not None and (loud := quiet.next_loud(index, end)) > index:
+                # To the candle before: the cycle moves onto the loud one. Past the end, the
+                # market shows the last candle, the one the final equity is valued at.
+                market.resume_at(int(ts[loud - 1]))
+                index = loud
+                if index > end:
+                    break
             health = loop.run_cycle()
             cycles += 1
             # Halted (the kill switch tripped) and unfunded are trading states the daemon goes

@@ -16,7 +16,7 @@ file names: a replay of ADA-BTC candles trades "ADA/BTC" against USD cash.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import ROUND_UP, Decimal
 from typing import Final
@@ -43,10 +43,15 @@ from nija.models import (
     utc_now,
 )
 
-__all__ = ["PaperBroker"]
+__all__ = ["PaperBroker", "market_datetime"]
 
 _BPS: Final = Decimal("0.0001")
 _PRICE_PLACES: Final = Decimal("1e-12")
+
+
+def market_datetime(market_ms: int) -> datetime:
+    """The time a paper read is taken at market time `market_ms` (epoch ms), in UTC."""
+    return datetime.fromtimestamp(market_ms / 1000, tz=UTC)
 
 
 class PaperBroker:
@@ -116,7 +121,10 @@ class PaperBroker:
 
     def holdings(self) -> Mapping[str, Decimal]:
         """Base assets held (non-zero), by asset."""
-        return {asset: qty for asset, qty in self._balances().items() if asset != self.cash_currency and qty > 0}
+        return self._held(self._balances())
+
+    def _held(self, balances: Mapping[str, Decimal]) -> dict[str, Decimal]:
+        return {asset: qty for asset, qty in balances.items() if asset != self.cash_currency and qty > 0}
 
     def _symbol_of(self, asset: str) -> str:
         for symbol in self.market.symbols():
@@ -126,15 +134,27 @@ class PaperBroker:
 
     def balance_snapshot(self) -> BalanceSnapshot:
         """Equity = cash + every holding at its last price."""
+        cash, assets, locked = self._valued(self.market.last_price)
+        # Market time: a replayed day is the market's day (the kill switch's daily loss uses it).
+        return BalanceSnapshot.from_parts(
+            available=cash, locked_in_positions=locked, taken_at=self._market_time(), assets=assets
+        )
+
+    def equity_at(self, last_price: Callable[[str], Decimal]) -> Decimal:
+        """The total equity `balance_snapshot` would read with each holding valued at `last_price`
+        of its symbol: the backtest asks it of a later candle without moving the market
+        (`nija.backtest.quiet`)."""
+        cash, _, locked = self._valued(last_price)
+        return cash + locked  # as `BalanceSnapshot.from_parts` sums its parts
+
+    def _valued(self, last_price: Callable[[str], Decimal]) -> tuple[Decimal, tuple[tuple[str, Decimal, Decimal], ...], Decimal]:
+        # Cash, every asset with its quantity and price (cash at 1), and the holdings' value.
         balances = self._balances()
         cash = balances.get(self.cash_currency, Decimal(0))
         assets = [(self.cash_currency, cash, Decimal(1))]
-        assets += [(asset, qty, self.market.last_price(self._symbol_of(asset))) for asset, qty in self.holdings().items()]
+        assets += [(asset, qty, last_price(self._symbol_of(asset))) for asset, qty in self._held(balances).items()]
         locked = sum((qty * price for _, qty, price in assets[1:]), Decimal(0))
-        # Market time: a replayed day is the market's day (the kill switch's daily loss uses it).
-        return BalanceSnapshot.from_parts(
-            available=cash, locked_in_positions=locked, taken_at=self._market_time(), assets=tuple(assets)
-        )
+        return cash, tuple(assets), locked
 
     def ticker(self, symbol: str) -> Ticker:
         """Bid and ask at half the broker's typical spread around the last price."""
@@ -170,7 +190,7 @@ class PaperBroker:
     def _market_time(self) -> datetime:
         now_ms = self.market.now_ms()
         if self._time[0] != now_ms:  # asked several times a cycle at one market time
-            self._time = (now_ms, datetime.fromtimestamp(now_ms / 1000, tz=UTC))
+            self._time = (now_ms, market_datetime(now_ms))
         return self._time[1]
 
     # -- orders ----------------------------------------------------------------------------
