@@ -2,7 +2,7 @@
 
 Bad input (a malformed or missing candle file, an unknown strategy or parameter, an empty date
 range) is one line on stderr and exit 2, never a traceback. `--help` exits 0 and creates nothing.
-Ctrl-C is one line too ("interrupted"), exit 130, and leaves no scratch store behind.
+Ctrl-C is one line too ("interrupted"), exit 130, and leaves nothing behind (a run's store is in memory).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(args)
     except KeyboardInterrupt:
-        # Every run's scratch store went with it (see runner.run_jobs): nothing to clean up.
+        # Every run's store was in memory and went with it (see runner.run_jobs): nothing to clean up.
         print("python -m nija.backtest: interrupted", file=sys.stderr)
         return 130
 

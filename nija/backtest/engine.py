@@ -4,10 +4,10 @@ What runs is what the daemon runs in paper mode with NIJA_REPLAY_DIR: `ReplayMar
 candles, `PaperBroker` filling orders, `execution/` recording them in a store, and
 `BrokerLoop.run_cycle` deciding with the strategy and the risk rules, configured from the
 daemon's defaults (`build.loop_config`). The differences are the harness only: the store is a
-temporary file in the store's throwaway mode (no fsync, reads cached until the next write) that
-keeps no health rows or equity history (`_ScratchStore`), the operator's switches are kept in
-memory (`_ScratchSwitches`), the loop's pacing clock is market time (as `build.build_loop` sets it
-for offline markets), nothing sleeps, and the log is silent.
+database in memory in the store's throwaway mode (reads cached until the next write) that keeps
+no health rows or equity history (`_ScratchStore`), the operator's switches are kept in memory
+(`_ScratchSwitches`), so a run leaves nothing on disk; the loop's pacing clock is market time (as
+`build.build_loop` sets it for offline markets), nothing sleeps, and the log is silent.
 
 Speed without a second rule set: while the account is flat, a cycle can only act through an entry
 signal, so the engine asks the strategy's whole-series evaluation (`Strategy.precompute`, equal
@@ -23,7 +23,6 @@ both give the same trades, and that each candle judged quiet is one the loop's c
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -52,11 +51,10 @@ from nija.models import (
     HealthStatus,
     IntentStatus,
     Order,
-    OrderStatus,
     Position,
     Side,
 )
-from nija.store import ManualIntent, Store, StrategyState
+from nija.store import IN_MEMORY, ManualIntent, Store, StrategyState
 from nija.strategy.base import SeriesEvaluation, Strategy
 from nija.trading.broker_loop import BrokerLoop
 from nija.trading.halt import halt_line, halt_path, halt_reason
@@ -154,7 +152,7 @@ _STOP: Final = threading.Event()  # `stop_replays`: every replay in this process
 
 def stop_replays() -> None:
     """Make every replay in this process stop before its next cycle by raising KeyboardInterrupt
-    there: it unwinds as any error does, so its scratch store is removed whole. Safe to call from
+    there: it unwinds as any error does, its store closed. Safe to call from
     a signal handler (a worker's SIGTERM, see `runner`); there is no undoing it."""
     _STOP.set()
 
@@ -164,8 +162,11 @@ def replays_stopped() -> bool:
     return _STOP.is_set()
 
 
+# The loop's data dir holds only the operator's switch files, which a run keeps in memory
+# (`_ScratchSwitches`), as it keeps its store: a run leaves nothing on disk. So it names a folder
+# that cannot exist: anything written there would fail that cycle, not leave a file behind.
+_NO_DATA_DIR: Final = Path(os.devnull) / "nija-backtest"
 _FAILED_CYCLE: Final = frozenset({HealthStatus.DEGRADED, HealthStatus.FAILED})  # what `cycle_failed` moves to
-_SCRATCH_CACHE_KIB: Final = 64 * 1024  # the scratch store's page cache (see `_ScratchStore.__init__`)
 _UNREAD: Final = object()  # `_remember`: no read kept under that key (None is a read's answer)
 
 # The table each read `_ScratchStore` keeps as models comes from (see `_keeping_reads`).
@@ -176,9 +177,10 @@ _TABLES_READ: Final = {
 
 
 class _ScratchStore(Store):
-    """The run's throwaway store (`Store(throwaway=True)`), minus the writes only an operator
+    """The run's throwaway store (`Store(IN_MEMORY, throwaway=True)`), minus the writes only an operator
     reads: the loop's health row and equity history (status, dashboard and reports read them; the
-    loop never reads them back within a run: its equity comes from the broker's snapshot), and a
+    loop never reads them back within a run: its equity comes from the broker's snapshot), each
+    entry's fee against the cheaper broker's (status's fee routing reads it), and a
     kill-switch marks row rewritten with the marks and halt it already holds (the row differs only
     in its `updated_at`; `risk_state` reads the same), and the valued holdings saved with the marks,
     kept in memory (only a restart or a failed save reads them back: `execution.transfers`).
@@ -188,12 +190,9 @@ class _ScratchStore(Store):
     store makes to one table only (a strategy state, the kill-switch marks, an entry's cost)
     keeps the reads of the other tables (`_keeping_reads`)."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, throwaway=True)
-        # A year's run grows the file to a few MB: past the daemon's per-connection page cache
-        # (`db.PAGE_CACHE_KIB`), SQLite would read and check evicted pages again on every miss.
-        # This one connection keeps them all; only where pages live changes, not what is read.
-        self._conn.execute(f"PRAGMA cache_size=-{_SCRATCH_CACHE_KIB}")
+    def __init__(self) -> None:
+        # In memory: no file to write each commit to (the loop commits several times a cycle).
+        super().__init__(IN_MEMORY, throwaway=True)
         self._marks: dict[tuple[str, str], tuple[Any, ...]] = {}  # the row last written, per account
         self._holdings: dict[tuple[str, str], Any] = {}  # `save_risk_marks`'s holdings, per account
         self._kept: dict[tuple[Any, ...], Any] = {}  # `_remember`
@@ -253,7 +252,7 @@ class _ScratchStore(Store):
         self._keeping_reads("strategy_state", super().save_strategy_state, broker, account, symbol, state)
 
     def record_entry_cost(self, *args: Any, **kwargs: Any) -> None:
-        self._keeping_reads("entry_costs", super().record_entry_cost, *args, **kwargs)
+        return None
 
     def save_health(self, health: Any) -> bool:
         return True
@@ -284,8 +283,8 @@ class _ScratchStore(Store):
 
 
 class _ScratchSwitches:
-    """The run's operator switches (`halt.Switches`), in memory: a run's data dir is a temporary
-    one no operator can reach, so the only switch ever set is the run's own kill switch's halt,
+    """The run's operator switches (`halt.Switches`), in memory: no operator can reach a run,
+    so the only switch ever set is the run's own kill switch's halt,
     answered exactly as the file it would have written reads back. The loop asks for both files
     every cycle; as files, those two checks were a tenth of a symbol-year's run."""
 
@@ -323,14 +322,6 @@ def _json_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_json_copy(item) for item in value]
     return value
-
-
-def _scratch_root() -> str | None:
-    """Where the run's temporary store goes: shared memory when the system has it (the store
-    commits every cycle; on tmpfs that costs no disk I/O: about a third of a cycle), else the
-    default temporary directory."""
-    shm = Path("/dev/shm")
-    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 def span_indices(ts: np.ndarray, warmup_end: int, first_ms: int | None, last_ms: int | None) -> tuple[int, int]:
@@ -377,11 +368,8 @@ def _run_symbol(job: SymbolJob) -> SymbolRun:
     if start - 1 > int(np.searchsorted(ts, market.now_ms())):
         market.resume_at(int(ts[start - 1]))  # the first cycle advances the clock onto `start`
     schedule = spec.fill.schedule()
-    with tempfile.TemporaryDirectory(prefix="nija-backtest-", dir=_scratch_root()) as tmp, fees_in_force(
-        spec.fill.broker, schedule
-    ):
-        data_dir = Path(tmp)
-        store = _ScratchStore(data_dir / "nija.db")
+    with fees_in_force(spec.fill.broker, schedule):
+        store = _ScratchStore()
         try:
             broker = PaperBroker(
                 spec.fill.broker, MASTER_ACCOUNT, store, market, fee_schedule(spec.fill.broker),
@@ -390,7 +378,8 @@ def _run_symbol(job: SymbolJob) -> SymbolRun:
             if spec.precomputed:
                 strategy = SeriesStrategy(strategy, candles)
             config = replace(
-                loop_config(Settings.model_construct()), data_dir=data_dir, strategy=strategy, switches=_ScratchSwitches()
+                loop_config(Settings.model_construct()), data_dir=_NO_DATA_DIR, strategy=strategy,
+                switches=_ScratchSwitches(),
             )
             loop = BrokerLoop(
                 broker, store, config, _SilentLog(), threading.Event(), clock=lambda: market.now_ms() / 1000
@@ -456,8 +445,7 @@ def _flat(store: Store, broker: PaperBroker) -> bool:
 
 def _fill_records(store: Store, broker: PaperBroker) -> tuple[FillRecord, ...]:
     """Every fill of the run with its order's reason, in the order they happened."""
-    orders = store.orders_in_status(broker.name, broker.account, list(OrderStatus))
-    reasons = {order.request.client_order_id: order.request.reason for order in orders}
+    reasons = store.order_reasons(broker.name, broker.account)
     return tuple(
         FillRecord(
             ts_ms=int(fill.ts_exchange.timestamp() * 1000), symbol=fill.symbol, side=fill.side, qty=fill.qty,

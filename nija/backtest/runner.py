@@ -76,7 +76,7 @@ _in_job = False  # a worker's: whether it is running a job (else it waits for on
 
 def _worker_job(job: SymbolJob) -> SymbolRun:
     """A worker's task: one symbol's replay; a worker told to stop (SIGTERM) during it ends with
-    it, its scratch store removed (a parent that is gone would never send it another task)."""
+    it, its store closed (a parent that is gone would never send it another task)."""
     global _in_job
     _in_job = True
     try:
@@ -90,8 +90,8 @@ def _worker_job(job: SymbolJob) -> SymbolRun:
 def _worker_signals() -> None:
     """A worker's signals. Ctrl-C reaches the whole process group, but stopping the run is the
     parent's call (one "interrupted" line, no traceback per worker). SIGTERM stops a replay at its
-    next cycle rather than where it lands: an exit raised inside the scratch store's removal
-    would leave its folder behind. A worker waiting for a task just exits."""
+    next cycle, where it unwinds as any error does, rather than wherever it lands (inside a store
+    write, say). A worker waiting for a task just exits."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
 

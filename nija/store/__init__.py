@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from nija.store.accounts import AccountRecords, DaemonRecord, EntryCost
 from nija.store.db import (
+    IN_MEMORY,
     StoreBusy,
     StoreDamaged,
     StoreMismatch,
@@ -48,6 +49,7 @@ __all__ = [
     "DailyFigures",
     "FillNote",
     "HaltState",
+    "IN_MEMORY",
     "QUALITY_WINDOW",
     "TAPE_SEP",
     "ConcurrentWrite",

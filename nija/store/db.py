@@ -21,6 +21,7 @@ from nija.store.schema import MIGRATIONS, THROWAWAY_INDEXES
 
 __all__ = [
     "DB_NAME",
+    "IN_MEMORY",
     "Database",
     "StoreBusy",
     "StoreDamaged",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 DB_NAME: Final = "nija.db"
+IN_MEMORY: Final = Path(":memory:")  # a throwaway store's path for a database in memory, never a file
 PAGE_CACHE_KIB: Final = 512  # per connection
 
 
@@ -118,10 +120,13 @@ class Database:
     def __init__(self, path: Path, *, readonly: bool = False, fresh: bool = False, throwaway: bool = False) -> None:
         self.path = path
         self.readonly = readonly
-        # A throwaway store (the backtest's scratch file, deleted after the run, used by one
-        # thread) trades durability for speed: no fsync, the rollback journal in memory, the file
-        # locked once, and reads answered from a cache that every write transaction empties
-        # (`_query`). Never the daemon's store: its settings above stay as they are.
+        # A throwaway store (the backtest's, gone after the run, used by one thread) trades
+        # durability for speed: no fsync, the rollback journal in memory, the file locked once,
+        # and reads answered from a cache that every write transaction empties (`_query`). Never
+        # the daemon's store: its settings above stay as they are. At `IN_MEMORY` (the backtest's)
+        # it is no file at all: its one connection holds it, and closing it ends it.
+        if path == IN_MEMORY and not throwaway:
+            raise ValueError("only a throwaway store can live in memory: the daemon's store is a file")
         self.throwaway = throwaway
         self._reads: dict[tuple[str, tuple[Any, ...]], list[sqlite3.Row]] | None = {} if throwaway else None
         self.reads_epoch = 0  # a throwaway store's count of write transactions begun and ended (see `_tx`)
@@ -139,7 +144,7 @@ class Database:
                     f"store {path} has schema {version}, this NIJA reads {len(MIGRATIONS)}"
                     " (the daemon of this version migrates it when it starts)"
                 )
-        elif fresh:  # the new file `_create` builds
+        elif fresh or path == IN_MEMORY:  # the new file `_create` builds, or a database in memory
             self._migrate()
         elif path.exists():
             _check_intact(path)  # an existing store is never replaced: refused if damaged

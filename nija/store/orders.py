@@ -57,6 +57,11 @@ class OrderRecords(Database):
         )
         return [_order(row) for row in rows]
 
+    def order_reasons(self, broker: BrokerName, account: str) -> dict[str, str]:
+        """Why each order of this account was sent, by client order id (a backtest's trade list)."""
+        rows = self._query("SELECT client_order_id, reason FROM orders WHERE broker = ? AND account = ?", (broker, account))
+        return {row["client_order_id"]: row["reason"] for row in rows}
+
     def insert_orders(self, requests: Sequence[OrderRequest]) -> datetime:
         """Record intents in one transaction before any of them is sent (a fan-out's batch) and
         return when. Raises `sqlite3.IntegrityError` on a reused id, and then stores none of them."""

@@ -1,4 +1,4 @@
-"""Ctrl-C during a backtest: one line, exit 130, and no worker's scratch store left behind."""
+"""Ctrl-C during a backtest: one line, exit 130, and nothing of the run left behind."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from tests.backtest.support import synthetic_csv
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the processes' files in /proc")
+pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process tree in /proc")
 
 
 def _descendants(pid: int) -> set[int]:
@@ -33,30 +33,35 @@ def _descendants(pid: int) -> set[int]:
     return tree
 
 
-def _scratch_dirs(pid: int) -> set[Path]:
-    """The backtest scratch folders that `pid`'s process tree has files open in (its own only:
-    other tests may be running backtests at the same time)."""
-    found = set()
-    for process in _descendants(pid):
-        try:
-            links = [os.readlink(fd) for fd in Path(f"/proc/{process}/fd").iterdir()]
-        except OSError:
-            continue
-        found |= {Path(link).parent for link in links if Path(link).parent.name.startswith("nija-backtest-")}
-    return found
+def _replaying(pid: int) -> bool:
+    """Whether a worker below `pid` is replaying: on a long span its entry scan runs in a process
+    of its own, the worker's child (`signals.EntrySignals`)."""
+    tree = _descendants(pid)
+    workers = {p for p in tree if _parent(p) == pid}
+    return any(_parent(p) in workers for p in tree)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:  # gone meanwhile
+        return None
 
 
 def test_ctrl_c_stops_every_worker_with_one_line(tmp_path: Path) -> None:
     data = tmp_path / "in"
     for symbol, seed in (("ETH/USD", 7), ("BTC/USD", 8)):
         synthetic_csv(data, symbol, 40_000, seed)  # long enough to still be running when interrupted
+    scratch = tmp_path / "tmp"  # the run's temporary directory: a run keeps nothing there
+    scratch.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "nija.backtest", "--data", str(data), "--workers", "2", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
     try:
         deadline = time.monotonic() + 60
-        while not (scratch := _scratch_dirs(proc.pid)):  # a worker is replaying
+        while not _replaying(proc.pid):
             assert proc.poll() is None and time.monotonic() < deadline, "no worker started"
             time.sleep(0.02)
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
@@ -67,7 +72,7 @@ def test_ctrl_c_stops_every_worker_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert err == "python -m nija.backtest: interrupted\n"
     assert out == ""
-    assert [path for path in scratch if path.exists()] == []
+    assert list(scratch.iterdir()) == []
     assert not (tmp_path / "out").exists()
 
 

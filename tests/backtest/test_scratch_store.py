@@ -1,5 +1,5 @@
-"""The backtest's throwaway store: its cached reads never outlive a write, and the daemon's store
-keeps its durability settings."""
+"""The backtest's throwaway store: in memory, its cached reads never outlive a write, and the
+daemon's store keeps its durability settings and is never in memory."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from nija.backtest.engine import _ScratchStore
 from nija.execution.lookup import OPEN_ORDER_STATUSES
 from nija.models import BrokerName, EquityMarks, IntentStatus, QuantityUnit, Side
-from nija.store import Store, StrategyState
+from nija.store import IN_MEMORY, Store, StrategyState
 
 KRAKEN = BrokerName.KRAKEN
 
@@ -28,8 +28,13 @@ def test_daemon_store_keeps_wal_and_no_read_cache(tmp_path: Path) -> None:
         store.close()
 
 
-def test_throwaway_reads_follow_writes(tmp_path: Path) -> None:
-    store = _ScratchStore(tmp_path / "nija.db")
+def test_only_a_throwaway_store_lives_in_memory() -> None:
+    with pytest.raises(ValueError, match="only a throwaway store"):
+        Store(IN_MEMORY)
+
+
+def test_throwaway_reads_follow_writes() -> None:
+    store = _ScratchStore()
     try:
         assert store._query("PRAGMA synchronous")[0][0] == 0  # OFF
         assert store.paper_balances(KRAKEN, "a") == {}
@@ -50,8 +55,8 @@ def test_throwaway_reads_follow_writes(tmp_path: Path) -> None:
         store.close()
 
 
-def test_throwaway_store_serves_one_thread(tmp_path: Path) -> None:
-    store = _ScratchStore(tmp_path / "nija.db")
+def test_throwaway_store_serves_one_thread() -> None:
+    store = _ScratchStore()
     errors: list[BaseException] = []
 
     def other() -> None:
@@ -70,8 +75,8 @@ def test_throwaway_store_serves_one_thread(tmp_path: Path) -> None:
         store.close()
 
 
-def test_positions_copy_is_the_callers(tmp_path: Path) -> None:
-    store = _ScratchStore(tmp_path / "nija.db")
+def test_positions_copy_is_the_callers() -> None:
+    store = _ScratchStore()
     try:
         first = store.positions(KRAKEN, "a")
         first.append("x")  # type: ignore[arg-type]
@@ -100,8 +105,8 @@ def _cached_reads(store: _ScratchStore) -> tuple[object, ...]:
     )
 
 
-def test_reads_kept_over_a_one_table_write_equal_the_file(tmp_path: Path) -> None:
-    store = _ScratchStore(tmp_path / "nija.db")
+def test_reads_kept_over_a_one_table_write_equal_the_file() -> None:
+    store = _ScratchStore()
     try:
         store.seed_paper_account(KRAKEN, "a", {"USD": Decimal(5)})
         intent = store.add_manual_intent(KRAKEN, "ETH/USD", Side.BUY, Decimal(1), QuantityUnit.QUOTE, "cid-1")
@@ -125,8 +130,8 @@ def test_reads_kept_over_a_one_table_write_equal_the_file(tmp_path: Path) -> Non
         store.close()
 
 
-def test_strategy_states_are_the_callers_own(tmp_path: Path) -> None:
-    store = _ScratchStore(tmp_path / "nija.db")
+def test_strategy_states_are_the_callers_own() -> None:
+    store = _ScratchStore()
     try:
         store.save_strategy_state(KRAKEN, "a", "ETH/USD", StrategyState({"stop": "1", "levels": [1, {"x": 2}]}, "c", {"n": [3]}))
         first = store.strategy_states(KRAKEN, "a")
