@@ -8,10 +8,10 @@ plus what is held at the candle's close, the paper broker's own formula.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final
+from typing import Final, overload
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Curve:
     """Equity per candle (after its cycle) and whether anything was held then."""
 
     ts: np.ndarray
-    equity: tuple[Decimal, ...]
+    equity: Sequence[Decimal]
     held: tuple[bool, ...]
 
 
@@ -74,8 +74,36 @@ def buy_and_hold(start: Decimal, ts: np.ndarray, close: np.ndarray, fees: FeeSch
         return Curve(ts, (), ())
     price = _price(close[0]) * (1 + fees.spread / 2) * (1 + slippage_bps * _BPS)
     notional = start / (1 + fees.taker)  # the fee comes out of the same cash
-    qty = notional / price
-    return Curve(ts, tuple(qty * _price(c) for c in close.tolist()), (True,) * len(close))
+    return Curve(ts, _HeldAtCloses(notional / price, close), (True,) * len(close))
+
+
+class _HeldAtCloses(Sequence[Decimal]):
+    """A quantity valued at each close, each value computed when read: the summary reads only
+    the last (a sweep's hundreds of runs), the written curve and chart every one."""
+
+    def __init__(self, qty: Decimal, close: np.ndarray) -> None:
+        self._qty, self._close = qty, close
+
+    def __len__(self) -> int:
+        return int(self._close.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> Decimal: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Decimal, ...]: ...
+    def __getitem__(self, index: int | slice) -> Decimal | tuple[Decimal, ...]:
+        if isinstance(index, slice):
+            return tuple(self._qty * _price(c) for c in self._close[index].tolist())
+        return self._qty * _price(float(self._close[index]))  # IndexError past either end, as a tuple's
+
+    def __iter__(self) -> Iterator[Decimal]:
+        qty = self._qty
+        return (qty * _price(c) for c in self._close.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a tuple, but not hashable as one
 
 
 def max_drawdown(equity: Sequence[Decimal]) -> tuple[Decimal, Decimal]:

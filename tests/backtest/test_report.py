@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import numpy as np
+import pytest
 
 from nija.backtest.engine import FillRecord
 from nija.backtest.report import (
@@ -61,6 +62,12 @@ def test_three_trades_equity_drawdown_and_summary() -> None:
     bought = start / D("1.0026") / D("100.100025")  # 100 + half the spread + 5 bps slippage, after the fee
     assert held.equity[0] == bought * 100 and held.equity[-1] == bought * 95
     assert round(held.equity[-1], 4) == D("946.5896")  # 95000 / (1.0026 × 100.100025)
+    # Valued when read (the summary reads the last alone), the same whichever way it is read.
+    every = tuple(bought * D(str(c)) for c in CLOSE.tolist())
+    assert len(held.equity) == 7 and held.equity == every and tuple(held.equity) == every
+    assert held.equity[2:5] == every[2:5] and held.equity[-7] == every[0]
+    with pytest.raises(IndexError):
+        held.equity[7]
 
     summary = summarize(closed_trades(FILLS), FILLS, curve, held, start)
     assert (summary.trades, summary.wins) == (3, 2)
