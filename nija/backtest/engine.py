@@ -54,7 +54,7 @@ from nija.models import (
     Position,
     Side,
 )
-from nija.store import IN_MEMORY, ManualIntent, Store, StrategyState
+from nija.store import IN_MEMORY, ManualIntent, Recording, Store, StrategyState
 from nija.strategy.base import SeriesEvaluation, Strategy
 from nija.trading.broker_loop import BrokerLoop
 from nija.trading.halt import halt_line, halt_path, halt_reason
@@ -180,7 +180,8 @@ class _ScratchStore(Store):
     """The run's throwaway store (`Store(IN_MEMORY, throwaway=True)`), minus the writes only an operator
     reads: the loop's health row and equity history (status, dashboard and reports read them; the
     loop never reads them back within a run: its equity comes from the broker's snapshot), each
-    entry's fee against the cheaper broker's (status's fee routing reads it), and a
+    entry's fee against the cheaper broker's (status's fee routing reads it), the copy signals of
+    its fills (the copy engine reads them; none runs in a backtest), and a
     kill-switch marks row rewritten with the marks and halt it already holds (the row differs only
     in its `updated_at`; `risk_state` reads the same), and the valued holdings saved with the marks,
     kept in memory (only a restart or a failed save reads them back: `execution.transfers`).
@@ -253,6 +254,9 @@ class _ScratchStore(Store):
 
     def record_entry_cost(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+    def record(self, recording: Recording) -> None:
+        super().record(replace(recording, signals=()))  # no copy engine reads them in a run
 
     def save_health(self, health: Any) -> bool:
         return True

@@ -86,6 +86,11 @@ class PaperBroker:
         self._fees = fees
         self._slippage = slippage_bps * _BPS
         self._time: tuple[int | None, datetime] = (None, datetime.min)  # `_market_time`'s last answer, by market ms
+        # The last ticker and rules of each symbol, with the price (and time) objects they were
+        # made from: an exit asks for both, then its order again, at one market price. Kept only
+        # while the market answers with those very objects (a replay's price of the current candle).
+        self._tickers: dict[str, tuple[Decimal, datetime, Ticker]] = {}
+        self._rules: dict[str, tuple[Decimal, MarketRules]] = {}
         # A restart finds the account already funded and keeps its balances.
         store.seed_paper_account(name, account, {cash_currency: starting_cash})
 
@@ -134,39 +139,45 @@ class PaperBroker:
 
     def balance_snapshot(self) -> BalanceSnapshot:
         """Equity = cash + every holding at its last price."""
-        cash, assets, locked = self._valued(self.market.last_price)
+        cash, held, locked = self._priced(self.market.last_price)
         # Market time: a replayed day is the market's day (the kill switch's daily loss uses it).
         return BalanceSnapshot.from_parts(
-            available=cash, locked_in_positions=locked, taken_at=self._market_time(), assets=assets
+            available=cash, locked_in_positions=locked, taken_at=self._market_time(),
+            assets=((self.cash_currency, cash, Decimal(1)), *held),
         )
 
     def equity_at(self, last_price: Callable[[str], Decimal]) -> Decimal:
         """The total equity `balance_snapshot` would read with each holding valued at `last_price`
         of its symbol: the backtest asks it of a later candle without moving the market
         (`nija.backtest.quiet`)."""
-        cash, _, locked = self._valued(last_price)
+        cash, _, locked = self._priced(last_price)
         return cash + locked  # as `BalanceSnapshot.from_parts` sums its parts
 
-    def _valued(self, last_price: Callable[[str], Decimal]) -> tuple[Decimal, tuple[tuple[str, Decimal, Decimal], ...], Decimal]:
-        # Cash, every asset with its quantity and price (cash at 1), and the holdings' value.
+    def _priced(
+        self, last_price: Callable[[str], Decimal]
+    ) -> tuple[Decimal, list[tuple[str, Decimal, Decimal]], Decimal]:
+        # Cash, every holding with its quantity and price, and the holdings' value.
         balances = self._balances()
-        cash = balances.get(self.cash_currency, Decimal(0))
-        assets = [(self.cash_currency, cash, Decimal(1))]
-        assets += [(asset, qty, last_price(self._symbol_of(asset))) for asset, qty in self._held(balances).items()]
-        locked = sum((qty * price for _, qty, price in assets[1:]), Decimal(0))
-        return cash, tuple(assets), locked
+        held = [(asset, qty, last_price(self._symbol_of(asset))) for asset, qty in self._held(balances).items()]
+        locked = sum((qty * price for _, qty, price in held), Decimal(0))
+        return balances.get(self.cash_currency, Decimal(0)), held, locked
 
     def ticker(self, symbol: str) -> Ticker:
         """Bid and ask at half the broker's typical spread around the last price."""
-        last = self.market.last_price(symbol)
+        last, at = self.market.last_price(symbol), self._market_time()
+        kept = self._tickers.get(symbol)
+        if kept is not None and kept[0] is last and kept[1] is at:
+            return kept[2]
         half = last * self._fees.spread / 2
-        return Ticker(
+        ticker = Ticker(
             symbol=symbol,
             bid=(last - half).quantize(_PRICE_PLACES),
             ask=(last + half).quantize(_PRICE_PLACES),
             last=last,
-            ts=self._market_time(),
+            ts=at,
         )
+        self._tickers[symbol] = (last, at, ticker)
+        return ticker
 
     def ohlcv(self, symbol: str, limit: int) -> Candles:
         """The last `limit` candles of `symbol`."""
@@ -174,7 +185,13 @@ class PaperBroker:
 
     def market_rules(self, symbol: str) -> MarketRules:
         """Simulated minimums and precision for `symbol`."""
-        return paper_market_rules(symbol, self.market.last_price(symbol))
+        price = self.market.last_price(symbol)
+        kept = self._rules.get(symbol)
+        if kept is not None and kept[0] is price:
+            return kept[1]
+        rules = paper_market_rules(symbol, price)
+        self._rules[symbol] = (price, rules)
+        return rules
 
     def fetch_order(self, client_order_id: str, symbol: str, recorded: Order | None = None) -> ExecutionReport | None:
         """The simulated venue's record of an order, or None if it never reached the venue."""

@@ -156,3 +156,18 @@ def test_the_daemon_store_is_a_paper_ledger(store: Store) -> None:
             assert inspect.signature(getattr(store, name)).parameters.keys() == (
                 inspect.signature(member).parameters.keys() - {"self"}
             ), name
+
+
+def test_ticker_and_rules_follow_every_new_price_and_time(store: Store) -> None:
+    # Kept while the market answers with the same price at the same time (an exit asks, then its
+    # order asks again); a new price or a new candle is priced afresh.
+    broker = _broker(store)
+    first, rules = broker.ticker("BTC/USD"), broker.market_rules("BTC/USD")
+    assert broker.ticker("BTC/USD") is first and broker.market_rules("BTC/USD") is rules
+    broker.market.prices["BTC/USD"] = Decimal("5")
+    moved = broker.ticker("BTC/USD")
+    assert moved.last == Decimal("5") and moved.bid < Decimal("5") < moved.ask
+    assert broker.market_rules("BTC/USD").price_step == Decimal("0.0001") != rules.price_step
+    broker.market.advance()
+    later = broker.ticker("BTC/USD")
+    assert later.last == Decimal("5") and later.ts > moved.ts
