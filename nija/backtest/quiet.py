@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
 from nija.brokers.base import MarketDataError
 from nija.brokers.paper import PaperBroker
 from nija.brokers.paper.broker import market_datetime
@@ -57,7 +59,7 @@ class QuietHolds:
     ) -> None:
         self._symbol, self._candles, self._series, self._strategy = symbol, candles, series, strategy
         self._store, self._broker, self._limits, self._switches = store, broker, limits, switches
-        self._ts: Sequence[int] = [int(t) for t in candles.ts.tolist()]
+        self._ts: Sequence[int] = candles.ts.astype(np.int64).tolist()  # open times, epoch ms
 
     def next_loud(self, index: int, end: int) -> int:
         """The first candle in [index, end] whose cycle would act or change what is stored;
@@ -83,20 +85,20 @@ class QuietHolds:
         positions = store.positions(name, account)
         if broker.symbols() != [self._symbol] or [p.symbol for p in positions] != [self._symbol]:
             return None  # flat, or a symbol an entry could go to
+        states = store.strategy_states(name, account)
+        if set(states) != {p.symbol for p in positions}:
+            return None  # a state without its position is forgotten by the cycle, a missing one saved
         holdings = broker.holdings()
         if set(holdings) != {self._symbol.split("/")[0]}:
             return None  # the equity would count coins of another market
-        states = store.strategy_states(name, account)
         decided = []
         for position in positions:
-            stored = states.get(position.symbol)
-            if stored is None or stored.pending_client_order_id is not None:
-                return None  # a first state to save, or a pending exit's state to settle
+            stored = states[position.symbol]
+            if stored.pending_client_order_id is not None:
+                return None  # a pending exit's state to settle
             if holdings.get(position.symbol.split("/")[0], Decimal(0)) < position.qty:
                 return None  # the exit is decided on what is held: a different position
             decided.append((position, self._strategy.state_from_record(stored.state)))
-        if set(states) != {p.symbol for p in positions}:
-            return None  # a state without its position is forgotten by the cycle
         return _Held(tuple(decided), marks)
 
     def _loud(self, held: _Held, at: int) -> bool:

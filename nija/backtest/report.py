@@ -52,9 +52,12 @@ def equity_curve(start: Decimal, ts: np.ndarray, close: np.ndarray, fills: Seque
     cash, qty = start, _ZERO
     equity: list[Decimal] = []
     held: list[bool] = []
-    next_fill = 0
-    for at, price in zip(ts.tolist(), close.tolist(), strict=True):
-        while next_fill < len(fills) and fills[next_fill].ts_ms <= at:
+    closes = close.tolist()
+    # The candle each fill counts from: the first whose open time is at or after it.
+    starts = np.searchsorted(ts, [fill.ts_ms for fill in fills], side="left").tolist()
+    at, next_fill = 0, 0
+    while at < len(closes):
+        while next_fill < len(fills) and starts[next_fill] <= at:
             fill = fills[next_fill]
             notional = fill.qty * fill.price
             if fill.side is Side.BUY:
@@ -62,8 +65,13 @@ def equity_curve(start: Decimal, ts: np.ndarray, close: np.ndarray, fills: Seque
             else:
                 cash, qty = cash + notional - fill.fee, qty - fill.qty
             next_fill += 1
-        equity.append(cash + qty * _price(price) if qty else cash)
-        held.append(qty > 0)
+        until = starts[next_fill] if next_fill < len(fills) else len(closes)  # candles to the next fill
+        if qty:
+            equity.extend(cash + qty * _price(price) for price in closes[at:until])
+        else:  # flat: the cash, candle after candle
+            equity.extend([cash] * (until - at))
+        held.extend([qty > 0] * (until - at))
+        at = until
     return Curve(ts, tuple(equity), tuple(held))
 
 

@@ -87,17 +87,18 @@ class Recorder(Database):
                         f"DELETE FROM {table} WHERE broker = ? AND account = ? AND symbol = ?",
                         (change.broker, change.account, change.symbol),
                     )
-            conn.executemany(
-                "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        s.signal_id, s.broker, s.master_account, s.symbol, s.side, str(s.qty), str(s.price),
-                        str(s.quote_value), str(s.master_equity), str(s.master_position_before),
-                        s.fill_time.isoformat(), s.trade_id, SignalStatus.PENDING, None, now, None, s.kind, s.target_user,
-                    )
-                    for s in recording.signals
-                ],
-            )
+            if recording.signals:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO signals VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            s.signal_id, s.broker, s.master_account, s.symbol, s.side, str(s.qty), str(s.price),
+                            str(s.quote_value), str(s.master_equity), str(s.master_position_before),
+                            s.fill_time.isoformat(), s.trade_id, SignalStatus.PENDING, None, now, None, s.kind, s.target_user,
+                        )
+                        for s in recording.signals
+                    ],
+                )
             self._write_ledger(conn, recording.ledger, now)
 
     @staticmethod
