@@ -109,7 +109,7 @@ class QuietHolds:
             return True  # the loop's own read refuses it: that cycle fails as it would
         for position, state in held.positions:
             decision = self._series.evaluate_exit(at, position, state, price)
-            if decision.action is not ExitAction.NONE or decision.state != state:
+            if decision.action is not ExitAction.NONE or (decision.state is not state and decision.state != state):
                 return True
         taken_at = market_datetime(self._ts[at])
         equity = self._broker.equity_at(lambda _symbol: price)  # the one symbol held is priced at `price`
