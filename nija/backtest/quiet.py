@@ -12,6 +12,10 @@ functions, on what the loop would read there:
 - the kill switch: `risk.advance_marks` and `risk.kill_switch_reason` on the equity of
   `PaperBroker.equity_at` (what `balance_snapshot` would read there).
 
+The kill switch is asked of every candle because every cycle of a replay reads the account
+afresh: candles are a minute or more apart (`candles` accepts m, h and d files), the pacing's
+monitoring interval at most 30 s. So a skip never changes which cycles measure the marks.
+
 What this module knows is only which questions a held cycle asks. A cycle is loud (run, never
 skipped) as soon as any answer would act or change a stored value. Anything else about the
 account that a cycle would act on makes no candle quiet: an open order or a taken manual trade,

@@ -7,18 +7,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from nija.backtest import engine
-from nija.backtest.candles import load_candle_file
+from nija.backtest.candles import load_candle_file, symbol_of
 from nija.backtest.engine import RunSpec, SymbolJob, run_symbol
 from nija.backtest.fills import FillModel
 from nija.backtest.synthetic import synthetic_candles
 from nija.models import BrokerName, Candles, HealthStatus, OrderRequest, QuantityUnit, Side
 from nija.store import StrategyState
+from nija.trading.pacing import RATE_PROFILES
 from tests.conftest import shared_candles_dir
 
 SPEC = RunSpec(FillModel(BrokerName.KRAKEN), Decimal(1000))
@@ -179,3 +181,10 @@ def test_a_run_that_ends_held_is_valued_at_the_last_candle(monkeypatch) -> None:
     assert skipped.cycles < every.cycles
     assert skipped.final_equity == every.final_equity
     assert skipped.fills[-1].side is Side.BUY  # held at the end
+
+
+def test_every_replayed_cycle_reads_the_account_afresh() -> None:
+    # The scan asks the kill switch of every candle; the loop measures the marks only on a fresh
+    # balance read. The shortest candle a file may hold must outlast the longest monitoring interval.
+    shortest_ms = min(symbol_of(Path(f"ETH-USD-1{unit}.csv"))[1] for unit in "mhd")
+    assert max(p.monitoring_interval_s for p in RATE_PROFILES) * 1000 < shortest_ms
