@@ -5,14 +5,20 @@ read (`execution.transfers` computes them).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-__all__ = ["TransferSeen", "ValuedAsset", "ValuedHoldings"]
+__all__ = ["TransferSeen", "ValuedAsset", "ValuedHoldings", "quantities_of"]
 
 
 ValuedAsset = tuple[str, Decimal, Decimal]  # (asset, quantity, price), as in `BalanceSnapshot.assets`
+
+
+def quantities_of(assets: Iterable[ValuedAsset]) -> dict[str, Decimal]:
+    """Quantity held of each asset."""
+    return {asset: qty for asset, qty, _ in assets}
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +32,7 @@ class ValuedHoldings:
 
     def quantities(self) -> dict[str, Decimal]:
         """Quantity held of each asset."""
-        return {asset: qty for asset, qty, _ in self.assets}
+        return quantities_of(self.assets)
 
 
 @dataclass(frozen=True, slots=True)

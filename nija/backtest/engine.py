@@ -188,7 +188,7 @@ class _ScratchStore(Store):
     Everything else the cycle reads is written.
 
     Reads the cycle repeats are kept as built (`_remember`) until the next write; a write the
-    store makes to one table only (a strategy state, the kill-switch marks, an entry's cost)
+    store makes to one table only (a strategy state, the kill-switch marks)
     keeps the reads of the other tables (`_keeping_reads`)."""
 
     def __init__(self) -> None:

@@ -24,7 +24,7 @@ from typing import Final
 
 from nija.brokers.base import Broker
 from nija.execution.positions import held_change, quote_fee
-from nija.holdings import ValuedHoldings
+from nija.holdings import ValuedAsset, ValuedHoldings, quantities_of
 from nija.models import BalanceSnapshot, Fill, Side
 from nija.store import Store
 
@@ -55,7 +55,7 @@ def traded_quantities(fills: Iterable[Fill], settled_in: str | None = None) -> d
 
 
 def transfer_value(
-    before: Iterable[tuple[str, Decimal, Decimal]], after: Iterable[tuple[str, Decimal, Decimal]],
+    before: Iterable[ValuedAsset], after: Iterable[ValuedAsset],
     traded: Mapping[str, Decimal],
 ) -> Decimal:
     """The value moved into (+) or out of (-) an account between two reads of its valued assets
@@ -96,7 +96,7 @@ class TransferWatch:
             self._last_quantities = self._last.quantities() if self._last is not None else {}
             self._loaded = True
         last = self._last
-        quantities = {asset: qty for asset, qty, _ in snapshot.assets}
+        quantities = quantities_of(snapshot.assets)
         if last is None:
             value = _ZERO
             # Every fill recorded so far is in this read's balances: the next read counts the later ones.

@@ -300,12 +300,13 @@ def max_drawdown(points: Sequence[EquityPoint], transfers: Sequence[TransferSeen
         return None
     peak = points[0].equity
     worst = Drawdown(_ZERO, _ZERO)
-    pending = [t for t in transfers if t.seen_at > points[0].at]
+    pending = (t for t in transfers if t.seen_at > points[0].at)
+    transfer = next(pending, None)
     for point in points:
-        while pending and pending[0].seen_at <= point.at:
-            transfer = pending.pop(0)
+        while transfer is not None and transfer.seen_at <= point.at:
             ratio = transfer_ratio(transfer.equity, transfer.value)
             peak = peak * ratio if ratio is not None else transfer.equity
+            transfer = next(pending, None)
         peak = max(peak, point.equity)
         fall = peak - point.equity
         # Deepest in percent: amounts on either side of a transfer are of different accounts.

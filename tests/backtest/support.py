@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from nija.backtest.synthetic import synthetic_candles
+from nija.models import Candles
 
 HEADER = "timestamp,open,high,low,close,volume"
 
@@ -27,3 +30,10 @@ def write_csv(directory: Path, name: str, lines: list[str]) -> Path:
 def synthetic_csv(directory: Path, symbol: str = "ETH/USD", count: int = 1500, seed: int = 7) -> Path:
     """A synthetic 5-minute candle file named after `symbol` (ETH/USD -> ETH-USD-5m.csv)."""
     return write_csv(directory, f"{symbol.replace('/', '-')}-5m.csv", candle_lines(symbol, count, seed))
+
+
+def crash_after(candles: Candles, index: int, factor: float) -> Candles:
+    """`candles` with every price from candle `index` on multiplied by `factor` (a gap down)."""
+    scale = np.where(np.arange(len(candles)) >= index, factor, 1.0)
+    return Candles(candles.ts, candles.open * scale, candles.high * scale, candles.low * scale,
+                   candles.close * scale, candles.volume)  # fmt: skip

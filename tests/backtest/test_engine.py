@@ -18,9 +18,9 @@ from nija.backtest.fills import FillModel
 from nija.backtest.runner import analyse, backtest
 from nija.backtest.synthetic import synthetic_candles
 from nija.brokers.fees import fee_schedule
-from nija.models import BrokerName, Candles, Side
+from nija.models import BrokerName, Side
 from nija.trading.halt import SwitchFiles, halt_path, read_halt
-from tests.backtest.support import synthetic_csv
+from tests.backtest.support import crash_after, synthetic_csv
 
 SPEC = RunSpec(FillModel(BrokerName.KRAKEN), Decimal(1000))
 
@@ -113,18 +113,11 @@ def test_date_range_limits_the_candles_decided_on(eth) -> None:
     assert all(first <= f.ts_ms <= last for f in run.fills)
 
 
-def _crash_after(candles, index: int, factor: float):
-    """`candles` with every price from candle `index` on multiplied by `factor` (a gap down)."""
-    scale = np.where(np.arange(len(candles)) >= index, factor, 1.0)
-    return Candles(candles.ts, candles.open * scale, candles.high * scale, candles.low * scale,
-                   candles.close * scale, candles.volume)  # fmt: skip
-
-
 def test_a_kill_switch_trip_halts_the_rest_of_the_run_as_with_halt_files(eth, tmp_path: Path, monkeypatch) -> None:
     # The run's switches live in memory (no operator reaches a run); the halt the kill switch
     # sets there must act exactly as the HALT_ file the daemon writes and reads back.
     entry = next(f for f in _run(eth).fills if f.side is Side.BUY and f.qty * f.price > 60)  # > 6 % of equity
-    crashed = _crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)  # -95 %: > 5 % daily loss
+    crashed = crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)  # -95 %: > 5 % daily loss
     in_memory = _run(crashed)
     tripped = [f for f in in_memory.fills if f.reason.startswith("kill_switch")]
     assert len(tripped) == 1 and tripped[0].side is Side.SELL

@@ -21,6 +21,7 @@ from nija.backtest.synthetic import synthetic_candles
 from nija.models import BrokerName, Candles, HealthStatus, OrderRequest, QuantityUnit, Side
 from nija.store import StrategyState
 from nija.trading.pacing import RATE_PROFILES
+from tests.backtest.support import crash_after
 from tests.conftest import shared_candles_dir
 
 SPEC = RunSpec(FillModel(BrokerName.KRAKEN), Decimal(1000))
@@ -49,12 +50,6 @@ def _checking_replay(judged: list[int]) -> Callable[..., int]:
     return replay
 
 
-def _crash_after(candles: Candles, index: int, factor: float) -> Candles:
-    scale = np.where(np.arange(len(candles)) >= index, factor, 1.0)
-    return Candles(candles.ts, candles.open * scale, candles.high * scale, candles.low * scale,
-                   candles.close * scale, candles.volume)  # fmt: skip
-
-
 def _real(name: str, rows: int) -> tuple[str, int, Candles]:
     path = shared_candles_dir() / name
     if not path.exists():
@@ -73,7 +68,7 @@ def _crashed() -> tuple[str, int, Candles]:
     # -95 % two candles after a large entry: the kill switch trips while the position is held.
     symbol, timeframe_ms, eth = _synthetic()
     entry = next(f for f in _run(eth).fills if f.side is Side.BUY and f.qty * f.price > 60)
-    return symbol, timeframe_ms, _crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)
+    return symbol, timeframe_ms, crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)
 
 
 CASES = [
@@ -101,7 +96,7 @@ def test_every_candle_judged_quiet_is_one_the_loop_leaves_unchanged(case, monkey
 def test_the_trip_while_held_is_a_loud_candle_and_sells() -> None:
     eth = synthetic_candles("ETH/USD", 1500)
     entry = next(f for f in _run(eth).fills if f.side is Side.BUY and f.qty * f.price > 60)
-    crashed = _crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)
+    crashed = crash_after(eth, int(np.searchsorted(eth.ts, entry.ts_ms)) + 2, 0.05)
     run = _run(crashed)
     tripped = [f for f in run.fills if f.reason.startswith("kill_switch")]
     assert len(tripped) == 1

@@ -25,6 +25,7 @@ from nija.brokers.base import InsufficientFunds, OrderRejected
 from nija.brokers.paper.board import PriceBoard
 from nija.brokers.paper.ledger import PaperLedger
 from nija.brokers.paper.market import MarketSource, paper_market_rules
+from nija.holdings import ValuedAsset
 from nija.models import (
     BalanceSnapshot,
     BrokerName,
@@ -155,7 +156,7 @@ class PaperBroker:
 
     def _priced(
         self, last_price: Callable[[str], Decimal]
-    ) -> tuple[Decimal, list[tuple[str, Decimal, Decimal]], Decimal]:
+    ) -> tuple[Decimal, list[ValuedAsset], Decimal]:
         # Cash, every holding with its quantity and price, and the holdings' value.
         balances = self._balances()
         held = [(asset, qty, last_price(self._symbol_of(asset))) for asset, qty in self._held(balances).items()]

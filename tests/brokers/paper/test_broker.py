@@ -171,3 +171,15 @@ def test_ticker_and_rules_follow_every_new_price_and_time(store: Store) -> None:
     broker.market.advance()
     later = broker.ticker("BTC/USD")
     assert later.last == Decimal("5") and later.ts > moved.ts
+
+
+def test_equity_at_a_price_is_the_snapshots_equity_at_it(store: Store) -> None:
+    # What the backtest's quiet scan asks of a later candle (DESIGN invariant 2: cash + every
+    # holding at its price) is what a balance read at that price says.
+    broker = _broker(store, cash="100000")
+    broker.place(_order(Side.BUY, "1000", QuantityUnit.QUOTE, "b1"))
+    broker.place(_order(Side.BUY, "50", QuantityUnit.QUOTE, "b2", symbol="DOGE/USD"))
+    prices = {"BTC/USD": Decimal("51234.5"), "DOGE/USD": Decimal("0.25")}
+    broker.market.prices.update(prices)
+    assert broker.equity_at(prices.__getitem__) == broker.balance_snapshot().total_equity
+    assert broker.equity_at(prices.__getitem__) > broker.balance_snapshot().available
